@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# System packages the test suite compiles fixtures with: cross compilers for 32-bit,
+# big-endian and ARM ELF, and musl-gcc for musllinux wheels. Idempotent; needs root or sudo.
+set -euo pipefail
+pkgs=(gcc g++ binutils zlib1g-dev gcc-i686-linux-gnu g++-i686-linux-gnu gcc-aarch64-linux-gnu
+      g++-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-s390x-linux-gnu musl-tools)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

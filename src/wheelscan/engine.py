@@ -1,0 +1,63 @@
+"""Engine selection: one place decides which scanner turns a wheel into facts.
+
+``native`` (the Cython scanner, the fast path) is the default; ``lief`` (stdlib zipfile +
+lief) is the reference used as test oracle and cross-check. ``WHEELSCAN_ENGINE`` overrides
+the default. On CPython a missing native extension is an error, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, BinaryIO
+
+from .limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from .facts import WheelFacts
+
+__all__ = ["ENGINES", "default_engine", "scan_wheel"]
+
+ENGINES = ("native", "lief")
+
+
+def default_engine() -> str:
+    engine = os.environ.get("WHEELSCAN_ENGINE", "native")
+    if engine not in ENGINES:
+        msg = f"WHEELSCAN_ENGINE={engine!r}: expected one of {', '.join(ENGINES)}"
+        raise ImportError(msg)
+    return engine
+
+
+def scan_wheel(
+    src: str | os.PathLike[str] | BinaryIO,
+    engine: str | None = None,
+    *,
+    filename: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> WheelFacts:
+    """Read one wheel (a path, or a binary file object with seek/read) into :class:`WheelFacts`.
+
+    Never raises for bad input: an unreadable archive sets ``error``, an unreadable member
+    adds to ``errors``. ``filename`` overrides the name taken from the path or ``src.name``.
+    """
+    engine = engine or default_engine()
+    if engine == "native":
+        from ._native_engine import scan_wheel_native
+
+        return scan_wheel_native(src, filename=filename, limits=limits)
+    if engine == "lief":
+        from ._lief_engine import scan_wheel_lief
+
+        return scan_wheel_lief(src, filename=filename, limits=limits)
+    msg = f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}"
+    raise ValueError(msg)
+
+
+def wheel_display_name(src: str | os.PathLike[str] | BinaryIO, filename: str | None) -> str:
+    """The wheel's file name: explicit, else from the path, else from ``src.name``."""
+    if filename:
+        return filename
+    if isinstance(src, (str, os.PathLike)):
+        return os.path.basename(os.fspath(src))
+    name = getattr(src, "name", None)
+    return os.path.basename(name) if isinstance(name, str) else "<stream>.whl"

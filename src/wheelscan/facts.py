@@ -1,0 +1,192 @@
+"""What a scan records about a wheel: plain, typed, serialisable facts (no verdicts).
+
+Facts describe what the binaries *are*; verdicts are computed from facts and a policy
+(see :mod:`wheelscan.verdict`), so stored facts can be re-judged without reading a wheel again.
+
+Both engines (``native`` and ``lief``) produce exactly these objects. The JSON form
+(:meth:`WheelFacts.to_dict`) is a contract: bump :data:`FACTS_SCHEMA_VERSION` on any change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "FACTS_SCHEMA_VERSION",
+    "IMPORT_NAME_CAP",
+    "RUNTIME_EXPORT_CAP",
+    "UNVERSIONED_NAME_CAP",
+    "ElfFacts",
+    "LibraryNeed",
+    "MemberError",
+    "MemberStats",
+    "SymbolGroup",
+    "VersionNeed",
+    "WheelFacts",
+]
+
+FACTS_SCHEMA_VERSION = 1
+
+#: Symbol names kept per (library, version) group of versioned imports; the true count is kept.
+IMPORT_NAME_CAP = 64
+#: Names kept for unversioned imports (blacklist checks need them by name).
+UNVERSIONED_NAME_CAP = 4096
+#: Exported C++/GCC runtime symbols kept per binary (for the cxx-runtime check).
+RUNTIME_EXPORT_CAP = 256
+
+#: Name prefixes of symbols that belong to libstdc++'s / libgcc's own runtime. A binary that
+#: *defines and exports* a STB_GLOBAL symbol with one of these prefixes carries a piece of a
+#: C++ runtime (template instantiations are STB_WEAK or STB_GNU_UNIQUE and are not kept).
+RUNTIME_PREFIXES = (
+    "_ZNSt",
+    "_ZSt",
+    "_ZNKSt",
+    "_ZTVSt",
+    "_ZTISt",
+    "_ZTSSt",
+    "_ZN9__gnu_cxx",
+    "_ZNK9__gnu_cxx",
+    "_ZN10__cxxabiv1",
+    "_ZTVN10__cxxabiv1",
+    "__cxa_",
+    "__gxx_",
+    "__once_proxy",
+    "__once_call",
+    "__once_callable",
+    "_Unwind_",
+    "__gcc_personality",
+    "__register_frame",
+    "__deregister_frame",
+)
+
+
+@dataclass
+class VersionNeed:
+    """One ``Vernaux`` entry: a version required from a library."""
+
+    name: str  # e.g. "GLIBC_2.14"
+    weak: bool = False  # VER_FLG_WEAK: the loader tolerates its absence
+
+
+@dataclass
+class LibraryNeed:
+    """One ``Verneed`` entry of ``.gnu.version_r`` (found through DT_VERNEED)."""
+
+    file: str  # e.g. "libc.so.6"
+    versions: list[VersionNeed] = field(default_factory=list)
+
+
+@dataclass
+class SymbolGroup:
+    """Undefined dynamic symbols that share one (library, version) through versym.
+
+    ``library``/``version`` are None for unversioned imports (versym index 0 or 1, or no
+    DT_VERSYM at all). ``names`` is sorted and capped; ``count`` is the true count.
+    """
+
+    library: str | None
+    version: str | None
+    count: int
+    names: list[str] = field(default_factory=list)
+    weak_count: int = 0  # how many of them are STB_WEAK references
+
+
+@dataclass
+class ElfFacts:
+    """Facts about one ELF member, read through PT_DYNAMIC as the loader does."""
+
+    member: str
+    elf_class: int  # 32 or 64
+    endian: str  # "little" or "big"
+    osabi: int  # e_ident[EI_OSABI]
+    e_type: int  # ET_EXEC=2, ET_DYN=3, ...
+    machine: int  # e_machine
+    e_flags: int  # e_flags (ARM EABI version, hard-float, ...)
+    interpreter: str | None = None  # PT_INTERP
+    has_dynamic: bool = False  # a PT_DYNAMIC segment exists (False: static binary)
+    soname: str | None = None
+    needed: list[str] = field(default_factory=list)  # DT_NEEDED, in order
+    rpath: list[str] = field(default_factory=list)  # DT_RPATH split on ':'
+    runpath: list[str] = field(default_factory=list)  # DT_RUNPATH split on ':'
+    dt_flags: int = 0  # DT_FLAGS
+    dt_flags_1: int = 0  # DT_FLAGS_1
+    textrel: bool = False  # DT_TEXTREL present or DF_TEXTREL set
+    stack: str = "none"  # PT_GNU_STACK: "none" (absent), "noexec", "exec"
+    symbol_count: int | None = None  # dynamic symbols incl. index 0 (DT_HASH / DT_GNU_HASH)
+    version_needs: list[LibraryNeed] = field(default_factory=list)
+    version_defs: list[str] = field(default_factory=list)  # Verdef names, index order
+    imports: list[SymbolGroup] = field(default_factory=list)  # sorted by (library, version)
+    export_count: int = 0  # defined dynamic symbols (GLOBAL/WEAK/UNIQUE, not index 0)
+    runtime_exports: list[str] = field(default_factory=list)  # sorted, capped
+    runtime_export_count: int = 0
+    x86_isa_needed: int | None = None  # GNU_PROPERTY_X86_ISA_1_NEEDED bitmask
+
+
+@dataclass
+class MemberStats:
+    """Byte accounting for one member the scan touched (peeked or parsed)."""
+
+    member: str
+    method: int  # ZIP compression method
+    size: int  # uncompressed size from the central directory
+    compressed_size: int
+    inflated: int = 0  # bytes of output produced by the scan
+    read: int = 0  # bytes of compressed input consumed by the scan
+
+
+@dataclass
+class MemberError:
+    """A member that may be a binary but could not be read, and why."""
+
+    member: str
+    message: str
+
+
+@dataclass
+class WheelFacts:
+    """Everything a verdict needs to know about one wheel."""
+
+    filename: str
+    name: str | None = None
+    version: str | None = None
+    build: str | None = None
+    python_tags: list[str] = field(default_factory=list)  # as written in the filename
+    abi_tags: list[str] = field(default_factory=list)
+    platform_tags: list[str] = field(default_factory=list)
+    filename_error: str | None = None  # why packaging rejected the filename
+    wheel_tags: list[str] = field(default_factory=list)  # "Tag:" lines of the WHEEL file
+    root_is_purelib: bool | None = None
+    has_wheel_file: bool = False
+    has_record: bool = False
+    member_count: int = 0
+    elfs: list[ElfFacts] = field(default_factory=list)  # central-directory order
+    members: list[MemberStats] = field(default_factory=list)
+    errors: list[MemberError] = field(default_factory=list)
+    anomalies: list[str] = field(default_factory=list)  # ZIP structure oddities
+    error: str | None = None  # the archive itself could not be read
+    engine: str = "native"
+    size: int = 0  # bytes of the wheel file
+    schema: int = FACTS_SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WheelFacts:
+        d = dict(data)
+        d["elfs"] = [_elf_from_dict(e) for e in d.get("elfs", [])]
+        d["members"] = [MemberStats(**m) for m in d.get("members", [])]
+        d["errors"] = [MemberError(**e) for e in d.get("errors", [])]
+        return cls(**d)
+
+
+def _elf_from_dict(data: dict[str, Any]) -> ElfFacts:
+    d = dict(data)
+    d["version_needs"] = [
+        LibraryNeed(n["file"], [VersionNeed(**v) for v in n["versions"]])
+        for n in d.get("version_needs", [])
+    ]
+    d["imports"] = [SymbolGroup(**g) for g in d.get("imports", [])]
+    return ElfFacts(**d)
