@@ -1,0 +1,429 @@
+"""The reference engine: stdlib :mod:`zipfile` for the central directory, lief for ELF.
+
+It is the oracle of the differential tests and the ``--engine lief`` cross-check, never the
+fast path: every ELF member is inflated whole and handed to lief. It shares no binary parsing
+with the native engine, only the name rule (:func:`members.may_be_binary`), the wheel filename
+and WHEEL-file helpers (:mod:`wheelinfo`) and the facts contract.
+
+zipfile cannot read Zstandard members (method 93), so member data is located through each
+member's own local header here and decompressed with :mod:`zlib` or :mod:`zstandard`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import os
+import struct
+import zipfile
+import zlib
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+import lief
+import zstandard
+
+from .errors import ElfError, InflateError, LimitExceeded, WheelscanError, ZipFormatError
+from .facts import (
+    IMPORT_NAME_CAP,
+    RUNTIME_EXPORT_CAP,
+    RUNTIME_PREFIXES,
+    UNVERSIONED_NAME_CAP,
+    ElfFacts,
+    LibraryNeed,
+    MemberError,
+    MemberStats,
+    SymbolGroup,
+    VersionNeed,
+    WheelFacts,
+)
+from .limits import DEFAULT_LIMITS, Limits
+from .members import ELF_MAGIC, may_be_binary
+from .wheelinfo import fill_filename_facts, fill_wheel_file_facts, find_wheel_file
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["LIEF_UNCOMPARABLE", "scan_wheel_lief"]
+
+#: WheelFacts/ElfFacts/MemberStats fields this engine cannot give like the native one, and why.
+#: The differential tests leave exactly these out of the comparison.
+LIEF_UNCOMPARABLE: dict[str, str] = {
+    "MemberStats.inflated": "the lief engine inflates whole members; the early stop is native-only",
+    "MemberStats.read": "the lief engine reads whole members; the early stop is native-only",
+    "WheelFacts.engine": "names the engine that produced the facts",
+    "WheelFacts.anomalies": (
+        "free-text ZIP oddities; zipfile hides local-header/CD disagreements, so only their "
+        "presence is compared"
+    ),
+    "WheelFacts.error": "free-text message; only its presence is compared",
+    "MemberError.message": "free-text message; only the member it names is compared",
+}
+
+lief.logging.disable()  # lief prints warnings for odd input; problems become MemberErrors here
+
+_LOCAL_HEADER = struct.Struct("<IHHHHHIIIHH")
+_LOCAL_SIG = 0x04034B50
+_PEEK = len(ELF_MAGIC)
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, 93)
+
+# ELF constants (System V gABI); lief hands them out as enums, facts keep the raw numbers.
+_VER_FLG_WEAK = 0x2
+_DF_TEXTREL = 0x4
+_SHN_UNDEF = 0
+_EM_386 = 3
+_EM_X86_64 = 62
+_TAG = lief.ELF.DynamicEntry.TAG
+_BIND = lief.ELF.Symbol.BINDING
+_VIS = lief.ELF.Symbol.VISIBILITY
+_SEG = lief.ELF.Segment.TYPE
+_PF_X = 0x1
+# GNU_PROPERTY_X86_ISA_1_NEEDED bits (x86-64 psABI): baseline, v2, v3, v4.
+_ISA_BITS = {
+    lief.ELF.X86ISA.ISA.BASELINE: 0x1,
+    lief.ELF.X86ISA.ISA.V2: 0x2,
+    lief.ELF.X86ISA.ISA.V3: 0x4,
+    lief.ELF.X86ISA.ISA.V4: 0x8,
+}
+
+
+class MemberCache(Protocol):
+    def get(self, key: tuple[int, int, int, str]) -> ElfFacts | None: ...
+    def put(self, key: tuple[int, int, int, str], facts: ElfFacts) -> None: ...
+
+
+def scan_wheel_lief(
+    src: str | os.PathLike[str] | BinaryIO,
+    *,
+    filename: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    member_cache: MemberCache | None = None,
+) -> WheelFacts:
+    """Scan one wheel with zipfile + lief. Never raises for bad input (see engine.scan_wheel)."""
+    from .engine import wheel_display_name
+
+    facts = WheelFacts(filename=wheel_display_name(src, filename), engine="lief")
+    fill_filename_facts(facts)
+    try:
+        if isinstance(src, (str, os.PathLike)):
+            with open(src, "rb") as fh:
+                _scan(fh, facts, limits, member_cache)
+        else:
+            _scan(src, facts, limits, member_cache)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, WheelscanError, OSError, EOFError) as e:
+        facts.error = f"{type(e).__name__}: {e}"
+    return facts
+
+
+def _scan(
+    fh: BinaryIO, facts: WheelFacts, limits: Limits, member_cache: MemberCache | None
+) -> None:
+    fh.seek(0, io.SEEK_END)
+    facts.size = file_size = fh.tell()
+    fh.seek(0)
+    try:
+        zf = zipfile.ZipFile(fh)
+    except (ValueError, struct.error, NotImplementedError) as e:
+        raise ZipFormatError(f"central directory unreadable: {e}") from e
+    infos = zf.infolist()
+    facts.member_count = len(infos)
+    if len(infos) > limits.max_members:
+        raise LimitExceeded(f"{len(infos)} members exceed the limit of {limits.max_members}")
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        facts.anomalies.append("duplicate member names")
+    wheel_name, facts.has_record = find_wheel_file(names)
+    budget = [limits.max_wheel_inflate]
+    if wheel_name is not None:
+        info = next(i for i in infos if i.filename == wheel_name)
+        try:
+            if info.file_size > limits.max_metadata:
+                raise LimitExceeded(
+                    f"{info.file_size} bytes exceed the metadata limit of {limits.max_metadata}"
+                )
+            fill_wheel_file_facts(facts, _member_bytes(fh, file_size, info, None, budget)[1])
+        except WheelscanError as e:
+            facts.errors.append(MemberError(wheel_name, str(e)))
+    for info in infos:
+        if not may_be_binary(info.filename, info.file_size):
+            continue
+        facts.members.append(
+            MemberStats(info.filename, info.compress_type, info.file_size, info.compress_size)
+        )
+        try:
+            elf = _scan_member(fh, file_size, info, budget, member_cache)
+        except WheelscanError as e:
+            facts.errors.append(MemberError(info.filename, str(e)))
+            continue
+        if elf is not None:
+            facts.elfs.append(elf)
+
+
+def _scan_member(
+    fh: BinaryIO,
+    file_size: int,
+    info: zipfile.ZipInfo,
+    budget: list[int],
+    member_cache: MemberCache | None,
+) -> ElfFacts | None:
+    comp = _compressed_bytes(fh, file_size, info)
+    key = None
+    if member_cache is not None:
+        digest = hashlib.blake2b(comp, digest_size=16).hexdigest()
+        key = (info.compress_type, info.compress_size, info.file_size, digest)
+        hit = member_cache.get(key)
+        if hit is not None:
+            return _renamed(hit, info.filename)
+    if _decompress(comp, info, _PEEK, exact=False) != ELF_MAGIC:
+        return None
+    data = _member_bytes(fh, file_size, info, comp, budget)[1]
+    elf = elf_facts(info.filename, data)
+    if key is not None and member_cache is not None:
+        member_cache.put(key, elf)
+    return elf
+
+
+def _renamed(elf: ElfFacts, member: str) -> ElfFacts:
+    copied = copy.deepcopy(elf)
+    copied.member = member
+    return copied
+
+
+def _compressed_bytes(fh: BinaryIO, file_size: int, info: zipfile.ZipInfo) -> bytes:
+    """The member's compressed data, found through its own local header."""
+    if info.flag_bits & 0x1:
+        raise ZipFormatError("member is encrypted")
+    if info.compress_type not in _METHODS:
+        raise ZipFormatError(f"unsupported compression method {info.compress_type}")
+    off = info.header_offset
+    if off + _LOCAL_HEADER.size > file_size:
+        raise ZipFormatError(f"local header offset {off} past the end of the archive")
+    fh.seek(off)
+    header = fh.read(_LOCAL_HEADER.size)
+    fields = _LOCAL_HEADER.unpack(header)
+    if fields[0] != _LOCAL_SIG:
+        raise ZipFormatError(f"no local header signature at offset {off}")
+    start = off + _LOCAL_HEADER.size + fields[9] + fields[10]
+    end = start + info.compress_size
+    if end > file_size:
+        raise ZipFormatError(
+            f"member data ({info.compress_size} bytes at offset {start}) runs past the end "
+            f"of the archive ({file_size} bytes)"
+        )
+    fh.seek(start)
+    comp = fh.read(info.compress_size)
+    if len(comp) != info.compress_size:
+        raise ZipFormatError("archive truncated inside member data")
+    return comp
+
+
+def _member_bytes(
+    fh: BinaryIO,
+    file_size: int,
+    info: zipfile.ZipInfo,
+    comp: bytes | None,
+    budget: list[int],
+) -> tuple[bytes, bytes]:
+    """(compressed, uncompressed) bytes of a whole member, charged to the wheel's budget."""
+    if comp is None:
+        comp = _compressed_bytes(fh, file_size, info)
+    if info.file_size > budget[0]:
+        raise LimitExceeded(
+            f"inflating {info.file_size} bytes would exceed the wheel's inflate limit"
+        )
+    data = _decompress(comp, info, info.file_size, exact=True)
+    budget[0] -= len(data)
+    return comp, data
+
+
+def _decompress(comp: bytes, info: zipfile.ZipInfo, want: int, *, exact: bool) -> bytes:
+    """Up to ``want`` bytes of output; with ``exact``, the stream must hold exactly ``want``."""
+    method = info.compress_type
+    limit = want + 1 if exact else want
+    if method == zipfile.ZIP_STORED:
+        if exact and len(comp) != want:
+            raise ZipFormatError(
+                f"stored member: compressed size {len(comp)} != uncompressed size {want}"
+            )
+        return comp[:want]
+    try:
+        if method == zipfile.ZIP_DEFLATED:
+            d = zlib.decompressobj(-15)
+            out = d.decompress(comp, limit)
+        else:
+            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(comp))
+            out = _read_upto(reader, limit)
+    except (zlib.error, zstandard.ZstdError) as e:
+        kind = "deflate" if method == zipfile.ZIP_DEFLATED else "Zstandard"
+        raise InflateError(f"corrupt {kind} stream: {e}") from e
+    if exact and len(out) > want:
+        raise LimitExceeded(f"member inflates beyond its declared size of {want} bytes")
+    if exact and len(out) < want:
+        raise InflateError(f"member inflates to {len(out)} bytes, {want} declared (truncated)")
+    return out
+
+
+def _read_upto(reader: Any, limit: int) -> bytes:
+    parts = []
+    got = 0
+    while got < limit:
+        chunk = reader.read(min(limit - got, 1 << 20))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# ELF: everything below comes from lief's view of the binary.
+
+
+def _parse(data: bytes, count_mtd: Any) -> Any:
+    config = lief.ELF.ParserConfig()
+    config.count_mtd = count_mtd
+    config.parse_relocations = False
+    config.parse_symtab_symbols = False
+    config.parse_overlay = False
+    return lief.ELF.parse(io.BytesIO(data), config)
+
+
+def elf_facts(member: str, data: bytes) -> ElfFacts:
+    """ElfFacts of one whole ELF file, as lief reads it."""
+    if len(data) < 16 or data[:4] != ELF_MAGIC:
+        raise ElfError("not an ELF file")
+    binary = _parse(data, lief.ELF.ParserConfig.DYNSYM_COUNT.HASH)
+    if binary is None:
+        raise ElfError("lief could not parse the ELF file")
+    header = binary.header
+    ident = list(header.identity)
+    if ident[4] not in (1, 2) or ident[5] not in (1, 2):
+        raise ElfError(f"bad ELF identity: class {ident[4]}, data {ident[5]}")
+    dyn_tags = {int(e.tag) for e in binary.dynamic_entries}
+    has_hash = int(_TAG.HASH) in dyn_tags or int(_TAG.GNU_HASH) in dyn_tags
+    if not has_hash and any(True for _ in binary.sections):
+        binary = _parse(data, lief.ELF.ParserConfig.DYNSYM_COUNT.SECTION)
+    elf = ElfFacts(
+        member=member,
+        elf_class=32 if ident[4] == 1 else 64,
+        endian="little" if ident[5] == 1 else "big",
+        osabi=ident[7],
+        e_type=int(header.file_type),
+        machine=int(header.machine_type),
+        e_flags=int(header.processor_flag),
+    )
+    if binary.has_interpreter:
+        elf.interpreter = binary.interpreter
+    for seg in binary.segments:
+        if seg.type == _SEG.DYNAMIC:
+            elf.has_dynamic = True
+        elif seg.type == _SEG.GNU_STACK:
+            elf.stack = "exec" if int(seg.flags) & _PF_X else "noexec"
+    _dynamic(binary, elf)
+    syms = list(binary.dynamic_symbols)
+    if has_hash or any(True for _ in binary.sections):
+        elf.symbol_count = len(syms) if syms else None
+    _versions(binary, elf)
+    _symbols(binary, syms, elf)
+    if elf.machine in (_EM_X86_64, _EM_386):
+        elf.x86_isa_needed = _isa_needed(binary)
+    return elf
+
+
+def _dynamic(binary: Any, elf: ElfFacts) -> None:
+    for entry in binary.dynamic_entries:
+        tag = entry.tag
+        if tag == _TAG.NEEDED:
+            elf.needed.append(entry.name)
+        elif tag == _TAG.SONAME:
+            if elf.soname is None:
+                elf.soname = entry.name
+        elif tag == _TAG.RPATH:
+            elf.rpath.extend(_split_path(entry.rpath))
+        elif tag == _TAG.RUNPATH:
+            elf.runpath.extend(_split_path(entry.runpath))
+        elif tag == _TAG.FLAGS:
+            elf.dt_flags = int(entry.value)
+        elif tag == _TAG.FLAGS_1:
+            elf.dt_flags_1 = int(entry.value)
+        elif tag == _TAG.TEXTREL:
+            elf.textrel = True
+    if elf.dt_flags & _DF_TEXTREL:
+        elf.textrel = True
+
+
+def _split_path(value: str) -> list[str]:
+    return value.split(":") if value else []
+
+
+def _versions(binary: Any, elf: ElfFacts) -> None:
+    for req in binary.symbols_version_requirement:
+        elf.version_needs.append(
+            LibraryNeed(
+                req.name,
+                [
+                    VersionNeed(aux.name, bool(aux.flags & _VER_FLG_WEAK))
+                    for aux in req.get_auxiliary_symbols()
+                ],
+            )
+        )
+    defs = sorted(binary.symbols_version_definition, key=lambda d: d.ndx)
+    elf.version_defs = [d.auxiliary_symbols[0].name for d in defs if len(d.auxiliary_symbols)]
+
+
+def _symbols(binary: Any, syms: list[Any], elf: ElfFacts) -> None:
+    # versym index -> (library, version), from the Vernaux entries' vna_other
+    needs: dict[int, tuple[str, str]] = {}
+    for req in binary.symbols_version_requirement:
+        for aux in req.get_auxiliary_symbols():
+            needs[int(aux.other)] = (req.name, aux.name)
+    groups: dict[tuple[str | None, str | None], list[Any]] = {}
+    runtime: list[str] = []
+    for sym in syms[1:]:
+        if sym.shndx == _SHN_UNDEF:
+            key: tuple[str | None, str | None] = (None, None)
+            if sym.has_version:
+                key = needs.get(sym.symbol_version.value & 0x7FFF, (None, None))
+            groups.setdefault(key, []).append(sym)
+            continue
+        if sym.binding not in (_BIND.GLOBAL, _BIND.WEAK, _BIND.GNU_UNIQUE):
+            continue
+        elf.export_count += 1
+        if (
+            sym.binding == _BIND.GLOBAL
+            and sym.visibility == _VIS.DEFAULT
+            and sym.name.startswith(RUNTIME_PREFIXES)
+        ):
+            runtime.append(sym.name)
+    runtime.sort()
+    elf.runtime_export_count = len(runtime)
+    elf.runtime_exports = runtime[:RUNTIME_EXPORT_CAP]
+    elf.imports = [_group(lib, ver, members) for (lib, ver), members in groups.items()]
+    elf.imports.sort(key=lambda g: (g.library or "", g.version or ""))
+
+
+def _group(library: str | None, version: str | None, syms: Iterable[Any]) -> SymbolGroup:
+    syms = list(syms)
+    names = sorted(s.name for s in syms)
+    cap = UNVERSIONED_NAME_CAP if version is None else IMPORT_NAME_CAP
+    return SymbolGroup(
+        library=library,
+        version=version,
+        count=len(names),
+        names=names[:cap],
+        weak_count=sum(1 for s in syms if s.binding == _BIND.WEAK),
+    )
+
+
+def _isa_needed(binary: Any) -> int | None:
+    found = None
+    for note in binary.notes:
+        if not isinstance(note, lief.ELF.NoteGnuProperty):
+            continue
+        for prop in note.properties:
+            if not isinstance(prop, lief.ELF.X86ISA):
+                continue
+            for flag, isa in prop.values:
+                if flag == lief.ELF.X86ISA.FLAG.NEEDED and isa in _ISA_BITS:
+                    found = (found or 0) | _ISA_BITS[isa]
+    return found
