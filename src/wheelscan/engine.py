@@ -8,16 +8,21 @@ the default. On CPython a missing native extension is an error, never a silent f
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from .limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
-    from .facts import WheelFacts
+    from .facts import ElfFacts, WheelFacts
 
 __all__ = ["ENGINES", "default_engine", "scan_wheel"]
 
 ENGINES = ("native", "lief")
+
+
+class MemberCacheLike(Protocol):
+    def get(self, key: tuple[int, int, int, str]) -> ElfFacts | None: ...
+    def put(self, key: tuple[int, int, int, str], facts: ElfFacts) -> None: ...
 
 
 def default_engine() -> str:
@@ -34,21 +39,25 @@ def scan_wheel(
     *,
     filename: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    member_cache: MemberCacheLike | None = None,
 ) -> WheelFacts:
     """Read one wheel (a path, or a binary file object with seek/read) into :class:`WheelFacts`.
 
     Never raises for bad input: an unreadable archive sets ``error``, an unreadable member
     adds to ``errors``. ``filename`` overrides the name taken from the path or ``src.name``.
+    ``member_cache`` (``get(key)``/``put(key, ElfFacts)``, key = (method, compressed_size,
+    size, blake2b-16 hex of the compressed bytes)) lets an engine reuse an ELF member's facts.
     """
+    kw: dict[str, Any] = {} if member_cache is None else {"member_cache": member_cache}
     engine = engine or default_engine()
     if engine == "native":
         from ._native_engine import scan_wheel_native
 
-        return scan_wheel_native(src, filename=filename, limits=limits)
+        return scan_wheel_native(src, filename=filename, limits=limits, **kw)
     if engine == "lief":
         from ._lief_engine import scan_wheel_lief
 
-        return scan_wheel_lief(src, filename=filename, limits=limits)
+        return scan_wheel_lief(src, filename=filename, limits=limits, **kw)
     msg = f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}"
     raise ValueError(msg)
 
