@@ -1,0 +1,83 @@
+"""``wheelscan rejudge --db FILE``: recompute every verdict from stored facts, no wheel opened."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+__all__ = ["configure_parser", "execute", "rejudge"]
+
+
+def rejudge(
+    db: str,
+    *,
+    policy: str | None = None,
+    exclude: tuple[str, ...] = (),
+    strict: bool = False,
+) -> Counter[str]:
+    """Re-judge every row that has facts; returns the status counts over the whole store."""
+    from .facts import FACTS_SCHEMA_VERSION, WheelFacts
+    from .scheduler import ScanConfig, make_judge
+    from .store import Store
+
+    judge = make_judge(ScanConfig(policy=policy, exclude=exclude, strict=strict))
+    if judge is None:
+        msg = "no verdict engine available (wheelscan.verdict is missing)"
+        raise RuntimeError(msg)
+    with Store(db) as store:
+        for chunk in store.iter_facts():
+            for row_id, filename, facts_json in chunk:
+                data = json.loads(facts_json)
+                if data.get("schema") != FACTS_SCHEMA_VERSION:
+                    continue  # facts of an older schema: only a rescan can refresh them
+                try:
+                    status, verdict_json, policy_version = judge(WheelFacts.from_dict(data))
+                except Exception as e:  # one bad row must not stop the rest
+                    print(f"wheelscan rejudge: {filename}: {e}", file=sys.stderr)
+                    continue
+                store.update_verdict(row_id, status, verdict_json, policy_version)
+        store.commit()
+        return Counter(store.status_counts())
+
+
+def configure_parser(sub: Any) -> None:
+    from .cli_scan import add_judge_arguments
+
+    p = sub.add_parser(
+        "rejudge",
+        help="recompute verdicts in a scan store from its stored facts",
+        description=(
+            "Recompute every verdict of --db from the stored facts under the current (or "
+            "given) policy, without opening a wheel. Exit status as for check."
+        ),
+    )
+    p.add_argument("--db", default="wheelscan.sqlite", help="result store (default: %(default)s)")
+    add_judge_arguments(p)
+
+
+def execute(args: argparse.Namespace) -> int:
+    from .cli_scan import exit_status
+    from .store import StoreError
+
+    t0 = time.perf_counter()
+    try:
+        counts = rejudge(
+            args.db,
+            policy=getattr(args, "policy", None),
+            exclude=tuple(getattr(args, "exclude", None) or ()),
+            strict=bool(getattr(args, "strict", False)),
+        )
+    except (RuntimeError, StoreError, ValueError) as e:
+        print(f"wheelscan rejudge: {e}", file=sys.stderr)
+        return 2
+    statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing"
+    print(
+        f"wheelscan rejudge: {sum(counts.values())} wheels: {statuses}; "
+        f"{time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
+    return exit_status(counts)

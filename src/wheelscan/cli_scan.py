@@ -1,0 +1,287 @@
+"""``wheelscan scan SOURCE...``: scan a tree, a bandersnatch mirror or a list into SQLite."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from .sources import Discovery, Filters, WheelRef
+    from .store import Outcome
+
+__all__ = ["ScanSummary", "configure_parser", "execute", "exit_status", "run_scan"]
+
+
+@dataclass
+class ScanSummary:
+    counts: Counter[str] = field(default_factory=Counter)  # status -> wheels (incl. unchanged)
+    scanned: int = 0
+    unchanged: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    deaths: int = 0
+    timeouts: int = 0
+    discovery: Discovery | None = None
+
+    def line(self) -> str:
+        total = self.scanned + self.unchanged
+        statuses = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items())) or "nothing"
+        secs = max(self.seconds, 1e-9)
+        parts = [
+            f"wheelscan scan: {total} wheels ({self.scanned} scanned, "
+            f"{self.unchanged} unchanged): {statuses}",
+        ]
+        d = self.discovery
+        if d is not None:
+            skipped = [
+                f"{n} {what}"
+                for n, what in (
+                    (d.non_wheels, "non-wheel files skipped"),
+                    (d.filtered, "filtered out"),
+                    (d.missing, "missing"),
+                )
+                if n
+            ]
+            if skipped:
+                parts.append(", ".join(skipped))
+        parts.append(
+            f"{self.seconds:.1f} s, {self.scanned / secs:.0f} wheels/s, "
+            f"{self.bytes / secs / 1e6:.1f} MB/s"
+        )
+        if self.deaths or self.timeouts:
+            parts.append(f"{self.deaths} worker deaths, {self.timeouts} timeouts")
+        if self.interrupted:
+            parts.append("INTERRUPTED (finished wheels are saved; re-run to resume)")
+        return "; ".join(parts)
+
+
+def exit_status(counts: Counter[str] | dict[str, int], interrupted: bool = False) -> int:
+    """As for ``check``: 2 if any wheel is an error, else 1 if any is mislabelled, else 0."""
+    if interrupted:
+        return 130
+    if counts.get("error"):
+        return 2
+    if counts.get("mislabelled"):
+        return 1
+    return 0
+
+
+class _Progress:
+    """A tqdm bar on a terminal; nothing otherwise. Postfix refreshed at most twice a second."""
+
+    def __init__(self, enabled: bool, disc: Discovery) -> None:
+        self.disc = disc
+        self.bar: Any = None
+        self.t0 = time.monotonic()
+        self.last = 0.0
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(unit="whl", dynamic_ncols=True, smoothing=0.1, file=sys.stderr)
+
+    def update(self, summary: ScanSummary) -> None:
+        bar = self.bar
+        if bar is None:
+            return
+        if self.disc.done and bar.total is None:
+            bar.total = self.disc.wheels - self.disc.filtered
+        bar.update(1)
+        now = time.monotonic()
+        if now - self.last >= 0.5:
+            self.last = now
+            mbps = summary.bytes / max(now - self.t0, 1e-9) / 1e6
+            bar.set_postfix(
+                MBps=f"{mbps:.1f}",
+                mislabelled=summary.counts.get("mislabelled", 0),
+                errors=summary.counts.get("error", 0),
+                refresh=False,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_scan(
+    specs: list[str],
+    db: str,
+    *,
+    jobs: int | None = None,
+    rescan: bool = False,
+    filters: Filters | None = None,
+    engine: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    timeout: float | None = 600.0,
+    policy: str | None = None,
+    exclude: tuple[str, ...] = (),
+    strict: bool = False,
+    member_cache: bool = True,
+    dask: Any = None,
+    progress: bool = False,
+    stdin: TextIO | None = None,
+    batch_bytes: int = 8 << 20,
+    on_outcome: Any = None,
+) -> ScanSummary:
+    """Scan every wheel of ``specs`` into the store at ``db``; Ctrl-C commits what is done."""
+    from .scheduler import DaskPool, LocalPool, ScanConfig
+    from .sources import Discovery, iter_sources
+    from .store import Store
+
+    disc = Discovery()
+    summary = ScanSummary(discovery=disc)
+    cfg = ScanConfig.with_test_hooks(
+        engine=engine,
+        limits=limits,
+        db_path=os.path.abspath(db),
+        member_cache=member_cache,
+        policy=policy,
+        exclude=tuple(exclude),
+        strict=strict,
+    )
+    store = Store(db)
+    bar = _Progress(progress, disc)
+    t0 = time.perf_counter()
+
+    def todo() -> Any:
+        for ref in iter_sources(specs, disc, filters, stdin):
+            status = None if rescan else store.current_status(ref)
+            if status is None:
+                yield ref
+            else:
+                summary.unchanged += 1
+                summary.counts[status] += 1
+                bar.update(summary)
+
+    def on_result(ref: WheelRef, out: Outcome) -> None:
+        store.record(ref, out)
+        summary.scanned += 1
+        summary.bytes += ref.size or 0
+        summary.counts[out.status] += 1
+        bar.update(summary)
+        if on_outcome is not None:
+            on_outcome(ref, out)
+
+    pool: LocalPool | DaskPool
+    if dask is not None:
+        pool = DaskPool(cfg, dask, batch_bytes=batch_bytes)
+    else:
+        pool = LocalPool(cfg, jobs, batch_bytes=batch_bytes, timeout=timeout)
+    try:
+        pool.run(todo(), on_result)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        summary.seconds = time.perf_counter() - t0
+        summary.deaths, summary.timeouts = pool.deaths, pool.timeouts
+        bar.close()
+        store.close()
+    return summary
+
+
+def add_judge_arguments(p: argparse.ArgumentParser) -> None:
+    """``--exclude``, ``--policy``, ``--strict`` as ``check`` has them."""
+    import importlib
+
+    try:
+        helper = getattr(
+            importlib.import_module("wheelscan.cli_check"), "add_judge_arguments", None
+        )
+    except ImportError:
+        helper = None
+    if callable(helper):
+        helper(p)
+        return
+    p.add_argument(
+        "--exclude", action="append", default=[], metavar="LIB",
+        help="a library name (glob) not to judge, e.g. one known to be provided (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--policy", metavar="FILE", help="a policy JSON file instead of the built-in")
+    p.add_argument("--strict", action="store_true", help="treat warnings as violations")
+
+
+def configure_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "scan",
+        help="scan trees, bandersnatch mirrors or path lists into a resumable SQLite store",
+        description=(
+            "Scan every wheel of each SOURCE (a directory tree, a bandersnatch mirror root, a "
+            "file listing paths one per line, or - for that list on stdin) into --db. A re-run "
+            "skips wheels already scanned and unchanged. Exit status: 2 if any wheel is an "
+            "error, 1 if any is mislabelled, 0 otherwise."
+        ),
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--db", default="wheelscan.sqlite", help="result store (default: %(default)s)")
+    p.add_argument("--jobs", "-j", type=int, default=None, help="worker processes (default: cores)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--rescan", action="store_true", help="scan again even if unchanged")
+    p.add_argument("--project", action="append", default=[], metavar="NAME",
+                   help="only this project (repeatable)")  # fmt: skip
+    p.add_argument("--platform", action="append", default=[], metavar="GLOB",
+                   help="only wheels with a platform tag matching GLOB (repeatable)")  # fmt: skip
+    p.add_argument("--since", metavar="DATE", help="only wheels uploaded (else modified) since")
+    add_judge_arguments(p)
+    p.add_argument("--engine", choices=("native", "lief"), default=None)
+    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="per-wheel time cap (default: %(default)s)")  # fmt: skip
+    p.add_argument("--max-inflate", type=int, default=DEFAULT_LIMITS.max_wheel_inflate,
+                   metavar="BYTES", help="per-wheel cap on bytes inflated")  # fmt: skip
+    p.add_argument("--no-member-cache", action="store_true",
+                   help="do not reuse ELF facts of identical members")  # fmt: skip
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="send batches to a dask.distributed scheduler (extra: dask)")  # fmt: skip
+
+
+def execute(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from packaging.utils import canonicalize_name
+
+    from .sources import Filters, parse_since
+    from .store import StoreError
+
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as e:
+        print(f"wheelscan scan: {e}", file=sys.stderr)
+        return 2
+    filters = Filters(
+        projects=frozenset(str(canonicalize_name(p)) for p in args.project),
+        platforms=tuple(args.platform),
+        since=since,
+    )
+    progress = not args.quiet and sys.stderr.isatty() and not os.environ.get("CI")
+    try:
+        summary = run_scan(
+            args.sources,
+            args.db,
+            jobs=args.jobs,
+            rescan=args.rescan,
+            filters=filters,
+            engine=args.engine,
+            limits=dataclasses.replace(DEFAULT_LIMITS, max_wheel_inflate=args.max_inflate),
+            timeout=args.timeout if args.timeout > 0 else None,
+            policy=getattr(args, "policy", None),
+            exclude=tuple(getattr(args, "exclude", None) or ()),
+            strict=bool(getattr(args, "strict", False)),
+            member_cache=not args.no_member_cache,
+            dask=args.dask,
+            progress=progress,
+        )
+    except (FileNotFoundError, ValueError, StoreError) as e:
+        print(f"wheelscan scan: {e}", file=sys.stderr)
+        return 2
+    print(summary.line(), file=sys.stderr)
+    d = summary.discovery
+    if d is not None:
+        for problem in d.problems[:10]:
+            print(f"wheelscan scan: warning: {problem}", file=sys.stderr)
+    return exit_status(summary.counts, summary.interrupted)

@@ -1,0 +1,626 @@
+"""Fan a stream of wheels out over worker processes (or a Dask cluster) into the store.
+
+The local pool is hand-rolled rather than ``multiprocessing.Pool`` / ``ProcessPoolExecutor``
+because those lose or hang every pending task when one worker dies; here a worker that dies
+(segfault, OOM kill) or overruns the per-wheel time cap loses only the wheel it was on:
+
+- work goes out in *batches* sized by bytes (tiny wheels share one message, big ones go alone;
+  once discovery is over, batches shrink so no worker idles at the end);
+- each worker has at most two batches in flight (no idle gap between batches) and answers one
+  message per wheel, in order, so the main process always knows which wheel a worker is on
+  and since when, without an extra "started" message;
+- discovery is pulled lazily into a bounded look-ahead, so memory is flat in the mirror size
+  and the first results arrive while the mirror is still being listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import importlib
+import inspect
+import json
+import multiprocessing as mp
+import os
+import signal
+import sqlite3
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING, Any
+
+from .facts import FACTS_SCHEMA_VERSION, _elf_from_dict
+from .limits import DEFAULT_LIMITS, Limits
+from .store import Outcome
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from .facts import ElfFacts
+    from .sources import WheelRef
+
+__all__ = [
+    "DaskPool",
+    "LocalPool",
+    "MemberCache",
+    "ScanConfig",
+    "Worker",
+    "cache_key",
+    "make_judge",
+    "scan_batch",
+    "scan_one",
+]
+
+#: test-only hooks (read in the main process, passed to workers in ScanConfig)
+ENV_HANG = "WHEELSCAN_TEST_HANG"  # a worker reaching a wheel whose filename contains this...
+ENV_PIDFILE = "WHEELSCAN_TEST_PIDFILE"  # ...writes its pid here and sleeps until killed
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything a worker needs; picklable, sent once per worker (or per Dask batch)."""
+
+    engine: str | None = None
+    limits: Limits = DEFAULT_LIMITS
+    db_path: str | None = None  # member cache backing store (read-only from workers)
+    member_cache: bool = True
+    cache_capacity: int = 4096
+    judge: bool = True
+    policy: str | None = None
+    exclude: tuple[str, ...] = ()
+    strict: bool = False
+    hang_on: str | None = None
+    pidfile: str | None = None
+
+    @classmethod
+    def with_test_hooks(cls, **kw: Any) -> ScanConfig:
+        return cls(hang_on=os.environ.get(ENV_HANG), pidfile=os.environ.get(ENV_PIDFILE), **kw)
+
+
+# -- member cache ---------------------------------------------------------------------------
+
+
+def cache_key(key: object) -> str:
+    """(method, compressed_size, size, blake2b-16 hex of the compressed bytes) as text."""
+    if isinstance(key, tuple) and len(key) == 4:
+        method, csize, size, digest = key
+        return f"{int(method)}:{int(csize)}:{int(size)}:{digest}"
+    msg = f"member cache key must be (method, compressed_size, size, digest), got {key!r}"
+    raise ValueError(msg)
+
+
+class MemberCache:
+    """ELF facts by the digest of the member's compressed bytes: an LRU backed by the store.
+
+    Reads go to the SQLite ``members`` table on an LRU miss (so facts found by an earlier run
+    or another worker are reused); new entries are *not* written here but collected with
+    :meth:`drain` and sent to the single writer with the wheel's outcome. Thread-safe (a Dask
+    worker runs several threads over one cache).
+    """
+
+    def __init__(self, db_path: str | None = None, capacity: int = 4096) -> None:
+        self.db_path = db_path
+        self.capacity = capacity
+        self._lru: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.hits = 0
+        self.misses = 0
+
+    def _db(self) -> sqlite3.Connection | None:
+        if not self.db_path:
+            return None
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None and os.path.exists(self.db_path):
+            try:
+                con = sqlite3.connect(self.db_path, timeout=5.0, check_same_thread=False)
+            except sqlite3.Error:
+                self.db_path = None
+                return None
+            self._local.con = con
+        return con
+
+    def _new(self) -> list[tuple[str, str]]:
+        new: list[tuple[str, str]] | None = getattr(self._local, "new", None)
+        if new is None:
+            new = self._local.new = []
+        return new
+
+    def get(self, key: object) -> ElfFacts | None:
+        k = cache_key(key)
+        with self._lock:
+            text = self._lru.get(k)
+            if text is not None:
+                self._lru.move_to_end(k)
+        if text is None:
+            con = self._db()
+            if con is not None:
+                try:
+                    row = con.execute(
+                        "SELECT facts FROM members WHERE key = ? AND facts_schema = ?",
+                        (k, FACTS_SCHEMA_VERSION),
+                    ).fetchone()
+                except sqlite3.Error:
+                    row = None
+                if row is not None:
+                    text = str(row[0])
+                    self._remember(k, text)
+        if text is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return _elf_from_dict(json.loads(text))
+
+    def put(self, key: object, facts: ElfFacts) -> None:
+        k = cache_key(key)
+        text = json.dumps(dataclasses.asdict(facts), separators=(",", ":"))
+        self._remember(k, text)
+        self._new().append((k, text))
+
+    def _remember(self, k: str, text: str) -> None:
+        with self._lock:
+            self._lru[k] = text
+            self._lru.move_to_end(k)
+            while len(self._lru) > self.capacity:
+                self._lru.popitem(last=False)
+
+    def drain(self) -> list[tuple[str, str]]:
+        new = self._new()
+        out = list(new)
+        new.clear()
+        return out
+
+
+# -- the per-wheel work ---------------------------------------------------------------------
+
+Judge = Callable[[Any], tuple[str, str | None, str | None]]
+
+
+def make_judge(cfg: ScanConfig) -> Judge | None:
+    """(status, verdict JSON, policy version) from facts, or None if no verdict engine exists."""
+    if not cfg.judge:
+        return None
+    try:
+        verdict_mod: Any = importlib.import_module("wheelscan.verdict")
+    except ImportError:
+        return None
+    judge_fn = verdict_mod.judge
+    params = inspect.signature(judge_fn).parameters
+    kwargs: dict[str, Any] = {}
+    if cfg.policy is not None and "policy" in params:
+        kwargs["policy"] = _load_policy(verdict_mod, cfg.policy)
+    if cfg.exclude and "exclude" in params:
+        kwargs["exclude"] = cfg.exclude
+    if cfg.strict and "strict" in params:
+        kwargs["strict"] = cfg.strict
+
+    def run(facts: Any) -> tuple[str, str | None, str | None]:
+        v = judge_fn(facts, **kwargs)
+        d = v.to_dict()
+        policy_version = _policy_version(verdict_mod, d)
+        return str(v.status), json.dumps(d, separators=(",", ":")), policy_version
+
+    return run
+
+
+def _load_policy(verdict_mod: Any, spec: str) -> Any:
+    for name in ("load_policy", "Policy.load"):
+        obj: Any = verdict_mod
+        for part in name.split("."):
+            obj = getattr(obj, part, None)
+        if callable(obj):
+            return obj(spec)
+    return spec
+
+
+def _policy_version(verdict_mod: Any, d: dict[str, Any]) -> str | None:
+    for k in ("policy_version", "policy"):
+        v = d.get(k)
+        if isinstance(v, (str, int)):
+            return str(v)
+        if isinstance(v, dict) and "version" in v:
+            return str(v["version"])
+    for k in ("POLICY_VERSION", "__policy_version__"):
+        v = getattr(verdict_mod, k, None)
+        if v is not None:
+            return str(v)
+    return None
+
+
+def _accepts_member_cache(engine: str | None) -> bool:
+    """Whether the concrete engine takes ``member_cache`` (engine.scan_wheel always passes it)."""
+    from .engine import default_engine
+
+    name = engine or default_engine()
+    module, func = {
+        "native": ("wheelscan._native_engine", "scan_wheel_native"),
+        "lief": ("wheelscan._lief_engine", "scan_wheel_lief"),
+    }.get(name, ("", ""))
+    try:
+        fn = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return "member_cache" in inspect.signature(fn).parameters
+
+
+class Worker:
+    """The per-process (or per-Dask-worker) state: engine, judge, member cache."""
+
+    def __init__(self, cfg: ScanConfig) -> None:
+        self.cfg = cfg
+        self.judge = make_judge(cfg)
+        self.cache = (
+            MemberCache(cfg.db_path, cfg.cache_capacity)
+            if cfg.member_cache and _accepts_member_cache(cfg.engine)
+            else None
+        )
+
+    def scan(self, location: str, filename: str) -> Outcome:
+        return scan_one(location, filename, self.cfg, self.judge, self.cache)
+
+
+def scan_one(
+    location: str,
+    filename: str,
+    cfg: ScanConfig,
+    judge: Judge | None = None,
+    cache: MemberCache | None = None,
+) -> Outcome:
+    """Scan and judge one wheel; never raises for a bad wheel."""
+    from .engine import scan_wheel
+
+    if cfg.hang_on and cfg.hang_on in filename:
+        if cfg.pidfile:
+            with open(cfg.pidfile, "w") as f:
+                f.write(str(os.getpid()))
+        time.sleep(3600)
+    t0 = time.perf_counter()
+    kw: dict[str, Any] = {"member_cache": cache} if cache is not None else {}
+    try:
+        facts = scan_wheel(location, cfg.engine, filename=filename, limits=cfg.limits, **kw)
+    except Exception as e:  # engines promise not to raise; if one does, record it and go on
+        return Outcome(
+            location, filename, "error",
+            error=f"{filename}: scanner raised {type(e).__name__}: {e}",
+            scan_seconds=time.perf_counter() - t0,
+            new_members=cache.drain() if cache else [],
+        )  # fmt: skip
+    facts_json = json.dumps(facts.to_dict(), separators=(",", ":"))
+    status = "error" if facts.error else "unjudged"
+    verdict_json = policy_version = None
+    error = facts.error
+    if judge is not None:
+        try:
+            status, verdict_json, policy_version = judge(facts)
+        except Exception as e:  # a verdict bug must not stop a mirror scan
+            status, error = "error", f"{filename}: judging failed: {type(e).__name__}: {e}"
+    return Outcome(
+        location, filename, status,
+        error=error,
+        facts_json=facts_json,
+        verdict_json=verdict_json,
+        policy_version=policy_version,
+        engine=facts.engine,
+        scan_seconds=time.perf_counter() - t0,
+        inflated=sum(m.inflated for m in facts.members),
+        new_members=cache.drain() if cache else [],
+    )  # fmt: skip
+
+
+_DASK_WORKERS: dict[ScanConfig, Worker] = {}
+_DASK_LOCK = threading.Lock()
+
+
+def scan_batch(tasks: list[tuple[str, str]], cfg: ScanConfig) -> list[Outcome]:
+    """A batch on a Dask worker: one :class:`Worker` per config per process, shared by threads."""
+    with _DASK_LOCK:
+        w = _DASK_WORKERS.get(cfg)
+        if w is None:
+            w = _DASK_WORKERS[cfg] = Worker(cfg)
+    return [w.scan(loc, fn) for loc, fn in tasks]
+
+
+# -- local process pool ---------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    # If the main process is kill -9'ed, a worker stuck in a wheel must not outlive it.
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides what Ctrl-C means
+    _die_with_parent()
+    worker = Worker(cfg)
+    while True:
+        try:
+            batch = conn.recv()
+        except (EOFError, OSError):
+            return
+        if batch is None:
+            return
+        try:
+            for location, filename in batch:
+                conn.send(worker.scan(location, filename))
+        except OSError:  # the main process is gone
+            return
+
+
+@dataclass
+class _Slot:
+    proc: BaseProcess
+    conn: Connection
+    inflight: deque[WheelRef] = field(default_factory=deque)
+    batches: deque[int] = field(default_factory=deque)  # wheels per in-flight batch
+    since: float = 0.0  # when the wheel at inflight[0] started (as far as we can tell)
+    dead: bool = False
+
+
+OnResult = Callable[["WheelRef", Outcome], None]
+
+
+class LocalPool:
+    """``jobs`` worker processes fed in batches; survives worker deaths and hung wheels."""
+
+    def __init__(
+        self,
+        cfg: ScanConfig,
+        jobs: int | None = None,
+        *,
+        batch_bytes: int = 8 << 20,
+        batch_wheels: int = 128,
+        timeout: float | None = 600.0,
+        lookahead: int = 4096,
+    ) -> None:
+        self.cfg = cfg
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.batch_bytes = batch_bytes
+        self.batch_wheels = batch_wheels
+        self.timeout = timeout
+        self.lookahead = lookahead
+        self.ctx = mp.get_context("forkserver")
+        # Workers fork from a server that has already imported the engine: a fresh worker
+        # after a death costs a fork, not an import of lief or the native modules.
+        engine_mod = {"native": "wheelscan._native_engine", "lief": "wheelscan._lief_engine"}
+        from .engine import default_engine
+
+        preload = ["wheelscan.scheduler", "wheelscan.engine", "wheelscan.facts"]
+        with contextlib.suppress(ImportError):
+            preload.append(engine_mod[cfg.engine or default_engine()])
+        self.ctx.set_forkserver_preload(preload)
+        self.deaths = 0
+        self.timeouts = 0
+
+    def _spawn(self) -> _Slot:
+        parent, child = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=_worker_main, args=(child, self.cfg), daemon=True)
+        proc.start()
+        child.close()
+        return _Slot(proc, parent)
+
+    def run(self, refs: Iterable[WheelRef], on_result: OnResult) -> None:
+        """Scan every ref, calling ``on_result`` in the main process as each wheel finishes."""
+        source: Iterator[WheelRef] | None = iter(refs)
+        pending: deque[WheelRef] = deque()
+        pending_bytes = 0
+        slots: list[_Slot] = []  # spawned on first need: a re-run with nothing to do is instant
+        try:
+            while True:
+                while source is not None and len(pending) < self.lookahead:
+                    ref = next(source, None)
+                    if ref is None:
+                        source = None
+                        break
+                    pending.append(ref)
+                    pending_bytes += ref.size or 0
+                    if len(pending) >= 2 * self.batch_wheels and any(
+                        len(s.batches) == 0 for s in slots
+                    ):
+                        break  # feed idle workers before listing further
+                while pending and len(slots) < self.jobs:
+                    slots.append(self._spawn())
+                for s in slots:
+                    while len(s.batches) < 2 and pending:
+                        pending_bytes -= self._dispatch(s, pending, pending_bytes, source is None)
+                busy = [s for s in slots if s.inflight]
+                if not busy:
+                    if source is None and not pending:
+                        return
+                    continue
+                self._wait(busy, on_result, pending)
+                for i, s in enumerate(slots):
+                    if s.dead:
+                        pending_bytes += sum(r.size or 0 for r in s.inflight)
+                        pending.extendleft(reversed(s.inflight))
+                        slots[i] = self._spawn()
+        finally:
+            self._shutdown(slots)
+
+    def _dispatch(self, s: _Slot, pending: deque[WheelRef], pending_bytes: int, last: bool) -> int:
+        target = self.batch_bytes
+        if last:  # guided self-scheduling: share what is left so all workers finish together
+            target = max(1, min(target, pending_bytes // (2 * self.jobs)))
+        batch: list[WheelRef] = []
+        nbytes = 0
+        while pending and len(batch) < self.batch_wheels and (not batch or nbytes < target):
+            ref = pending.popleft()
+            batch.append(ref)
+            nbytes += ref.size or 0
+        if not s.inflight:
+            s.since = time.monotonic()
+        s.conn.send([(r.location, r.filename) for r in batch])
+        s.inflight.extend(batch)
+        s.batches.append(len(batch))
+        return nbytes
+
+    def _wait(self, busy: list[_Slot], on_result: OnResult, pending: deque[WheelRef]) -> None:
+        by_conn = {id(s.conn): s for s in busy}
+        by_sentinel = {s.proc.sentinel: s for s in busy}
+        timeout = None
+        if self.timeout is not None:
+            now = time.monotonic()
+            timeout = max(0.0, min(s.since + self.timeout - now for s in busy))
+        ready = wait([s.conn for s in busy] + list(by_sentinel), timeout)
+        for obj in ready:
+            s = by_sentinel.get(obj) if isinstance(obj, int) else by_conn.get(id(obj))
+            if s is None or s.dead:
+                continue
+            self._drain(s, on_result)
+        if self.timeout is not None:
+            now = time.monotonic()
+            for s in busy:
+                if not s.dead and s.inflight and now - s.since > self.timeout:
+                    self._kill(s)
+                    self.timeouts += 1
+                    ref = s.inflight.popleft()
+                    on_result(ref, _failed(ref, f"timed out after {self.timeout:g} s"))
+
+    def _drain(self, s: _Slot, on_result: OnResult) -> None:
+        try:
+            while s.conn.poll():
+                out = s.conn.recv()
+                ref = s.inflight.popleft()
+                s.batches[0] -= 1
+                if s.batches[0] == 0:
+                    s.batches.popleft()
+                s.since = time.monotonic()
+                on_result(ref, out)
+        except (EOFError, OSError):
+            pass
+        if not s.proc.is_alive():
+            s.proc.join()
+            s.dead = True
+            self.deaths += 1
+            if s.inflight:
+                ref = s.inflight.popleft()
+                on_result(ref, _failed(ref, _death_reason(s.proc.exitcode)))
+
+    def _kill(self, s: _Slot) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            s.proc.kill()
+        s.proc.join()
+        s.dead = True
+
+    def _shutdown(self, slots: list[_Slot]) -> None:
+        for s in slots:
+            if s.dead:
+                continue
+            if s.inflight:  # interrupted mid-batch: nothing it does now will be recorded
+                with contextlib.suppress(ProcessLookupError):
+                    s.proc.kill()
+            else:
+                with contextlib.suppress(OSError):
+                    s.conn.send(None)
+        for s in slots:
+            s.proc.join(timeout=5)
+            if s.proc.is_alive():
+                s.proc.kill()
+                s.proc.join()
+            s.conn.close()
+
+
+def _death_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (killed: out of memory?)" if -exitcode == signal.SIGKILL else ""
+        return f"worker process died with {name}{hint} while scanning this wheel"
+    return f"worker process exited with status {exitcode} while scanning this wheel"
+
+
+def _failed(ref: WheelRef, reason: str) -> Outcome:
+    return Outcome(ref.location, ref.filename, "error", error=f"{ref.filename}: {reason}")
+
+
+# -- Dask -----------------------------------------------------------------------------------
+
+
+class DaskPool:
+    """The same batches, sent to a dask.distributed cluster; results stream into the store.
+
+    A batch whose worker dies is retried by Dask; if Dask gives up on it (``KilledWorker``)
+    the batch is split and its wheels retried one by one, so again only the culprit is lost.
+    The per-wheel time cap is not enforced here (a Dask task cannot be killed).
+    """
+
+    def __init__(
+        self,
+        cfg: ScanConfig,
+        address: str | Any,
+        *,
+        batch_bytes: int = 8 << 20,
+        batch_wheels: int = 128,
+    ) -> None:
+        self.cfg = cfg
+        self.address = address
+        self.batch_bytes = batch_bytes
+        self.batch_wheels = batch_wheels
+        self.deaths = 0
+        self.timeouts = 0
+
+    def run(self, refs: Iterable[WheelRef], on_result: OnResult) -> None:
+        distributed: Any = importlib.import_module("distributed")
+        as_completed = distributed.as_completed
+        client = self.address
+        if not isinstance(client, distributed.Client):
+            client = distributed.Client(self.address)
+        own = client is not self.address
+        try:
+            nthreads = max(1, sum(client.nthreads().values()))
+            inflight_max = 2 * nthreads
+            futures: dict[Any, list[WheelRef]] = {}
+            ac = as_completed()
+            source = iter(refs)
+            exhausted = False
+
+            def submit(batch: list[WheelRef]) -> None:
+                tasks = [(r.location, r.filename) for r in batch]
+                fut = client.submit(scan_batch, tasks, self.cfg, pure=False)
+                futures[fut] = batch
+                ac.add(fut)
+
+            def top_up() -> None:
+                nonlocal exhausted
+                while not exhausted and len(futures) < inflight_max:
+                    batch: list[WheelRef] = []
+                    nbytes = 0
+                    full = self.batch_bytes
+                    while len(batch) < self.batch_wheels and (not batch or nbytes < full):
+                        ref = next(source, None)
+                        if ref is None:
+                            exhausted = True
+                            break
+                        batch.append(ref)
+                        nbytes += ref.size or 0
+                    if batch:
+                        submit(batch)
+
+            top_up()
+            while futures:
+                fut = next(ac)
+                batch = futures.pop(fut)
+                try:
+                    outs = fut.result()
+                except Exception as e:  # KilledWorker and friends: split, retry one by one
+                    self.deaths += 1
+                    if len(batch) == 1:
+                        on_result(batch[0], _failed(batch[0], f"Dask task failed: {e}"))
+                    else:
+                        for r in batch:
+                            submit([r])
+                else:
+                    for r, out in zip(batch, outs, strict=True):
+                        on_result(r, out)
+                fut.release()
+                top_up()
+        finally:
+            if own:
+                client.close()

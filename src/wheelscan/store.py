@@ -1,0 +1,294 @@
+"""The result store: one SQLite database (WAL) holding facts and verdicts, resumable.
+
+The schema is documented in ``docs/store-schema.md`` and versioned by :data:`STORE_SCHEMA_VERSION`
+(kept in ``meta``). A wheel's identity is its ``location``; a re-run skips a wheel whose size,
+mtime (and content hash, where known) are unchanged and whose facts schema is current.
+Writes are buffered and committed in batches; the only process that writes is the one that owns
+the :class:`Store` (workers only read the member cache).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .facts import FACTS_SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .sources import WheelRef
+
+__all__ = ["STATUSES", "STORE_SCHEMA_VERSION", "Outcome", "Store", "StoreError"]
+
+STORE_SCHEMA_VERSION = 1
+
+#: Values of ``wheels.status``: the verdict's status, or ``unjudged`` when no policy ran.
+STATUSES = ("ok", "mislabelled", "error", "no-binaries", "not-linux", "unjudged")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS wheels (
+    id             INTEGER PRIMARY KEY,
+    location       TEXT NOT NULL UNIQUE,
+    filename       TEXT NOT NULL,
+    project        TEXT,
+    size           INTEGER,
+    mtime          REAL,
+    content_hash   TEXT,
+    upload_time    TEXT,
+    yanked         INTEGER,
+    status         TEXT NOT NULL,
+    error          TEXT,
+    facts_schema   INTEGER,
+    facts          TEXT,
+    verdict        TEXT,
+    policy_version TEXT,
+    engine         TEXT,
+    scanned_at     REAL NOT NULL,
+    judged_at      REAL,
+    scan_seconds   REAL,
+    inflated       INTEGER
+);
+CREATE INDEX IF NOT EXISTS wheels_status ON wheels (status);
+CREATE INDEX IF NOT EXISTS wheels_project ON wheels (project);
+CREATE TABLE IF NOT EXISTS members (
+    key          TEXT PRIMARY KEY,
+    facts_schema INTEGER NOT NULL,
+    facts        TEXT NOT NULL,
+    created_at   REAL NOT NULL
+);
+"""
+
+_UPSERT = """
+INSERT INTO wheels (location, filename, project, size, mtime, content_hash, upload_time, yanked,
+                    status, error, facts_schema, facts, verdict, policy_version, engine,
+                    scanned_at, judged_at, scan_seconds, inflated)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (location) DO UPDATE SET
+    filename = excluded.filename, project = excluded.project, size = excluded.size,
+    mtime = excluded.mtime, content_hash = excluded.content_hash,
+    upload_time = excluded.upload_time, yanked = excluded.yanked, status = excluded.status,
+    error = excluded.error, facts_schema = excluded.facts_schema, facts = excluded.facts,
+    verdict = excluded.verdict, policy_version = excluded.policy_version,
+    engine = excluded.engine, scanned_at = excluded.scanned_at,
+    judged_at = excluded.judged_at, scan_seconds = excluded.scan_seconds,
+    inflated = excluded.inflated
+"""
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (newer schema, not a wheelscan store)."""
+
+
+@dataclass
+class Outcome:
+    """What a worker sends back for one wheel: JSON already encoded, ready to insert."""
+
+    location: str
+    filename: str
+    status: str
+    error: str | None = None
+    facts_json: str | None = None
+    verdict_json: str | None = None
+    policy_version: str | None = None
+    engine: str | None = None
+    scan_seconds: float = 0.0
+    inflated: int = 0
+    #: member-cache entries learned while scanning: (key, ElfFacts JSON)
+    new_members: list[tuple[str, str]] = field(default_factory=list)
+
+
+def connect(path: str, *, timeout: float = 60.0) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a commit survives a process crash (kill -9), not a power cut.
+    con.execute("PRAGMA synchronous=NORMAL")
+    return con
+
+
+class Store:
+    """The writer side of the database; buffers rows and commits them in batches."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        batch_rows: int = 500,
+        batch_seconds: float = 2.0,
+    ) -> None:
+        self.path = path
+        self.batch_rows = batch_rows
+        self.batch_seconds = batch_seconds
+        self.con = connect(path)
+        self._check_schema()
+        self._rows: list[tuple[object, ...]] = []
+        self._members: list[tuple[str, int, str, float]] = []
+        self._touch: list[tuple[object, ...]] = []
+        self._verdicts: list[tuple[object, ...]] = []
+        self._last_commit = time.monotonic()
+
+    def _check_schema(self) -> None:
+        con = self.con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+            if "wheels" in tables and "meta" not in tables:
+                msg = f"{self.path}: has a 'wheels' table but is not a wheelscan store"
+                raise StoreError(msg)
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    con.execute(stmt)
+            row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                con.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(STORE_SCHEMA_VERSION),),
+                )
+            elif int(row[0]) > STORE_SCHEMA_VERSION:
+                msg = (
+                    f"{self.path}: store schema {row[0]} is newer than this wheelscan "
+                    f"understands ({STORE_SCHEMA_VERSION})"
+                )
+                raise StoreError(msg)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def current_status(self, ref: WheelRef) -> str | None:
+        """The stored status if ``ref`` is already scanned and unchanged, else None."""
+        row = self.con.execute(
+            "SELECT size, mtime, content_hash, facts_schema, status, upload_time, yanked "
+            "FROM wheels WHERE location = ?",
+            (ref.location,),
+        ).fetchone()
+        if row is None:
+            return None
+        size, mtime, chash, schema, status, upload, yanked = row
+        if schema != FACTS_SCHEMA_VERSION or size != ref.size or mtime != ref.mtime:
+            return None
+        if chash and ref.content_hash and chash != ref.content_hash:
+            return None
+        new_yanked = None if ref.yanked is None else int(ref.yanked)
+        if (ref.upload_time, new_yanked) != (upload, yanked) and (
+            ref.upload_time is not None or ref.yanked is not None
+        ):
+            # the index changed (e.g. a yank) while the file did not: keep the scan
+            self._touch.append((ref.upload_time, new_yanked, ref.location))
+        return str(status)
+
+    def count(self) -> int:
+        return int(self.con.execute("SELECT count(*) FROM wheels").fetchone()[0])
+
+    def status_counts(self) -> dict[str, int]:
+        return {
+            str(s): int(n)
+            for s, n in self.con.execute("SELECT status, count(*) FROM wheels GROUP BY status")
+        }
+
+    def iter_facts(self, chunk: int = 500) -> Iterator[list[tuple[int, str, str]]]:
+        """(id, filename, facts JSON) of every row with facts, in chunks by id (no long reads)."""
+        last = -1
+        while True:
+            rows = self.con.execute(
+                "SELECT id, filename, facts FROM wheels WHERE facts IS NOT NULL AND id > ? "
+                "ORDER BY id LIMIT ?",
+                (last, chunk),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [(int(i), str(f), str(j)) for i, f, j in rows]
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def record(self, ref: WheelRef, out: Outcome) -> None:
+        now = time.time()
+        self._rows.append(
+            (
+                ref.location, ref.filename, ref.project, ref.size, ref.mtime, ref.content_hash,
+                ref.upload_time, None if ref.yanked is None else int(ref.yanked),
+                out.status, out.error, FACTS_SCHEMA_VERSION, out.facts_json, out.verdict_json,
+                out.policy_version, out.engine, now, now if out.verdict_json else None,
+                out.scan_seconds, out.inflated,
+            )
+        )  # fmt: skip
+        self._members.extend((k, FACTS_SCHEMA_VERSION, j, now) for k, j in out.new_members)
+        self.maybe_commit()
+
+    def update_verdict(
+        self, row_id: int, status: str, verdict_json: str | None, policy_version: str | None
+    ) -> None:
+        self._verdicts.append((status, verdict_json, policy_version, time.time(), row_id))
+        if len(self._verdicts) >= self.batch_rows:
+            self.commit()
+
+    def maybe_commit(self) -> None:
+        pending = len(self._rows) + len(self._touch)
+        if pending >= self.batch_rows or (
+            pending and time.monotonic() - self._last_commit >= self.batch_seconds
+        ):
+            self.commit()
+
+    def commit(self) -> None:
+        verdicts = self._verdicts
+        if self._rows or self._members or self._touch or verdicts:
+            con = self.con
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if self._members:
+                    con.executemany(
+                        "INSERT OR IGNORE INTO members (key, facts_schema, facts, created_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        self._members,
+                    )
+                if self._rows:
+                    con.executemany(_UPSERT, self._rows)
+                if self._touch:
+                    con.executemany(
+                        "UPDATE wheels SET upload_time = ?, yanked = ? WHERE location = ?",
+                        self._touch,
+                    )
+                if verdicts:
+                    con.executemany(
+                        "UPDATE wheels SET status = ?, verdict = ?, policy_version = ?, "
+                        "judged_at = ? WHERE id = ?",
+                        verdicts,
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            self._rows.clear()
+            self._members.clear()
+            self._touch.clear()
+            verdicts.clear()
+        self._last_commit = time.monotonic()
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        self.commit()
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def member_facts(self, key: str) -> str | None:
+        row = self.con.execute(
+            "SELECT facts FROM members WHERE key = ? AND facts_schema = ?",
+            (key, FACTS_SCHEMA_VERSION),
+        ).fetchone()
+        return None if row is None else str(row[0])
