@@ -1,0 +1,685 @@
+"""Verdicts: facts + policy -> is every claimed platform tag honest, and why (issue 3).
+
+:func:`judge` looks only at :class:`~wheelscan.facts.WheelFacts` and the policy data, never at
+the scanning machine, so a verdict is the same wherever it is computed and stored facts can
+be re-judged under new policy data.
+
+Findings vocabulary (fixed; extend only on purpose, and update ``data/check-schema.json``):
+
+=========== ====================== =====================================================
+severity    kind                   meaning
+=========== ====================== =====================================================
+violation   symbol-version         a versioned import newer than the claim's policy
+                                   allows (evidence names ``symbol@VERSION``)
+violation   external-library       a DT_NEEDED that is not bundled reachably, not on the
+                                   policy whitelist and not ``--exclude``-d (libpython too)
+violation   blacklisted-symbol     an import the policy blacklists for that library
+violation   arch-mismatch          a binary for another architecture (or ABI: soft-float
+                                   ARM, unknown machine) than the claim
+violation   isa-level              x86-64 binary needing a micro-architecture level > v1
+violation   libc-mismatch          glibc binary under a musllinux claim or vice versa
+violation   musl-version           a symbol only musl >= 1.2 provides under musllinux_1_1
+warning     wheel-tag-mismatch     WHEEL ``Tag:`` lines disagree with the filename
+warning     linux-tag              a bare ``linux_ARCH`` tag (PyPI refuses it)
+warning     exec-stack             PT_GNU_STACK missing or executable (glibc >= 2.41
+                                   refuses to dlopen such objects)
+warning     textrel                text relocations
+warning     rpath                  absolute or build-machine RPATH/RUNPATH entries
+warning     cxx-runtime            exports libstdc++/libgcc's own runtime symbols
+warning     abi-suffix             extension suffix disagrees with python/abi tags or arch
+warning     purelib-binary         binaries under ``.data/purelib/`` or Root-Is-Purelib
+warning     binary-in-pure-wheel   ELF inside a wheel with no platform tag
+warning     zip-anomaly            local header vs central directory, duplicates, trailing
+info        over-conservative      an older tag the wheel could honestly claim
+info        required-glibc         the exact minimum glibc, next to the quantised tag
+=========== ====================== =====================================================
+
+Status precedence: ``error`` when the archive or filename is unreadable; ``not-linux`` when
+no Linux platform tag is claimed; ``no-binaries`` when no ELF is inside and nothing failed;
+else ``mislabelled`` if any violation is proven (also with ``strict`` for any warning), even
+if another member could not be read; else ``error`` if a member that may be a binary could
+not be read; else ``ok``.
+
+Library resolution is loader-faithful: a DT_NEEDED is satisfied inside the wheel when a
+member of that file name sits in a directory of the object's search path (DT_RUNPATH if
+present, else DT_RPATH plus the DT_RPATH of the objects that loaded it, ``$ORIGIN``
+expanded against the *installed* location: ``*.data/purelib|platlib/`` map to the root),
+or when another object that is loaded in the same process tree already provides that
+name/soname (auditwheel's "fixup" of non-extension trees). Versioned needs on a library
+resolved inside the wheel are not judged unless that library is on the policy whitelist
+(a system soname already loaded by the process wins over the bundled copy).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .policy import PolicySet, ResolvedPolicy, cxx_runtime_symbols, default_policies, glibc_version
+from .tags import Claim, expand_tags, parse_claims
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from .facts import ElfFacts, WheelFacts
+
+__all__ = ["FINDING_KINDS", "VERDICT_SCHEMA_VERSION", "Finding", "Verdict", "judge"]
+
+VERDICT_SCHEMA_VERSION = 1
+
+FINDING_KINDS: dict[str, str] = {
+    "symbol-version": "violation",
+    "external-library": "violation",
+    "blacklisted-symbol": "violation",
+    "arch-mismatch": "violation",
+    "isa-level": "violation",
+    "libc-mismatch": "violation",
+    "musl-version": "violation",
+    "wheel-tag-mismatch": "warning",
+    "linux-tag": "warning",
+    "exec-stack": "warning",
+    "textrel": "warning",
+    "rpath": "warning",
+    "cxx-runtime": "warning",
+    "abi-suffix": "warning",
+    "purelib-binary": "warning",
+    "binary-in-pure-wheel": "warning",
+    "zip-anomaly": "warning",
+    "over-conservative": "info",
+    "required-glibc": "info",
+}
+_SEVERITY_ORDER = {"violation": 0, "warning": 1, "info": 2}
+
+# (e_machine, ELF class, endianness) -> wheel arch name (auditwheel's table, by ELF numbers).
+_ARCH_BY_MACHINE: dict[tuple[int, int, str], str] = {
+    (3, 32, "little"): "i686",
+    (62, 64, "little"): "x86_64",
+    (21, 64, "little"): "ppc64le",
+    (21, 64, "big"): "ppc64",
+    (243, 64, "little"): "riscv64",
+    (183, 64, "little"): "aarch64",
+    (22, 64, "big"): "s390x",
+    (40, 32, "little"): "armv7l",
+    (258, 64, "little"): "loongarch64",
+}
+_EF_ARM_EABIMASK = 0xFF000000
+_EF_ARM_EABI_VER5 = 0x05000000
+_EF_ARM_ABI_FLOAT_HARD = 0x400
+_ISA_LEVELS = ((8, 4), (4, 3), (2, 2))  # GNU_PROPERTY_X86_ISA_1_V4/V3/V2 bits -> level
+
+_LIBPYTHON = re.compile(r"^libpython\d+\.\d+[a-z]*\.so(\.\d+)*$")
+_EXT_SUFFIX = re.compile(r"\.cpython-(\d)(\d+)([a-z]*)-([a-z0-9_]+)-linux-(gnu|musl)[a-z]*\.so$")
+_MULTIARCH = {
+    "x86_64": "x86_64", "i386": "i686", "i686": "i686", "aarch64": "aarch64", "arm": "armv7l",
+    "powerpc64le": "ppc64le", "powerpc64": "ppc64", "s390x": "s390x", "riscv64": "riscv64",
+    "loongarch64": "loongarch64",
+}  # fmt: skip
+
+
+def _is_loader(soname: str) -> bool:
+    return soname.startswith(("ld-linux", "ld64.so.", "ld-musl-")) or soname == "ld.so.1"
+
+
+def _libc_sonames(name: str) -> str | None:
+    if name in ("libc.so", "libc.musl.so") or name.startswith(("libc.musl-", "ld-musl-")):
+        return "musl"
+    if name == "libc.so.6" or name.startswith(("ld-linux", "ld64.so.")):
+        return "glibc"
+    return None
+
+
+@dataclass
+class Finding:
+    severity: str
+    kind: str
+    member: str | None
+    detail: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity,
+            "kind": self.kind,
+            "member": self.member,
+            "detail": self.detail,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass
+class Verdict:
+    wheel: str
+    status: str
+    path: str | None = None
+    error: str | None = None
+    claims: list[str] = field(default_factory=list)
+    per_claim: list[dict[str, Any]] = field(default_factory=list)  # {"tag", "holds"}
+    minimal_tag: str | None = None
+    minimal_tags: dict[str, str] = field(default_factory=dict)
+    required_glibc: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    policy: dict[str, Any] = field(default_factory=dict)
+    exclude: list[str] = field(default_factory=list)
+    strict: bool = False
+    engine: str | None = None
+
+    @property
+    def violations(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "violation"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON Lines object of the output contract (``data/check-schema.json``)."""
+        return {
+            "schema_version": VERDICT_SCHEMA_VERSION,
+            "wheel": self.wheel,
+            "path": self.path,
+            "status": self.status,
+            "error": self.error,
+            "claims": list(self.claims),
+            "per_claim": [dict(c) for c in self.per_claim],
+            "minimal_tag": self.minimal_tag,
+            "minimal_tags": dict(self.minimal_tags),
+            "required_glibc": self.required_glibc,
+            "findings": [f.to_dict() for f in self.findings],
+            "policy": dict(self.policy),
+            "exclude": list(self.exclude),
+            "strict": self.strict,
+            "engine": self.engine,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-binary facts derived once, independent of any claim.
+
+
+def elf_arch(elf: ElfFacts) -> tuple[str | None, str]:
+    """(wheel arch name or None, human description) of one ELF, auditwheel's rules."""
+    arch = _ARCH_BY_MACHINE.get((elf.machine, elf.elf_class, elf.endian))
+    desc = arch or f"e_machine {elf.machine}, ELF{elf.elf_class}, {elf.endian}-endian"
+    if arch == "armv7l":
+        if elf.e_flags & _EF_ARM_EABIMASK != _EF_ARM_EABI_VER5:
+            return None, f"ARM EABI {(elf.e_flags & _EF_ARM_EABIMASK) >> 24} (armv7l needs EABI5)"
+        if not elf.e_flags & _EF_ARM_ABI_FLOAT_HARD:
+            return None, "ARM soft-float (armv7l needs hard-float)"
+    return arch, desc
+
+
+def isa_level(elf: ElfFacts) -> int:
+    """x86-64 micro-architecture level the binary declares it needs (1 = baseline)."""
+    bits = elf.x86_isa_needed or 0
+    for bit, level in _ISA_LEVELS:
+        if bits & bit:
+            return level
+    return 1
+
+
+def elf_libc(elf: ElfFacts) -> tuple[str | None, list[str]]:
+    """("glibc" | "musl" | "mixed" | None, evidence) from PT_INTERP, DT_NEEDED, versions,
+    extension suffix."""
+    seen: dict[str, list[str]] = {}
+    if elf.interpreter:
+        fam = _libc_sonames(posixpath.basename(elf.interpreter))
+        if fam:
+            seen.setdefault(fam, []).append(f"PT_INTERP {elf.interpreter}")
+    for n in elf.needed:
+        fam = _libc_sonames(n)
+        if fam:
+            seen.setdefault(fam, []).append(f"DT_NEEDED {n}")
+    for ln in elf.version_needs:
+        if any(v.name.startswith("GLIBC_") for v in ln.versions):
+            seen.setdefault("glibc", []).append(f"GLIBC_ versions from {ln.file}")
+            break
+    base = posixpath.basename(elf.member)
+    if base.endswith(("-linux-musl.so", "-musleabihf.so")):
+        seen.setdefault("musl", []).append(f"extension suffix of {base}")
+    elif base.endswith(("-linux-gnu.so", "-gnueabihf.so")):
+        m = _EXT_SUFFIX.search(base)
+        if m and m.group(1) == "3" and int(m.group(2)) >= 11:  # musl used -gnu before 3.11
+            seen.setdefault("glibc", []).append(f"extension suffix of {base}")
+    if len(seen) > 1:
+        return "mixed", [e for v in seen.values() for e in v]
+    for fam, ev in seen.items():
+        return fam, ev
+    return None, []
+
+
+def installed_path(member: str) -> str:
+    """Where a member lands in site-packages: ``*.data/purelib|platlib/x`` -> ``x``."""
+    top, _, rest = member.partition("/")
+    if top.endswith(".data"):
+        scheme, _, inner = rest.partition("/")
+        if scheme in ("purelib", "platlib"):
+            return inner
+    return member
+
+
+def _search_dirs(entries: Sequence[str], origin: str) -> list[str]:
+    out = []
+    for e in entries:
+        if "$ORIGIN" not in e and "${ORIGIN}" not in e:
+            continue  # absolute or CWD-relative: never inside the installed wheel
+        p = e.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
+        p = posixpath.normpath(p) if p else "."
+        if p != ".." and not p.startswith("../"):
+            out.append(p)
+    return out
+
+
+@dataclass
+class _Bin:
+    elf: ElfFacts
+    path: str  # installed path
+    arch: str | None
+    arch_desc: str
+    libc: str | None
+    libc_evidence: list[str]
+    rpath_dirs: list[str]
+    runpath_dirs: list[str]
+    resolved: dict[str, str] = field(default_factory=dict)  # needed -> installed path
+    internal: set[str] = field(default_factory=set)  # needed names satisfied inside the wheel
+
+
+def _prepare(facts: WheelFacts) -> list[_Bin]:
+    bins = []
+    for e in facts.elfs:
+        path = installed_path(e.member)
+        origin = posixpath.dirname(path) or "."
+        arch, desc = elf_arch(e)
+        libc, ev = elf_libc(e)
+        bins.append(
+            _Bin(e, path, arch, desc, libc, ev,
+                 _search_dirs(e.rpath, origin), _search_dirs(e.runpath, origin))
+        )  # fmt: skip
+    _resolve(bins)
+    return bins
+
+
+def _resolve(bins: list[_Bin]) -> None:
+    """Fill ``internal``: the DT_NEEDED names each binary gets from inside the wheel."""
+    by_path = {b.path: b for b in bins}
+    for root in bins:
+        names = {posixpath.basename(root.path)}
+        if root.elf.soname:
+            names.add(root.elf.soname)
+        loaded = {root.path}
+        queue: list[tuple[_Bin, list[str]]] = [(root, [])]
+        steps = 0
+        while queue and steps <= len(bins):
+            steps += 1
+            obj, chain = queue.pop(0)
+            own_rpath = [] if obj.elf.runpath else obj.rpath_dirs
+            search = obj.runpath_dirs if obj.elf.runpath else own_rpath + chain
+            for need in obj.elf.needed:
+                if _is_loader(need):
+                    continue
+                if need in names:
+                    obj.internal.add(need)
+                    continue
+                for d in search:
+                    cand = by_path.get(posixpath.normpath(posixpath.join(d, need)))
+                    if cand is None or cand.elf.machine != obj.elf.machine or (
+                        cand.elf.elf_class != obj.elf.elf_class
+                    ):
+                        continue
+                    obj.internal.add(need)
+                    obj.resolved.setdefault(need, cand.path)
+                    names.add(need)
+                    if cand.elf.soname:
+                        names.add(cand.elf.soname)
+                    if cand.path not in loaded:
+                        loaded.add(cand.path)
+                        queue.append((cand, own_rpath + chain))
+                    break
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging one claim (or one candidate policy for the minimal tag).
+
+
+@dataclass
+class _Ctx:
+    facts: WheelFacts
+    bins: list[_Bin]
+    exclude: tuple[str, ...]
+
+
+def _imported_names(elf: ElfFacts, library: str | None) -> set[str]:
+    """Non-weak imported names that may bind to ``library`` (unversioned ones may bind anywhere)."""
+    out: set[str] = set()
+    for g in elf.imports:
+        if g.library is None or g.library == library:
+            if g.weak_count and g.weak_count >= g.count:
+                continue
+            out.update(g.names)
+    return out
+
+
+def _excluded(name: str, exclude: Iterable[str]) -> str | None:
+    for pat in exclude:
+        if fnmatch.fnmatchcase(name, pat):
+            return pat
+    return None
+
+
+def _check(ctx: _Ctx, claim_tag: str, claim: Claim, pol: ResolvedPolicy | None) -> list[Finding]:
+    """Violations of one claim (family/version/arch) by every binary of the wheel."""
+    out: list[Finding] = []
+    ev0 = {"claim": claim_tag}
+    for b in ctx.bins:
+        e = b.elf
+        m = e.member
+        if b.arch != claim.arch:
+            out.append(Finding("violation", "arch-mismatch", m,
+                               f"binary is {b.arch_desc}, claim is {claim.arch}",
+                               {**ev0, "machine": e.machine, "class": e.elf_class,
+                                "endian": e.endian, "e_flags": e.e_flags, "arch": b.arch}))
+            continue
+        if claim.arch == "x86_64" and (lvl := isa_level(e)) > 1:
+            out.append(Finding("violation", "isa-level", m,
+                               f"needs x86-64-v{lvl} (GNU_PROPERTY_X86_ISA_1_NEEDED), "
+                               "policies assume the x86-64 baseline",
+                               {**ev0, "level": lvl, "isa_needed": e.x86_isa_needed}))
+        if claim.family == "linux" or pol is None:
+            continue
+        if b.libc is not None and b.libc != pol.libc:
+            out.append(Finding("violation", "libc-mismatch", m,
+                               f"binary is linked for {b.libc}, {claim.family} needs {pol.libc}",
+                               {**ev0, "libc": b.libc, "evidence": b.libc_evidence}))
+            continue
+        out.extend(_check_versions(ctx, b, claim_tag, pol))
+        out.extend(_check_libraries(ctx, b, claim_tag, pol))
+        if pol.forbidden_symbols:
+            hits = sorted(_imported_names(e, None) & pol.forbidden_symbols)
+            if hits:
+                out.append(Finding("violation", "musl-version", m,
+                                   f"imports {', '.join(hits[:5])}, only in musl >= 1.2, "
+                                   f"but {pol.tag} promises musl 1.1",
+                                   {**ev0, "symbols": hits, "min_musl": "1.2"}))
+    return out
+
+
+def _check_versions(ctx: _Ctx, b: _Bin, claim_tag: str, pol: ResolvedPolicy) -> list[Finding]:
+    out: list[Finding] = []
+    e = b.elf
+    for ln in e.version_needs:
+        if _is_loader(ln.file):
+            continue
+        if ln.file in b.internal and ln.file not in pol.whitelist:
+            continue
+        bad = [v.name for v in ln.versions if pol.allows(v.name) is False]
+        if not bad:
+            continue
+        symbols: list[str] = []
+        counts = 0
+        for g in e.imports:
+            if g.library == ln.file and g.version in bad:
+                symbols += [f"{n}@{g.version}" for n in g.names]
+                counts += g.count
+        shown = ", ".join(symbols[:4]) or ", ".join(bad)
+        out.append(Finding("violation", "symbol-version", e.member,
+                           f"needs {', '.join(sorted(bad))} from {ln.file} ({shown}), "
+                           f"newer than {pol.tag} allows",
+                           {"claim": claim_tag, "library": ln.file, "versions": sorted(bad),
+                            "symbols": sorted(symbols), "symbol_count": counts,
+                            "policy": pol.tag}))
+    return out
+
+
+def _check_libraries(ctx: _Ctx, b: _Bin, claim_tag: str, pol: ResolvedPolicy) -> list[Finding]:
+    out: list[Finding] = []
+    e = b.elf
+    for need in e.needed:
+        if _is_loader(need) or need in b.internal or need in pol.whitelist:
+            continue
+        if _excluded(need, ctx.exclude):
+            continue
+        fam = _libc_sonames(need)
+        if fam is not None and fam != pol.libc:
+            continue  # reported as libc-mismatch
+        elsewhere = sorted(x.elf.member for x in ctx.bins if posixpath.basename(x.path) == need
+                           or x.elf.soname == need)
+        why = "libpython (extensions must not link it)" if _LIBPYTHON.match(need) else (
+            f"bundled as {elsewhere[0]} but not reachable through RPATH/RUNPATH"
+            if elsewhere else "not bundled")
+        out.append(Finding("violation", "external-library", e.member,
+                           f"needs {need}: {why}, not on the {pol.tag} whitelist",
+                           {"claim": claim_tag, "library": need, "bundled_elsewhere": elsewhere,
+                            "rpath": e.rpath, "runpath": e.runpath, "policy": pol.tag}))
+    for lib, banned in pol.blacklist.items():
+        if lib not in e.needed:
+            continue
+        hits = sorted(_imported_names(e, lib) & banned)
+        if hits:
+            out.append(Finding("violation", "blacklisted-symbol", e.member,
+                               f"imports {', '.join(hits[:5])} from {lib}, "
+                               f"blacklisted by {pol.tag}",
+                               {"claim": claim_tag, "library": lib, "symbols": hits,
+                                "policy": pol.tag}))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Claim-independent warnings.
+
+
+def _warnings(facts: WheelFacts, bins: list[_Bin], claims: list[Claim]) -> list[Finding]:
+    out: list[Finding] = []
+    if facts.platform_tags:
+        fn_tags = expand_tags(
+            [f"{'.'.join(facts.python_tags)}-{'.'.join(facts.abi_tags)}-"
+             f"{'.'.join(facts.platform_tags)}"]
+        )
+        if not facts.has_wheel_file:
+            out.append(Finding("warning", "wheel-tag-mismatch", None,
+                               "no .dist-info/WHEEL file to confirm the filename's tags",
+                               {"filename_tags": sorted(fn_tags), "wheel_tags": []}))
+        else:
+            wt = expand_tags(facts.wheel_tags)
+            if wt != fn_tags:
+                out.append(Finding("warning", "wheel-tag-mismatch", None,
+                                   "WHEEL Tag: lines disagree with the filename "
+                                   "(a hand-renamed wheel?)",
+                                   {"filename_only": sorted(fn_tags - wt),
+                                    "wheel_only": sorted(wt - fn_tags)}))
+    out.extend(
+        Finding("warning", "linux-tag", None,
+                f"{c.tag}: a bare linux tag makes no portability promise; PyPI refuses it",
+                {"claim": c.tag})
+        for c in claims if c.family == "linux"
+    )  # fmt: skip
+    out.extend(Finding("warning", "zip-anomaly", None, a, {"anomaly": a})
+               for a in facts.anomalies)
+    runtime = cxx_runtime_symbols()
+    py_tags = set(facts.python_tags) | set(facts.abi_tags)
+    for b in bins:
+        e = b.elf
+        m = e.member
+        if e.has_dynamic and e.stack != "noexec":
+            what = "no PT_GNU_STACK (executable stack by default)" if e.stack == "none" else (
+                "PT_GNU_STACK is executable")
+            out.append(Finding("warning", "exec-stack", m,
+                               f"{what}; glibc >= 2.41 refuses to dlopen it",
+                               {"pt_gnu_stack": e.stack}))
+        if e.textrel:
+            out.append(Finding("warning", "textrel", m, "has text relocations (DT_TEXTREL)",
+                               {"textrel": True}))
+        bad_paths = [p for p in [*e.rpath, *e.runpath]
+                     if "$ORIGIN" not in p and "${ORIGIN}" not in p]
+        if bad_paths:
+            out.append(Finding("warning", "rpath", m,
+                               f"RPATH/RUNPATH outside the wheel: {', '.join(bad_paths)}",
+                               {"entries": bad_paths, "rpath": e.rpath, "runpath": e.runpath}))
+        own = sorted(set(e.runtime_exports) & runtime)
+        if own and not (e.soname or "").startswith(("libstdc++", "libgcc_s")):
+            out.append(Finding("warning", "cxx-runtime", m,
+                               f"exports {len(own)} symbol(s) of libstdc++/libgcc's own runtime "
+                               f"(e.g. {own[0]}): a statically linked C++ runtime that can "
+                               "interpose on the system one",
+                               {"symbols": own[:32], "count": len(own),
+                                "runtime_export_count": e.runtime_export_count}))
+        if (mm := _EXT_SUFFIX.search(posixpath.basename(m))) is not None:
+            problems = []
+            tag = f"cp{mm.group(1)}{mm.group(2)}"
+            if facts.python_tags and tag not in py_tags and not any(
+                t.startswith("cp3") and t == tag for t in py_tags
+            ):
+                problems.append(f"built for {tag}, wheel tags are {sorted(py_tags)}")
+            sfx_arch = _MULTIARCH.get(mm.group(4))
+            if b.arch is not None and sfx_arch is not None and sfx_arch != b.arch:
+                problems.append(f"suffix says {sfx_arch}, binary is {b.arch}")
+            if problems:
+                out.append(Finding("warning", "abi-suffix", m, "; ".join(problems),
+                                   {"suffix_python": tag, "suffix_arch": sfx_arch,
+                                    "binary_arch": b.arch}))
+        top, _, rest = m.partition("/")
+        if (top.endswith(".data") and rest.startswith("purelib/")) or facts.root_is_purelib:
+            where = "under .data/purelib/" if top.endswith(".data") else (
+                "in a Root-Is-Purelib: true wheel")
+            out.append(Finding("warning", "purelib-binary", m,
+                               f"binary {where}: installers may place it in purelib",
+                               {"root_is_purelib": facts.root_is_purelib}))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def judge(
+    facts: WheelFacts,
+    policy: PolicySet | None = None,
+    exclude: Sequence[str] = (),
+    *,
+    strict: bool = False,
+) -> Verdict:
+    """Judge every Linux platform tag ``facts`` claims; see the module docstring."""
+    ps = policy or default_policies()
+    v = Verdict(wheel=facts.filename, status="ok", claims=[], policy=dict(ps.provenance),
+                exclude=list(exclude), strict=strict, engine=facts.engine)
+    if facts.error or facts.filename_error:
+        v.status = "error"
+        v.error = facts.error or f"invalid wheel filename: {facts.filename_error}"
+        v.claims = list(facts.platform_tags)
+        return v
+    v.claims = list(facts.platform_tags)
+    claims = parse_claims(facts.platform_tags, ps.aliases())
+    if not claims:
+        v.status = "not-linux"
+        if facts.elfs:
+            n = len(facts.elfs)
+            v.findings.append(Finding("warning", "binary-in-pure-wheel", facts.elfs[0].member,
+                                      f"{n} ELF binar{'y' if n == 1 else 'ies'} "
+                                      "in a wheel with no Linux platform tag",
+                                      {"members": [e.member for e in facts.elfs][:32]}))
+        return v
+    bins = _prepare(facts)
+    ctx = _Ctx(facts, bins, tuple(exclude))
+    findings: list[Finding] = []
+    for c in claims:
+        pol = None if c.libc is None or c.version is None else ps.resolve(c.libc, c.version, c.arch)
+        found = _check(ctx, c.tag, c, pol)
+        if c.libc is not None and pol is None:
+            found.append(Finding("violation", "arch-mismatch", None,
+                                 f"{c.tag}: no {c.family} policy knows architecture {c.arch}",
+                                 {"claim": c.tag, "arch": c.arch}))
+        v.per_claim.append({"tag": c.tag, "holds": not found})
+        findings.extend(found)
+    findings.extend(_warnings(facts, bins, claims))
+    if bins:
+        _minimal(v, ps, ctx, claims, findings)
+        v.required_glibc = _required_glibc(bins, ps, v)
+        if v.required_glibc:
+            findings.append(Finding("info", "required-glibc", None,
+                                    f"the binaries need glibc >= {v.required_glibc}",
+                                    {"glibc": v.required_glibc, "minimal_tag": v.minimal_tag}))
+    v.findings = _merge(findings)
+    if not facts.elfs and not facts.errors:
+        v.status = "no-binaries"
+        v.minimal_tag = None
+        v.minimal_tags = {}
+        v.per_claim = [{"tag": c.tag, "holds": True} for c in claims]
+        return v
+    counted = {"violation", "warning"} if strict else {"violation"}
+    if any(f.severity in counted for f in v.findings):
+        v.status = "mislabelled"
+    elif facts.errors:
+        v.status = "error"
+        v.error = "; ".join(f"{e.member}: {e.message}" for e in facts.errors[:3])
+    return v
+
+
+def _wheel_arch(bins: list[_Bin], claims: list[Claim]) -> str:
+    arches = Counter(b.arch for b in bins if b.arch)
+    for c in claims:
+        if c.arch in arches:
+            return c.arch
+    if arches:
+        return arches.most_common(1)[0][0]
+    return claims[0].arch
+
+
+def _minimal(v: Verdict, ps: PolicySet, ctx: _Ctx, claims: list[Claim],
+             findings: list[Finding]) -> None:
+    arch = _wheel_arch(ctx.bins, claims)
+    libcs = {c.libc for c in claims if c.libc}
+    if not libcs:
+        libcs = {"musl" if any(b.libc == "musl" for b in ctx.bins) else "glibc"}
+    for libc in sorted(libcs):  # "glibc" < "musl"
+        tag = f"linux_{arch}"
+        for p in ps.family(libc, arch):
+            pol = ps.resolve(libc, p.version, arch)
+            probe = Claim(f"{p.family}_{p.version[0]}_{p.version[1]}_{arch}", p.family, arch,
+                          p.version)
+            if pol is not None and not _check(ctx, probe.tag, probe, pol):
+                tag = probe.tag
+                break
+        family = "manylinux" if libc == "glibc" else "musllinux"
+        v.minimal_tags[family] = tag
+    v.minimal_tag = v.minimal_tags.get("manylinux") or v.minimal_tags.get("musllinux")
+    for c, pc in zip(claims, v.per_claim, strict=True):
+        fam_min = v.minimal_tags.get(c.family)
+        if not pc["holds"] or c.version is None or fam_min is None or c.arch != arch:
+            continue
+        parts = fam_min.split("_")
+        if parts[0] != c.family:
+            continue
+        mv = (int(parts[1]), int(parts[2]))
+        if mv < c.version:
+            findings.append(Finding("info", "over-conservative", None,
+                                    f"{c.tag} holds, and so would the older {fam_min}",
+                                    {"claim": c.tag, "could_claim": fam_min}))
+
+
+def _required_glibc(bins: list[_Bin], ps: PolicySet, v: Verdict) -> str | None:
+    best: tuple[tuple[int, int, int], str] | None = None
+    for b in bins:
+        for ln in b.elf.version_needs:
+            if _is_loader(ln.file):
+                continue
+            for ver in ln.versions:
+                gv = glibc_version(ver.name)
+                if gv is not None and (best is None or gv > best[0]):
+                    best = (gv, ver.name.partition("_")[2])
+    return best[1] if best else None
+
+
+def _merge(findings: list[Finding]) -> list[Finding]:
+    """One finding per (severity, kind, member, detail); the claims it concerns are merged."""
+    merged: dict[tuple[str, str, str | None, str], Finding] = {}
+    for f in findings:
+        claim = f.evidence.get("claim")
+        key = (f.severity, f.kind, f.member, f.detail)
+        if key in merged:
+            prev = merged[key].evidence
+            if claim and claim not in prev.setdefault("claims", []):
+                prev["claims"].append(claim)
+            continue
+        ev = {k: val for k, val in f.evidence.items() if k != "claim"}
+        if claim:
+            ev["claims"] = [claim]
+        merged[key] = Finding(f.severity, f.kind, f.member, f.detail, ev)
+    return sorted(merged.values(),
+                  key=lambda f: (_SEVERITY_ORDER[f.severity], f.kind, f.member or ""))
