@@ -323,3 +323,36 @@ def make_wheel(
     members = [ZipMember(k, v, methods.get(k, method)) for k, v in contents.items()]
     out_dir.mkdir(parents=True, exist_ok=True)
     return write_zip(out_dir / filename, members, zip64=zip64)
+
+
+def mark_version_weak(path: Path, version: str) -> None:
+    """Set VER_FLG_WEAK on the Vernaux entry named ``version`` (GNU ld leaves it unset).
+
+    The Verneed chain is walked by hand from the ``.gnu.version_r`` section (found with
+    pyelftools), so call this before :func:`drop_section_headers`.
+    """
+    from elftools.elf.elffile import ELFFile
+
+    data = bytearray(path.read_bytes())
+    with path.open("rb") as fh:
+        elf = ELFFile(fh)
+        sec = elf.get_section_by_name(".gnu.version_r")
+        strtab = elf.get_section(sec["sh_link"])
+        base = sec["sh_offset"]
+        count = sec["sh_info"]  # number of Verneed entries
+        str_off = strtab["sh_offset"]
+    end = "<" if data[5] == 1 else ">"
+    vn = base
+    for _ in range(count):
+        _ver, cnt, _file, aux, nxt = struct.unpack_from(end + "HHIII", data, vn)
+        va = vn + aux
+        for _ in range(cnt):
+            _hash, flags, _other, name, vnext = struct.unpack_from(end + "IHHII", data, va)
+            nul = data.index(0, str_off + name)
+            if data[str_off + name : nul].decode() == version:
+                struct.pack_into(end + "H", data, va + 4, flags | 0x2)  # VER_FLG_WEAK
+                path.write_bytes(bytes(data))
+                return
+            va += vnext
+        vn += nxt
+    raise ValueError(f"{path}: no Vernaux named {version}")

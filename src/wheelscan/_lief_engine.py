@@ -292,17 +292,15 @@ def elf_facts(member: str, data: bytes) -> ElfFacts:
     """ElfFacts of one whole ELF file, as lief reads it."""
     if len(data) < 16 or data[:4] != ELF_MAGIC:
         raise ElfError("not an ELF file")
-    binary = _parse(data, lief.ELF.ParserConfig.DYNSYM_COUNT.HASH)
+    # AUTO: the largest count of hash tables, SHT_DYNSYM and relocations. HASH alone misses
+    # the undefined symbols of an executable whose GNU hash table is empty (symoffset 1).
+    binary = _parse(data, lief.ELF.ParserConfig.DYNSYM_COUNT.AUTO)
     if binary is None:
         raise ElfError("lief could not parse the ELF file")
     header = binary.header
     ident = list(header.identity)
     if ident[4] not in (1, 2) or ident[5] not in (1, 2):
         raise ElfError(f"bad ELF identity: class {ident[4]}, data {ident[5]}")
-    dyn_tags = {int(e.tag) for e in binary.dynamic_entries}
-    has_hash = int(_TAG.HASH) in dyn_tags or int(_TAG.GNU_HASH) in dyn_tags
-    if not has_hash and any(True for _ in binary.sections):
-        binary = _parse(data, lief.ELF.ParserConfig.DYNSYM_COUNT.SECTION)
     elf = ElfFacts(
         member=member,
         elf_class=32 if ident[4] == 1 else 64,
@@ -321,8 +319,7 @@ def elf_facts(member: str, data: bytes) -> ElfFacts:
             elf.stack = "exec" if int(seg.flags) & _PF_X else "noexec"
     _dynamic(binary, elf)
     syms = list(binary.dynamic_symbols)
-    if has_hash or any(True for _ in binary.sections):
-        elf.symbol_count = len(syms) if syms else None
+    elf.symbol_count = len(syms) if syms else None
     _versions(binary, elf)
     _symbols(binary, syms, elf)
     if elf.machine in (_EM_X86_64, _EM_386):
