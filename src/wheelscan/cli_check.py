@@ -1,0 +1,124 @@
+"""``wheelscan check PATH...``: judge each wheel's platform tags and say why.
+
+Output: one line per wheel (``--format text``, details with ``-v``) or JSON Lines
+(``--format json``, one object per wheel, validated by ``data/check-schema.json``).
+Exit status: 2 if any wheel is ``error`` or on usage errors, else 1 if any is ``mislabelled``,
+else 0. A hostile wheel never produces a traceback: it becomes status ``error``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .verdict import Verdict
+
+__all__ = ["configure_parser", "execute", "iter_wheels"]
+
+
+def configure_parser(sub: Any) -> None:
+    help_ = "Judge wheels' manylinux/musllinux/linux platform tags against their binaries."
+    p = sub.add_parser("check", help=help_, description=help_)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="a wheel, or a directory (recursed)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--engine", choices=("native", "lief"), default=None,
+                   help="scanner (default: native, or $WHEELSCAN_ENGINE)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="SONAME glob of a library provided by something else (repeatable)")
+    p.add_argument("--policy", metavar="FILE", default=None,
+                   help="policy JSON to judge with instead of the shipped one")
+    p.add_argument("--strict", action="store_true", help="warnings count as violations")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="text format: list findings (-vv: with info)")
+
+
+def iter_wheels(path: str) -> Iterator[str]:
+    """``path`` itself if it is a file, else every ``*.whl`` below it, sorted."""
+    if not os.path.isdir(path):
+        yield path
+        return
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for f in sorted(filenames):
+            if f.endswith(".whl"):
+                yield os.path.join(dirpath, f)
+
+
+def _check_one(path: str, args: argparse.Namespace, policies: Any) -> Verdict:
+    from .engine import scan_wheel
+    from .verdict import Verdict, judge
+
+    try:
+        facts = scan_wheel(path, engine=args.engine)
+        v = judge(facts, policies, exclude=tuple(args.exclude), strict=args.strict)
+    except (OSError, ValueError, MemoryError, RecursionError) as e:
+        v = Verdict(wheel=os.path.basename(path), status="error",
+                    error=f"{type(e).__name__}: {e}", policy=dict(policies.provenance),
+                    exclude=list(args.exclude), strict=args.strict, engine=args.engine)
+    v.path = path
+    return v
+
+
+def _text(v: Verdict, verbose: int, out: TextIO) -> None:
+    claimed = ", ".join(v.claims) or "no platform tag"
+    line = f"{v.status.upper():<11} {v.wheel}: {claimed}"
+    if v.minimal_tag:
+        line += f" -> {v.minimal_tag}"
+    if v.status == "error" and v.error:
+        line += f" ({v.error})"
+    else:
+        main = [f.detail for f in v.findings if f.severity == "violation"][:2]
+        if main:
+            extra = len(v.violations) - len(main)
+            line += f" ({'; '.join(main)}{f'; +{extra} more' if extra > 0 else ''})"
+    out.write(line + "\n")
+    if verbose:
+        for f in v.findings:
+            if f.severity == "info" and verbose < 2:
+                continue
+            where = f" [{f.member}]" if f.member else ""
+            out.write(f"    {f.severity}: {f.kind}{where}: {f.detail}\n")
+
+
+def execute(args: argparse.Namespace) -> int:
+    from .policy import PolicyError, load_policies
+
+    try:
+        policies = load_policies(args.policy)
+    except PolicyError as e:
+        print(f"wheelscan check: {e}", file=sys.stderr)
+        return 2
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        print(f"wheelscan check: no such file or directory: {', '.join(missing)}",
+              file=sys.stderr)
+        return 2
+    if args.engine == "native" or (args.engine is None and
+                                   os.environ.get("WHEELSCAN_ENGINE", "native") == "native"):
+        try:
+            import wheelscan._native_engine  # noqa: F401
+        except ImportError as e:
+            print(f"wheelscan check: native engine unavailable ({e}); build it with "
+                  "`python setup.py build_ext --inplace` or use --engine lief", file=sys.stderr)
+            return 2
+    worst = 0
+    out = sys.stdout
+    for given in args.paths:
+        for path in iter_wheels(given):
+            v = _check_one(path, args, policies)
+            if args.format == "json":
+                out.write(json.dumps(v.to_dict(), sort_keys=False) + "\n")
+            else:
+                _text(v, args.verbose, out)
+            out.flush()
+            if v.status == "error":
+                worst = 2
+            elif v.status == "mislabelled" and worst < 1:
+                worst = 1
+    return worst
