@@ -30,12 +30,13 @@ def rejudge(
         raise RuntimeError(msg)
     with Store(db) as store:
         for chunk in store.iter_facts():
-            for row_id, filename, facts_json in chunk:
+            for row_id, filename, location, facts_json in chunk:
                 data = json.loads(facts_json)
                 if data.get("schema") != FACTS_SCHEMA_VERSION:
                     continue  # facts of an older schema: only a rescan can refresh them
                 try:
-                    status, verdict_json, policy_version = judge(WheelFacts.from_dict(data))
+                    facts = WheelFacts.from_dict(data)
+                    status, verdict_json, policy_version = judge(facts, location)
                 except Exception as e:  # one bad row must not stop the rest
                     print(f"wheelscan rejudge: {filename}: {e}", file=sys.stderr)
                     continue

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import hashlib
 import importlib
 import inspect
 import json
@@ -177,7 +178,7 @@ class MemberCache:
 
 # -- the per-wheel work ---------------------------------------------------------------------
 
-Judge = Callable[[Any], tuple[str, str | None, str | None]]
+Judge = Callable[[Any, "str | None"], tuple[str, str | None, str | None]]
 
 
 def make_judge(cfg: ScanConfig) -> Judge | None:
@@ -198,8 +199,10 @@ def make_judge(cfg: ScanConfig) -> Judge | None:
     if cfg.strict and "strict" in params:
         kwargs["strict"] = cfg.strict
 
-    def run(facts: Any) -> tuple[str, str | None, str | None]:
+    def run(facts: Any, path: str | None = None) -> tuple[str, str | None, str | None]:
         v = judge_fn(facts, **kwargs)
+        if path is not None and hasattr(v, "path"):
+            v.path = path
         d = v.to_dict()
         policy_version = _policy_version(verdict_mod, d)
         return str(v.status), json.dumps(d, separators=(",", ":")), policy_version
@@ -208,27 +211,19 @@ def make_judge(cfg: ScanConfig) -> Judge | None:
 
 
 def _load_policy(verdict_mod: Any, spec: str) -> Any:
-    for name in ("load_policy", "Policy.load"):
-        obj: Any = verdict_mod
-        for part in name.split("."):
-            obj = getattr(obj, part, None)
-        if callable(obj):
-            return obj(spec)
-    return spec
+    loader = getattr(importlib.import_module("wheelscan.policy"), "load_policies", None)
+    return loader(spec) if callable(loader) else spec
 
 
 def _policy_version(verdict_mod: Any, d: dict[str, Any]) -> str | None:
-    for k in ("policy_version", "policy"):
-        v = d.get(k)
-        if isinstance(v, (str, int)):
-            return str(v)
-        if isinstance(v, dict) and "version" in v:
-            return str(v["version"])
-    for k in ("POLICY_VERSION", "__policy_version__"):
-        v = getattr(verdict_mod, k, None)
-        if v is not None:
-            return str(v)
-    return None
+    """A short stable name for the policy a verdict used: its source version + a digest."""
+    prov = d.get("policy")
+    if isinstance(prov, dict) and prov:
+        digest = hashlib.sha256(json.dumps(prov, sort_keys=True).encode()).hexdigest()[:12]
+        base = prov.get("auditwheel_version")
+        return f"auditwheel-{base}+{digest}" if base else digest
+    v = getattr(verdict_mod, "POLICY_VERSION", None)
+    return None if v is None else str(v)
 
 
 def _accepts_member_cache(engine: str | None) -> bool:
@@ -295,7 +290,7 @@ def scan_one(
     error = facts.error
     if judge is not None:
         try:
-            status, verdict_json, policy_version = judge(facts)
+            status, verdict_json, policy_version = judge(facts, location)
         except Exception as e:  # a verdict bug must not stop a mirror scan
             status, error = "error", f"{filename}: judging failed: {type(e).__name__}: {e}"
     return Outcome(
@@ -412,6 +407,8 @@ class LocalPool:
         slots: list[_Slot] = []  # spawned on first need: a re-run with nothing to do is instant
         try:
             while True:
+                # list a little, dispatch, collect, repeat: results flow while listing goes on
+                pulled = 0
                 while source is not None and len(pending) < self.lookahead:
                     ref = next(source, None)
                     if ref is None:
@@ -419,10 +416,9 @@ class LocalPool:
                         break
                     pending.append(ref)
                     pending_bytes += ref.size or 0
-                    if len(pending) >= 2 * self.batch_wheels and any(
-                        len(s.batches) == 0 for s in slots
-                    ):
-                        break  # feed idle workers before listing further
+                    pulled += 1
+                    if pulled >= self.batch_wheels:
+                        break
                 while pending and len(slots) < self.jobs:
                     slots.append(self._spawn())
                 for s in slots:
@@ -433,7 +429,8 @@ class LocalPool:
                     if source is None and not pending:
                         return
                     continue
-                self._wait(busy, on_result, pending)
+                listing = source is not None and len(pending) < self.lookahead
+                self._wait(busy, on_result, 0.0 if listing else None)
                 for i, s in enumerate(slots):
                     if s.dead:
                         pending_bytes += sum(r.size or 0 for r in s.inflight)
@@ -459,13 +456,13 @@ class LocalPool:
         s.batches.append(len(batch))
         return nbytes
 
-    def _wait(self, busy: list[_Slot], on_result: OnResult, pending: deque[WheelRef]) -> None:
+    def _wait(self, busy: list[_Slot], on_result: OnResult, timeout: float | None) -> None:
         by_conn = {id(s.conn): s for s in busy}
         by_sentinel = {s.proc.sentinel: s for s in busy}
-        timeout = None
         if self.timeout is not None:
             now = time.monotonic()
-            timeout = max(0.0, min(s.since + self.timeout - now for s in busy))
+            due = max(0.0, min(s.since + self.timeout - now for s in busy))
+            timeout = due if timeout is None else min(timeout, due)
         ready = wait([s.conn for s in busy] + list(by_sentinel), timeout)
         for obj in ready:
             s = by_sentinel.get(obj) if isinstance(obj, int) else by_conn.get(id(obj))

@@ -194,19 +194,19 @@ class Store:
             for s, n in self.con.execute("SELECT status, count(*) FROM wheels GROUP BY status")
         }
 
-    def iter_facts(self, chunk: int = 500) -> Iterator[list[tuple[int, str, str]]]:
-        """(id, filename, facts JSON) of every row with facts, in chunks by id (no long reads)."""
+    def iter_facts(self, chunk: int = 500) -> Iterator[list[tuple[int, str, str, str]]]:
+        """(id, filename, location, facts JSON) of rows with facts, in chunks by id."""
         last = -1
         while True:
             rows = self.con.execute(
-                "SELECT id, filename, facts FROM wheels WHERE facts IS NOT NULL AND id > ? "
-                "ORDER BY id LIMIT ?",
+                "SELECT id, filename, location, facts FROM wheels "
+                "WHERE facts IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
                 (last, chunk),
             ).fetchall()
             if not rows:
                 return
             last = rows[-1][0]
-            yield [(int(i), str(f), str(j)) for i, f, j in rows]
+            yield [(int(i), str(f), str(loc), str(j)) for i, f, loc, j in rows]
 
     # -- writes -----------------------------------------------------------------------------
 
