@@ -9,6 +9,7 @@ else 0. A hostile wheel never produces a traceback: it becomes status ``error``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -102,7 +103,7 @@ def execute(args: argparse.Namespace) -> int:
     if args.engine == "native" or (args.engine is None and
                                    os.environ.get("WHEELSCAN_ENGINE", "native") == "native"):
         try:
-            import wheelscan._native_engine  # noqa: F401
+            importlib.import_module("wheelscan._native_engine")
         except ImportError as e:
             print(f"wheelscan check: native engine unavailable ({e}); build it with "
                   "`python setup.py build_ext --inplace` or use --engine lief", file=sys.stderr)
