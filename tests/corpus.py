@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARCHES",
+    "WHEEL_IDS",
     "Corpus",
     "CorpusWheel",
     "ElfExpect",
@@ -85,6 +86,22 @@ RUNTIME_LIKE = [
     "__once_proxy",
     "_ZNSt6thread15_M_start_threadESt10unique_ptrINS_6_StateESt14default_deleteIS1_EEPFvvE",
 ]
+
+
+#: Every corpus wheel id and the fixture family (toolchain) it needs; None: always built.
+WHEEL_IDS: dict[str, str | None] = {
+    "x86_64-deflate": "x86_64",
+    "x86_64-stored": "x86_64",
+    "x86_64-zstd": "x86_64",
+    "x86_64-zip64": "x86_64",
+    "x86_64-mixed-norecord": "x86_64",
+    "i686-deflate": "i686",
+    "aarch64-zstd": "aarch64",
+    "armv7l-stored": "armv7l",
+    "s390x-deflate-zip64": "s390x",
+    "musl-deflate": "musl",
+    "pure-any": None,
+}
 
 
 def in_ci() -> bool:
@@ -133,7 +150,7 @@ class ElfExpect:
     exports_include: int = 0  # at least this many defined dynamic symbols
     interpreter: bool = False
     has_sections: bool = True
-    x86_isa_needed: int | None | bool = False  # False: not asserted
+    x86_isa_needed: int | bool | None = False  # False: not asserted
     libc: str = "glibc"
 
 
@@ -283,8 +300,13 @@ def _arch_elfs(out: Path, arch: str, cc: str) -> dict[str, ElfExpect]:
 
     elfs: dict[str, ElfExpect] = {}
 
-    core = build_elf(out, "core.so", cc=cc, imports=_imports(stubs, CORE_IMPORTS),
-                     runpath="$ORIGIN/../fixture.libs")
+    core = build_elf(
+        out,
+        "core.so",
+        cc=cc,
+        imports=_imports(stubs, CORE_IMPORTS),
+        runpath="$ORIGIN/../fixture.libs",
+    )
     mark_version_weak(core, "GLIBC_2.30")
     e = expect(core, runpath=["$ORIGIN/../fixture.libs"], exports_include=2)
     _expect_imports(stubs, CORE_IMPORTS, e)
@@ -293,12 +315,24 @@ def _arch_elfs(out: Path, arch: str, cc: str) -> dict[str, ElfExpect]:
 
     (out / "bundled.map").write_text(BUNDLED_MAP)
     soname = "libbundled-1a2b3c4d.so.1"
-    bundled = build_elf(out, "bundled.so", BUNDLED_SOURCE, cc=cc, soname=soname,
-                        imports=_imports(stubs, CXX_IMPORTS), rpath="$ORIGIN:$ORIGIN/lib",
-                        flags=[f"-Wl,--version-script={out / 'bundled.map'}"])
-    e = expect(bundled, soname=soname, rpath=["$ORIGIN", "$ORIGIN/lib"],
-               version_defs=[soname, "BUNDLED_1.0", "BUNDLED_2.0"],
-               runtime_exports=sorted(RUNTIME_LIKE), exports_include=5)
+    bundled = build_elf(
+        out,
+        "bundled.so",
+        BUNDLED_SOURCE,
+        cc=cc,
+        soname=soname,
+        imports=_imports(stubs, CXX_IMPORTS),
+        rpath="$ORIGIN:$ORIGIN/lib",
+        flags=[f"-Wl,--version-script={out / 'bundled.map'}"],
+    )
+    e = expect(
+        bundled,
+        soname=soname,
+        rpath=["$ORIGIN", "$ORIGIN/lib"],
+        version_defs=[soname, "BUNDLED_1.0", "BUNDLED_2.0"],
+        runtime_exports=sorted(RUNTIME_LIKE),
+        exports_include=5,
+    )
     _expect_imports(stubs, CXX_IMPORTS, e)
     elfs["bundled"] = e
 
@@ -309,8 +343,9 @@ def _arch_elfs(out: Path, arch: str, cc: str) -> dict[str, ElfExpect]:
     elfs["exe"] = e
 
     small = [("memcpy", False), ("foo_init", False)]
-    execstack = build_elf(out, "execstack.so", cc=cc, imports=_imports(stubs, small),
-                          execstack=True)
+    execstack = build_elf(
+        out, "execstack.so", cc=cc, imports=_imports(stubs, small), execstack=True
+    )
     e = expect(execstack, stack="exec")
     _expect_imports(stubs, small, e)
     elfs["execstack"] = e
@@ -321,14 +356,16 @@ def _arch_elfs(out: Path, arch: str, cc: str) -> dict[str, ElfExpect]:
     _expect_imports(stubs, small, e)
     elfs["nostack"] = e
 
-    stripped = build_elf(out, "stripped.so", cc=cc, imports=_imports(stubs, CORE_IMPORTS),
-                         strip=True)
+    stripped = build_elf(
+        out, "stripped.so", cc=cc, imports=_imports(stubs, CORE_IMPORTS), strip=True
+    )
     e = expect(stripped)
     _expect_imports(stubs, CORE_IMPORTS, e)
     elfs["stripped"] = e
 
-    nosect = build_elf(out, "nosect.so", cc=cc, imports=_imports(stubs, CORE_IMPORTS),
-                       runpath="$ORIGIN")
+    nosect = build_elf(
+        out, "nosect.so", cc=cc, imports=_imports(stubs, CORE_IMPORTS), runpath="$ORIGIN"
+    )
     mark_version_weak(nosect, "GLIBC_2.34")
     drop_section_headers(nosect)
     e = expect(nosect, has_sections=False, runpath=["$ORIGIN"])
@@ -337,8 +374,7 @@ def _arch_elfs(out: Path, arch: str, cc: str) -> dict[str, ElfExpect]:
     elfs["nosect"] = e
 
     host = build_elf(out, "hostlibc.so", HOST_SOURCE, cc=cc)
-    elfs["hostlibc"] = expect(host, needed_includes=["libc.so.6"],
-                              unversioned_includes=set())
+    elfs["hostlibc"] = expect(host, needed_includes=["libc.so.6"], unversioned_includes=set())
     return elfs
 
 
@@ -348,10 +384,15 @@ def _x86_extras(out: Path) -> dict[str, ElfExpect]:
     elfs: dict[str, ElfExpect] = {}
     if have("g++"):
         cxx = build_elf(out, "cxx.so", CXX_SOURCE, lang="c++")
-        elfs["cxx"] = ElfExpect(cxx, "x86_64", cls, endian, machine,
-                                needed_includes=["libstdc++.so.6", "libc.so.6"])
-    isa = build_elf(out, "isa.so", "int isa_api(int x) { return x * 3; }\n",
-                    flags=["-march=x86-64-v3", "-mneeded"])
+        elfs["cxx"] = ElfExpect(
+            cxx, "x86_64", cls, endian, machine, needed_includes=["libstdc++.so.6", "libc.so.6"]
+        )
+    isa = build_elf(
+        out,
+        "isa.so",
+        "int isa_api(int x) { return x * 3; }\n",
+        flags=["-march=x86-64-v3", "-mneeded"],
+    )
     elfs["isa"] = ElfExpect(isa, "x86_64", cls, endian, machine, x86_isa_needed=0x7)
     return elfs
 
@@ -362,17 +403,39 @@ def _musl_elfs(out: Path) -> dict[str, ElfExpect]:
     lib = build_elf(out, "musl.so", HOST_SOURCE, cc=MUSL_CC)
     exe = build_elf(out, "musl-tool", HOST_SOURCE, cc=MUSL_CC, shared=False)
     return {
-        "musl": ElfExpect(lib, "x86_64", cls, endian, machine, needed=["libc.so"],
-                          versioned_imports={}, libc="musl"),
-        "musl-exe": ElfExpect(exe, "x86_64", cls, endian, machine, needed=["libc.so"],
-                              versioned_imports={}, interpreter=True, libc="musl"),
+        "musl": ElfExpect(
+            lib,
+            "x86_64",
+            cls,
+            endian,
+            machine,
+            needed=["libc.so"],
+            versioned_imports={},
+            libc="musl",
+        ),
+        "musl-exe": ElfExpect(
+            exe,
+            "x86_64",
+            cls,
+            endian,
+            machine,
+            needed=["libc.so"],
+            versioned_imports={},
+            interpreter=True,
+            libc="musl",
+        ),
     }
 
 
 # Where each fixture goes inside a wheel (package "fixture").
 def _layout(arch: str, kind: str) -> str:
-    plat = {"x86_64": "x86_64", "i686": "i386", "aarch64": "aarch64", "armv7l": "arm",
-            "s390x": "s390x"}[arch]
+    plat = {
+        "x86_64": "x86_64",
+        "i686": "i386",
+        "aarch64": "aarch64",
+        "armv7l": "arm",
+        "s390x": "s390x",
+    }[arch]
     return {
         "core": f"fixture/_core.cpython-311-{plat}-linux-gnu.so",
         "bundled": "fixture.libs/libbundled-1a2b3c4d.so.1",
@@ -428,10 +491,12 @@ def _wheel(
         files[member] = e.source
         expects[member] = e
     per_member = {name: methods(i) for i, name in enumerate(files)} if methods else None
-    path = make_wheel(out, filename, files, method=method, methods=per_member, record=record,
-                      zip64=zip64)
-    return CorpusWheel(wheel_id, path, arch, "mixed" if methods else method, expects,
-                       list(NON_ELF_PEEKED))
+    path = make_wheel(
+        out, filename, files, method=method, methods=per_member, record=record, zip64=zip64
+    )
+    return CorpusWheel(
+        wheel_id, path, arch, "mixed" if methods else method, expects, list(NON_ELF_PEEKED)
+    )
 
 
 def build_corpus(root: Path) -> Corpus:
@@ -461,21 +526,43 @@ def build_corpus(root: Path) -> Corpus:
             _wheel(out, "x86_64-stored", "x86_64", x86, method="stored"),
             _wheel(out, "x86_64-zstd", "x86_64", x86, method="zstd"),
             _wheel(out, "x86_64-zip64", "x86_64", x86, zip64=True),
-            _wheel(out, "x86_64-mixed-norecord", "x86_64", x86, record=False,
-                   methods=lambda i: cycle[i % 3]),
+            _wheel(
+                out,
+                "x86_64-mixed-norecord",
+                "x86_64",
+                x86,
+                record=False,
+                methods=lambda i: cycle[i % 3],
+            ),
         ]
-    per_arch = {"i686": ("deflate", False), "aarch64": ("zstd", False),
-                "armv7l": ("stored", False), "s390x": ("deflate", True)}
+    per_arch = {
+        "i686": ("deflate", False),
+        "aarch64": ("zstd", False),
+        "armv7l": ("stored", False),
+        "s390x": ("deflate", True),
+    }
     for arch, (method, zip64) in per_arch.items():
         if arch in built:
-            wheels.append(_wheel(out, f"{arch}-{method}{'-zip64' if zip64 else ''}", arch,
-                                 built[arch], method=method, zip64=zip64))
+            wheels.append(
+                _wheel(
+                    out,
+                    f"{arch}-{method}{'-zip64' if zip64 else ''}",
+                    arch,
+                    built[arch],
+                    method=method,
+                    zip64=zip64,
+                )
+            )
     if "musl" in built:
-        wheels.append(_wheel(out, "musl-deflate", "x86_64", built["musl"],
-                             platform="musllinux_1_2_x86_64"))
-    pure = make_wheel(out, "fixture_pure-1.0-py3-none-any.whl",
-                      {"fixture_pure/__init__.py": b"", "fixture_pure/data.bin": b"\x00" * 64},
-                      root_is_purelib=True)
+        wheels.append(
+            _wheel(out, "musl-deflate", "x86_64", built["musl"], platform="musllinux_1_2_x86_64")
+        )
+    pure = make_wheel(
+        out,
+        "fixture_pure-1.0-py3-none-any.whl",
+        {"fixture_pure/__init__.py": b"", "fixture_pure/data.bin": b"\x00" * 64},
+        root_is_purelib=True,
+    )
     wheels.append(CorpusWheel("pure-any", pure, "any", "deflate", {}, ["fixture_pure/data.bin"]))
     return Corpus(root, wheels, missing, time.perf_counter() - t0)
 
@@ -511,8 +598,11 @@ def readelf_facts(path: Path) -> dict[str, object]:
     seg = _readelf("-l", str(path))
     m = re.search(r"Requesting program interpreter: (.*)\]", seg)
     facts["interpreter"] = m.group(1) if m else None
-    m = re.search(r"^\s*GNU_STACK\s+(?:\S+\s+){5}(R?\s?W?\s?E?)\s+0x", seg, re.M)
-    facts["stack"] = "none" if m is None else ("exec" if "E" in m.group(1) else "noexec")
+    stack = [ln.split() for ln in seg.splitlines() if ln.split()[:1] == ["GNU_STACK"]]
+    # columns: type offset vaddr paddr filesz memsz flags... align ("R E" splits in two)
+    facts["stack"] = (
+        "none" if not stack else ("exec" if "E" in "".join(stack[0][6:-1]) else "noexec")
+    )
     needs: list[tuple[str, list[tuple[str, bool]]]] = []
     defs: list[tuple[int, str]] = []
     section = ""
@@ -555,9 +645,11 @@ def expectation_mismatches(elf: ElfFacts, e: ElfExpect) -> list[str]:
     check("has_dynamic", elf.has_dynamic, True)
     if e.needed is not None:
         check("needed", elf.needed, e.needed)
-    for lib in e.needed_includes:
-        if lib not in elf.needed:
-            bad.append(f"needed: {lib!r} missing from {elf.needed!r}")
+    bad.extend(
+        f"needed: {lib!r} missing from {elf.needed!r}"
+        for lib in e.needed_includes
+        if lib not in elf.needed
+    )
     check("soname", elf.soname, e.soname)
     check("rpath", elf.rpath, e.rpath)
     check("runpath", elf.runpath, e.runpath)
@@ -570,7 +662,7 @@ def expectation_mismatches(elf: ElfFacts, e: ElfExpect) -> list[str]:
     groups = {(g.library, g.version): g for g in elf.imports}
     if e.versioned_imports is not None:
         got = {k: set(g.names) for k, g in groups.items() if k[1] is not None}
-        want = {k: v for k, v in e.versioned_imports.items()}
+        want = dict(e.versioned_imports.items())
         check("versioned imports", got, want)
         need_versions = {(n.file, v.name) for n in elf.version_needs for v in n.versions}
         check("version_needs", need_versions, set(want))
@@ -611,10 +703,11 @@ def expectation_mismatches(elf: ElfFacts, e: ElfExpect) -> list[str]:
 
 def readelf_mismatches(elf: ElfFacts, r: dict[str, object], *, has_sections: bool) -> list[str]:
     """Where ``elf`` disagrees with :func:`readelf_facts` of the same file."""
-    bad: list[str] = []
-    for name in ("needed", "soname", "rpath", "runpath", "interpreter", "stack"):
-        if getattr(elf, name) != r[name]:
-            bad.append(f"{name}: got {getattr(elf, name)!r}, readelf says {r[name]!r}")
+    bad = [
+        f"{name}: got {getattr(elf, name)!r}, readelf says {r[name]!r}"
+        for name in ("needed", "soname", "rpath", "runpath", "interpreter", "stack")
+        if getattr(elf, name) != r[name]
+    ]
     if r["symbol_count"] is not None and elf.symbol_count != r["symbol_count"]:
         bad.append(f"symbol_count: got {elf.symbol_count}, readelf -D says {r['symbol_count']}")
     if has_sections:  # readelf -V reads the version sections through section headers
