@@ -1,0 +1,850 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""ELF parser over a prefix of the file: "parse what you have, or tell me how much you need".
+
+:func:`parse` is stateless. Given the first ``len(data)`` bytes of an ELF file of ``total``
+bytes, it either returns the facts or the prefix length it needs next (header, then program
+headers, then PT_DYNAMIC/PT_INTERP/notes, then the tables PT_DYNAMIC points to). Tables are
+found as the loader finds them: dynamic-tag addresses mapped through PT_LOAD, never through
+section names. Every offset, size and count is checked against the bytes present (and the
+file size) before use; that is why bounds checking is off in this file.
+
+Symbol count: DT_HASH nchain, else the DT_GNU_HASH chain walk. Without either, the SHT_DYNSYM
+section size if the section headers are inside the prefix, else (DT_STRTAB - DT_SYMTAB) /
+DT_SYMENT when DT_STRTAB follows DT_SYMTAB in the same PT_LOAD segment, as GNU ld lays them
+out; otherwise the count is unknown (None) and no symbols are read.
+"""
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.string cimport memchr, memcmp, memset
+from libc.stdio cimport snprintf
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+from status cimport ST_OK, ST_NEED, ST_ELF, ST_ZIP, ST_INFLATE, ST_LIMIT, ST_NOMEM
+
+from wheelscan.errors import ElfError, InflateError, LimitExceeded, ZipFormatError
+from wheelscan.facts import (
+    IMPORT_NAME_CAP,
+    RUNTIME_EXPORT_CAP,
+    RUNTIME_PREFIXES,
+    UNVERSIONED_NAME_CAP,
+    ElfFacts,
+    LibraryNeed,
+    SymbolGroup,
+    VersionNeed,
+)
+
+__all__ = ["parse", "raise_status", "HEADER_PREFIX"]
+
+#: bytes that always suffice for the ELF header (64-bit)
+HEADER_PREFIX = 64
+
+DEF MAX_VERSIONS = 0x8000  # version indexes are 15 bits (versym & 0x7fff)
+
+cdef enum:
+    PT_LOAD = 1
+    PT_DYNAMIC = 2
+    PT_INTERP = 3
+    PT_NOTE = 4
+    PT_GNU_STACK = 0x6474E551
+    PT_GNU_PROPERTY = 0x6474E553
+
+    DT_NULL = 0
+    DT_NEEDED = 1
+    DT_HASH = 4
+    DT_STRTAB = 5
+    DT_SYMTAB = 6
+    DT_STRSZ = 10
+    DT_SYMENT = 11
+    DT_SONAME = 14
+    DT_RPATH = 15
+    DT_TEXTREL = 22
+    DT_RUNPATH = 29
+    DT_FLAGS = 30
+    DT_GNU_HASH = 0x6FFFFEF5
+    DT_VERSYM = 0x6FFFFFF0
+    DT_FLAGS_1 = 0x6FFFFFFB
+    DT_VERDEF = 0x6FFFFFFC
+    DT_VERDEFNUM = 0x6FFFFFFD
+    DT_VERNEED = 0x6FFFFFFE
+    DT_VERNEEDNUM = 0x6FFFFFFF
+
+    DF_TEXTREL = 4
+    VER_FLG_WEAK = 2
+    SHT_DYNSYM = 11
+    EM_386 = 3
+    EM_X86_64 = 62
+    NT_GNU_PROPERTY_TYPE_0 = 5
+
+cdef uint32_t GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002U
+
+
+cdef struct Ctx:
+    const uint8_t* p
+    uint64_t have        # bytes present at p
+    uint64_t total       # the file's size (bytes that could ever be present)
+    uint64_t need        # largest prefix a check found missing
+    bint is64
+    bint be
+    char msg[240]
+    # header
+    uint64_t phoff
+    uint64_t phentsize
+    uint64_t phnum
+    uint64_t shoff
+    uint64_t shentsize
+    uint64_t shnum
+    uint16_t machine
+
+
+# ---------------------------------------------------------------------------------------------
+# byte readers (callers have checked the range)
+
+cdef inline uint16_t r16(const Ctx* c, uint64_t off) noexcept nogil:
+    cdef const uint8_t* q = c.p + off
+    if c.be:
+        return <uint16_t>((q[0] << 8) | q[1])
+    return <uint16_t>(q[0] | (q[1] << 8))
+
+cdef inline uint32_t r32(const Ctx* c, uint64_t off) noexcept nogil:
+    cdef const uint8_t* q = c.p + off
+    if c.be:
+        return (<uint32_t>q[0] << 24) | (<uint32_t>q[1] << 16) | (<uint32_t>q[2] << 8) | q[3]
+    return (<uint32_t>q[3] << 24) | (<uint32_t>q[2] << 16) | (<uint32_t>q[1] << 8) | q[0]
+
+cdef inline uint64_t r64(const Ctx* c, uint64_t off) noexcept nogil:
+    if c.be:
+        return (<uint64_t>r32(c, off) << 32) | r32(c, off + 4)
+    return (<uint64_t>r32(c, off + 4) << 32) | r32(c, off)
+
+cdef inline uint64_t rword(const Ctx* c, uint64_t off) noexcept nogil:
+    return r64(c, off) if c.is64 else r32(c, off)
+
+
+cdef int fail(Ctx* c, const char* text) noexcept nogil:
+    snprintf(c.msg, sizeof(c.msg), "%s", text)
+    return ST_ELF
+
+
+cdef int check(Ctx* c, uint64_t off, uint64_t size, const char* what) noexcept nogil:
+    """ST_OK if [off, off+size) is present, ST_NEED (recording it) if inside the file, else error."""
+    cdef uint64_t end = off + size
+    if end < off or end > c.total:
+        snprintf(c.msg, sizeof(c.msg), "%s (0x%llx bytes at offset 0x%llx) past end of file "
+                 "(0x%llx bytes)", what, <unsigned long long>size, <unsigned long long>off,
+                 <unsigned long long>c.total)
+        return ST_ELF
+    if end > c.have:
+        if end > c.need:
+            c.need = end
+        return ST_NEED
+    return ST_OK
+
+
+cdef int map_addr(Ctx* c, uint64_t addr, uint64_t* out, uint64_t* seg_end,
+                  const char* what) noexcept nogil:
+    """File offset of virtual address ``addr`` through the PT_LOAD segments (program headers
+    are present when this is called)."""
+    cdef uint64_t i, ph, vaddr, filesz, offset
+    for i in range(c.phnum):
+        ph = c.phoff + i * c.phentsize
+        if r32(c, ph) != PT_LOAD:
+            continue
+        if c.is64:
+            offset = r64(c, ph + 8)
+            vaddr = r64(c, ph + 16)
+            filesz = r64(c, ph + 32)
+        else:
+            offset = r32(c, ph + 4)
+            vaddr = r32(c, ph + 8)
+            filesz = r32(c, ph + 16)
+        if vaddr <= addr and addr - vaddr < filesz:
+            out[0] = offset + (addr - vaddr)
+            seg_end[0] = offset + filesz
+            if out[0] < offset or seg_end[0] < offset:
+                break
+            return ST_OK
+    snprintf(c.msg, sizeof(c.msg), "%s address 0x%llx not in any PT_LOAD segment", what,
+             <unsigned long long>addr)
+    return ST_ELF
+
+
+# ---------------------------------------------------------------------------------------------
+# the parse, phase by phase; each phase returns ST_NEED with c.need set when bytes are missing
+
+cdef int parse_header(Ctx* c) noexcept nogil:
+    cdef int r = check(c, 0, 16, "ELF identification")
+    if r != ST_OK:
+        return r
+    if memcmp(c.p, b"\x7fELF", 4) != 0:
+        return fail(c, "not an ELF file (bad magic)")
+    if c.p[4] != 1 and c.p[4] != 2:
+        snprintf(c.msg, sizeof(c.msg), "unknown ELF class %d", <int>c.p[4])
+        return ST_ELF
+    if c.p[5] != 1 and c.p[5] != 2:
+        snprintf(c.msg, sizeof(c.msg), "unknown ELF data encoding %d", <int>c.p[5])
+        return ST_ELF
+    c.is64 = c.p[4] == 2
+    c.be = c.p[5] == 2
+    r = check(c, 0, 64 if c.is64 else 52, "ELF header")
+    if r != ST_OK:
+        return r
+    c.machine = r16(c, 18)
+    if c.is64:
+        c.phoff = r64(c, 32)
+        c.shoff = r64(c, 40)
+        c.phentsize = r16(c, 54)
+        c.phnum = r16(c, 56)
+        c.shentsize = r16(c, 58)
+        c.shnum = r16(c, 60)
+    else:
+        c.phoff = r32(c, 28)
+        c.shoff = r32(c, 32)
+        c.phentsize = r16(c, 42)
+        c.phnum = r16(c, 44)
+        c.shentsize = r16(c, 46)
+        c.shnum = r16(c, 48)
+    if c.phnum and c.phentsize < (56 if c.is64 else 32):
+        snprintf(c.msg, sizeof(c.msg), "e_phentsize %d too small", <int>c.phentsize)
+        return ST_ELF
+    return check(c, c.phoff, c.phnum * c.phentsize, "program headers")
+
+
+cdef struct Seg:
+    bint found
+    uint64_t offset
+    uint64_t filesz
+    uint64_t align
+    uint32_t flags
+
+
+cdef struct Layout:
+    Seg dynamic
+    Seg interp
+    Seg stack
+    Seg prop        # PT_GNU_PROPERTY
+    uint64_t nnotes
+
+
+cdef void read_phdr(const Ctx* c, uint64_t ph, Seg* s) noexcept nogil:
+    s.found = True
+    if c.is64:
+        s.flags = r32(c, ph + 4)
+        s.offset = r64(c, ph + 8)
+        s.filesz = r64(c, ph + 32)
+        s.align = r64(c, ph + 48)
+    else:
+        s.offset = r32(c, ph + 4)
+        s.filesz = r32(c, ph + 16)
+        s.flags = r32(c, ph + 24)
+        s.align = r32(c, ph + 28)
+
+
+cdef bint wants_isa(const Ctx* c) noexcept nogil:
+    return c.machine == EM_X86_64 or c.machine == EM_386
+
+
+cdef int scan_phdrs(Ctx* c, Layout* L) noexcept nogil:
+    """Find the segments; check that those we read (dynamic, interp, notes) are present."""
+    cdef uint64_t i, ph
+    cdef uint32_t t
+    cdef Seg s
+    cdef int r, worst = ST_OK
+    for i in range(c.phnum):
+        ph = c.phoff + i * c.phentsize
+        t = r32(c, ph)
+        if t == PT_DYNAMIC and not L.dynamic.found:
+            read_phdr(c, ph, &L.dynamic)
+            r = check(c, L.dynamic.offset, L.dynamic.filesz, "PT_DYNAMIC")
+        elif t == PT_INTERP and not L.interp.found:
+            read_phdr(c, ph, &L.interp)
+            r = check(c, L.interp.offset, L.interp.filesz, "PT_INTERP")
+        elif t == PT_GNU_STACK and not L.stack.found:
+            read_phdr(c, ph, &L.stack)
+            r = ST_OK
+        elif t == PT_GNU_PROPERTY and not L.prop.found:
+            read_phdr(c, ph, &L.prop)
+            r = check(c, L.prop.offset, L.prop.filesz, "PT_GNU_PROPERTY") if wants_isa(c) else ST_OK
+        elif t == PT_NOTE:
+            L.nnotes += 1
+            read_phdr(c, ph, &s)
+            r = check(c, s.offset, s.filesz, "PT_NOTE") if wants_isa(c) else ST_OK
+        else:
+            r = ST_OK
+        if r == ST_ELF:
+            return r
+        if r == ST_NEED:
+            worst = ST_NEED
+    return worst
+
+
+cdef int64_t isa_from_notes(Ctx* c, const Seg* s) noexcept nogil:
+    """OR of GNU_PROPERTY_X86_ISA_1_NEEDED values in one note segment, -1 if none."""
+    cdef uint64_t pos = s.offset, end = s.offset + s.filesz
+    cdef uint64_t namesz, descsz, ntype, desc, dend, q, pr_type, pr_size, step
+    cdef uint64_t align = 8 if s.align == 8 else 4
+    cdef uint64_t palign = 8 if c.is64 else 4
+    cdef int64_t found = -1
+    while pos + 12 <= end:
+        namesz = r32(c, pos)
+        descsz = r32(c, pos + 4)
+        ntype = r32(c, pos + 8)
+        desc = pos + 12 + ((namesz + align - 1) & ~(align - 1))
+        dend = desc + descsz
+        if dend > end:
+            break
+        if (ntype == NT_GNU_PROPERTY_TYPE_0 and namesz == 4
+                and memcmp(c.p + pos + 12, b"GNU\0", 4) == 0):
+            q = desc
+            while q + 8 <= dend:
+                pr_type = r32(c, q)
+                pr_size = r32(c, q + 4)
+                if q + 8 + pr_size > dend:
+                    break
+                if pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED and pr_size >= 4:
+                    found = (0 if found < 0 else found) | r32(c, q + 8)
+                step = 8 + ((pr_size + palign - 1) & ~(palign - 1))
+                q += step
+        pos = dend + ((align - (descsz % align)) % align)
+    return found
+
+
+cdef struct Dyn:
+    uint64_t strtab, strsz, symtab, syment, hash, gnu_hash, versym
+    uint64_t verneed, verneednum, verdef, verdefnum, flags, flags_1
+    bint has_strtab, has_strsz, has_symtab, has_hash, has_gnu_hash, has_versym
+    bint has_verneed, has_verneednum, has_verdef, has_verdefnum, textrel
+    # file offsets (valid after mapping) and the end of the PT_LOAD segment holding each
+    uint64_t strtab_off, strtab_end, symtab_off, symtab_seg_end, hash_off, gnu_hash_off
+    uint64_t versym_off, verneed_off, verdef_off
+
+
+cdef object cstr(Ctx* c, const Dyn* d, uint64_t off, const char* what):
+    """The NUL-terminated string at DT_STRTAB + off, checked against DT_STRSZ and the buffer."""
+    cdef const uint8_t* start
+    cdef const void* nul
+    if off >= d.strsz:
+        snprintf(c.msg, sizeof(c.msg), "%s string offset 0x%llx outside dynstr (DT_STRSZ 0x%llx)",
+                 what, <unsigned long long>off, <unsigned long long>d.strsz)
+        return None
+    start = c.p + d.strtab_off + off
+    nul = memchr(start, 0, <size_t>(d.strsz - off))
+    if nul == NULL:
+        snprintf(c.msg, sizeof(c.msg), "%s string at dynstr offset 0x%llx not terminated", what,
+                 <unsigned long long>off)
+        return None
+    return PyUnicode_DecodeUTF8(<const char*>start, <const uint8_t*>nul - start, "replace")
+
+
+cdef object need_or_error(Ctx* c, int r):
+    if r == ST_NEED:
+        return c.need
+    raise_status(r, c.msg.decode("utf-8", "replace"))
+
+
+cdef list _prefixes = [p.encode() for p in RUNTIME_PREFIXES]
+
+
+cdef bint is_runtime_name(const uint8_t* name, size_t n) noexcept:
+    cdef bytes p
+    cdef size_t k
+    if n == 0 or name[0] != b'_':
+        return False
+    for p in _prefixes:
+        k = len(p)
+        if k <= n and memcmp(name, <const char*>p, k) == 0:
+            return True
+    return False
+
+
+def raise_status(int status, str message):
+    """The one place where a status code from the C-level parsers becomes an exception."""
+    if status == ST_ELF:
+        raise ElfError(message)
+    if status == ST_ZIP:
+        raise ZipFormatError(message)
+    if status == ST_INFLATE:
+        raise InflateError(message)
+    if status == ST_LIMIT:
+        raise LimitExceeded(message)
+    if status == ST_NOMEM:
+        raise MemoryError(message)
+    raise ValueError(f"unexpected status {status}: {message}")
+
+
+def parse(const uint8_t[::1] data not None, uint64_t total, str member=""):
+    """Facts of the ELF file whose first ``len(data)`` bytes are ``data`` (``total`` bytes long),
+    or the prefix length (an ``int`` > ``len(data)``) needed to go on.
+
+    Raises :class:`~wheelscan.errors.ElfError` naming the problem for malformed input.
+    """
+    cdef Ctx c
+    cdef Layout L
+    cdef int r
+    c.p = &data[0] if data.shape[0] else <const uint8_t*>b""
+    c.have = <uint64_t>data.shape[0]
+    if c.have > total:
+        c.have = total
+    c.total = total
+    c.need = 0
+    c.msg[0] = 0
+    r = parse_header(&c)
+    if r != ST_OK:
+        return need_or_error(&c, r)
+    L.dynamic.found = L.interp.found = L.stack.found = L.prop.found = False
+    L.nnotes = 0
+    r = scan_phdrs(&c, &L)
+    if r != ST_OK:
+        return need_or_error(&c, r)
+    return _dynamic_phase(&c, &L, member)
+
+
+cdef object _dynamic_phase(Ctx* c, Layout* L, str member):
+    cdef Dyn d
+    cdef uint64_t i, ent, count, tag, val, ph, seg_end
+    cdef int r, worst
+    cdef int64_t isa = -1, one
+    cdef Seg s
+    cdef list needed_offs = [], rpath_offs = [], runpath_offs = []
+    cdef object soname_off = None
+    e_type = r16(c, 16)
+    elf = ElfFacts(
+        member=member,
+        elf_class=64 if c.is64 else 32,
+        endian="big" if c.be else "little",
+        osabi=c.p[7],
+        e_type=e_type,
+        machine=c.machine,
+        e_flags=r32(c, 48 if c.is64 else 36),
+    )
+    if L.interp.found:
+        nul = memchr(c.p + L.interp.offset, 0, <size_t>L.interp.filesz)
+        n = (<const uint8_t*>nul - (c.p + L.interp.offset)) if nul != NULL else L.interp.filesz
+        elf.interpreter = PyUnicode_DecodeUTF8(<const char*>c.p + L.interp.offset, n, "replace")
+    if L.stack.found:
+        elf.stack = "exec" if L.stack.flags & 1 else "noexec"
+    if wants_isa(c):
+        if L.prop.found:
+            isa = isa_from_notes(c, &L.prop)
+        else:
+            for i in range(c.phnum):
+                ph = c.phoff + i * c.phentsize
+                if r32(c, ph) == PT_NOTE:
+                    read_phdr(c, ph, &s)
+                    one = isa_from_notes(c, &s)
+                    if one >= 0:
+                        isa = (0 if isa < 0 else isa) | one
+        if isa >= 0:
+            elf.x86_isa_needed = isa
+    if not L.dynamic.found:
+        return elf
+    elf.has_dynamic = True
+
+    # dynamic tags
+    memset_dyn(&d)
+    ent = 16 if c.is64 else 8
+    count = L.dynamic.filesz // ent
+    for i in range(count):
+        tag = rword(c, L.dynamic.offset + i * ent)
+        val = rword(c, L.dynamic.offset + i * ent + ent // 2)
+        if tag == DT_NULL:
+            break
+        if tag == DT_NEEDED:
+            needed_offs.append(val)
+        elif tag == DT_SONAME:
+            if soname_off is None:
+                soname_off = val
+        elif tag == DT_RPATH:
+            rpath_offs.append(val)
+        elif tag == DT_RUNPATH:
+            runpath_offs.append(val)
+        elif tag == DT_STRTAB:
+            d.strtab = val; d.has_strtab = True
+        elif tag == DT_STRSZ:
+            d.strsz = val; d.has_strsz = True
+        elif tag == DT_SYMTAB:
+            d.symtab = val; d.has_symtab = True
+        elif tag == DT_SYMENT:
+            d.syment = val
+        elif tag == DT_HASH:
+            d.hash = val; d.has_hash = True
+        elif tag == DT_GNU_HASH:
+            d.gnu_hash = val; d.has_gnu_hash = True
+        elif tag == DT_VERSYM:
+            d.versym = val; d.has_versym = True
+        elif tag == DT_VERNEED:
+            d.verneed = val; d.has_verneed = True
+        elif tag == DT_VERNEEDNUM:
+            d.verneednum = val; d.has_verneednum = True
+        elif tag == DT_VERDEF:
+            d.verdef = val; d.has_verdef = True
+        elif tag == DT_VERDEFNUM:
+            d.verdefnum = val; d.has_verdefnum = True
+        elif tag == DT_FLAGS:
+            d.flags = val
+        elif tag == DT_FLAGS_1:
+            d.flags_1 = val
+        elif tag == DT_TEXTREL:
+            d.textrel = True
+    elf.dt_flags = d.flags
+    elf.dt_flags_1 = d.flags_1
+    elf.textrel = d.textrel or (d.flags & DF_TEXTREL) != 0
+    if d.syment == 0:
+        d.syment = 24 if c.is64 else 16
+    elif d.syment < (24 if c.is64 else 16):
+        snprintf(c.msg, sizeof(c.msg), "DT_SYMENT %llu too small", <unsigned long long>d.syment)
+        return need_or_error(c, ST_ELF)
+
+    # map table addresses to file offsets, then ask for the fixed-size parts
+    worst = ST_OK
+    if d.has_strtab:
+        r = map_addr(c, d.strtab, &d.strtab_off, &d.strtab_end, "DT_STRTAB")
+        if r != ST_OK:
+            return need_or_error(c, r)
+        if not d.has_strsz:
+            d.strsz = d.strtab_end - d.strtab_off  # no DT_STRSZ: bounded by its segment
+        worst = merge(worst, check(c, d.strtab_off, d.strsz, "dynstr (DT_STRTAB/DT_STRSZ)"))
+    elif needed_offs or rpath_offs or runpath_offs or soname_off is not None:
+        return need_or_error(c, fail(c, "dynamic strings used but no DT_STRTAB"))
+    if d.has_symtab:
+        r = map_addr(c, d.symtab, &d.symtab_off, &d.symtab_seg_end, "DT_SYMTAB")
+        if r != ST_OK:
+            return need_or_error(c, r)
+    if d.has_hash:
+        r = map_addr(c, d.hash, &d.hash_off, &seg_end, "DT_HASH")
+        if r != ST_OK:
+            return need_or_error(c, r)
+        worst = merge(worst, check(c, d.hash_off, 8, "DT_HASH header"))
+    if d.has_gnu_hash:
+        r = map_addr(c, d.gnu_hash, &d.gnu_hash_off, &seg_end, "DT_GNU_HASH")
+        if r != ST_OK:
+            return need_or_error(c, r)
+        worst = merge(worst, check(c, d.gnu_hash_off, 16, "DT_GNU_HASH header"))
+    if d.has_versym:
+        r = map_addr(c, d.versym, &d.versym_off, &seg_end, "DT_VERSYM")
+        if r != ST_OK:
+            return need_or_error(c, r)
+    if d.has_verneed:
+        r = map_addr(c, d.verneed, &d.verneed_off, &seg_end, "DT_VERNEED")
+        if r != ST_OK:
+            return need_or_error(c, r)
+    if d.has_verdef:
+        r = map_addr(c, d.verdef, &d.verdef_off, &seg_end, "DT_VERDEF")
+        if r != ST_OK:
+            return need_or_error(c, r)
+    if worst != ST_OK:
+        return need_or_error(c, worst)
+
+    # strings of the dynamic section
+    needed = []
+    for off in needed_offs:
+        sv = cstr(c, &d, off, "DT_NEEDED")
+        if sv is None:
+            return need_or_error(c, ST_ELF)
+        needed.append(sv)
+    elf.needed = needed
+    if soname_off is not None:
+        sv = cstr(c, &d, soname_off, "DT_SONAME")
+        if sv is None:
+            return need_or_error(c, ST_ELF)
+        elf.soname = sv
+    for off in rpath_offs:
+        sv = cstr(c, &d, off, "DT_RPATH")
+        if sv is None:
+            return need_or_error(c, ST_ELF)
+        if sv:
+            elf.rpath.extend(sv.split(":"))
+    for off in runpath_offs:
+        sv = cstr(c, &d, off, "DT_RUNPATH")
+        if sv is None:
+            return need_or_error(c, ST_ELF)
+        if sv:
+            elf.runpath.extend(sv.split(":"))
+
+    return _tables_phase(c, &d, elf)
+
+
+cdef void memset_dyn(Dyn* d) noexcept nogil:
+    memset(d, 0, sizeof(Dyn))
+
+
+cdef inline int merge(int a, int b) noexcept nogil:
+    if a == ST_ELF or b == ST_ELF:
+        return ST_ELF
+    if a == ST_NEED or b == ST_NEED:
+        return ST_NEED
+    return ST_OK
+
+
+cdef int symbol_count(Ctx* c, Dyn* d, uint64_t* out, bint* known) noexcept nogil:
+    cdef uint64_t nbuckets, symoffset, bloom, buckets_off, chain_off, i, maxb, b, idx
+    cdef int r
+    known[0] = False
+    if d.has_hash:
+        out[0] = r32(c, d.hash_off + 4)
+        known[0] = True
+        return ST_OK
+    if d.has_gnu_hash:
+        nbuckets = r32(c, d.gnu_hash_off)
+        symoffset = r32(c, d.gnu_hash_off + 4)
+        bloom = r32(c, d.gnu_hash_off + 8)
+        buckets_off = d.gnu_hash_off + 16 + bloom * (8 if c.is64 else 4)
+        r = check(c, buckets_off, nbuckets * 4, "DT_GNU_HASH buckets")
+        if r != ST_OK:
+            return r
+        maxb = 0
+        for i in range(nbuckets):
+            b = r32(c, buckets_off + 4 * i)
+            if b > maxb:
+                maxb = b
+        chain_off = buckets_off + nbuckets * 4
+        if maxb == 0:
+            out[0] = symoffset
+            known[0] = True
+            return ST_OK
+        if maxb < symoffset:
+            snprintf(c.msg, sizeof(c.msg), "DT_GNU_HASH bucket %llu below symoffset %llu",
+                     <unsigned long long>maxb, <unsigned long long>symoffset)
+            return ST_ELF
+        idx = maxb
+        # each step advances 4 bytes, so the walk is bounded by the file size
+        while True:
+            r = check(c, chain_off + 4 * (idx - symoffset), 4, "DT_GNU_HASH chain")
+            if r != ST_OK:
+                return r
+            if r32(c, chain_off + 4 * (idx - symoffset)) & 1:
+                break
+            idx += 1
+        out[0] = idx + 1
+        known[0] = True
+        return ST_OK
+    return ST_OK
+
+
+cdef int section_dynsym_count(Ctx* c, Dyn* d, uint64_t* out) noexcept nogil:
+    """SHT_DYNSYM size / entsize if the section headers are in the prefix (no request)."""
+    cdef uint64_t i, sh, size, ent, shent = 64 if c.is64 else 40
+    if c.shoff == 0 or c.shnum == 0 or c.shentsize < shent:
+        return 0
+    if c.shoff + c.shnum * c.shentsize > c.have or c.shoff + c.shnum * c.shentsize < c.shoff:
+        return 0
+    for i in range(c.shnum):
+        sh = c.shoff + i * c.shentsize
+        if r32(c, sh + 4) == SHT_DYNSYM:
+            size = r64(c, sh + 32) if c.is64 else r32(c, sh + 20)
+            ent = r64(c, sh + 56) if c.is64 else r32(c, sh + 36)
+            if ent == 0:
+                ent = d.syment
+            out[0] = size // ent
+            return 1
+    return 0
+
+
+cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
+    cdef uint64_t count = 0, i, sym, name_off, vs, idx
+    cdef bint known = False
+    cdef int r, worst
+    cdef uint8_t info, other, bind
+    cdef uint16_t shndx
+    cdef const uint8_t* nm
+    cdef const void* nul
+    cdef uint64_t n_exports = 0, n_runtime = 0
+
+    if d.has_symtab:
+        r = symbol_count(c, d, &count, &known)
+        if r != ST_OK:
+            return need_or_error(c, r)
+        if not known and section_dynsym_count(c, d, &count):
+            known = True
+        if (not known and d.has_strtab and d.strtab_off > d.symtab_off
+                and d.strtab_off <= d.symtab_seg_end
+                and (d.strtab_off - d.symtab_off) % d.syment == 0):
+            count = (d.strtab_off - d.symtab_off) // d.syment
+            known = True
+
+    worst = ST_OK
+    if known:
+        if count > c.total // d.syment:
+            snprintf(c.msg, sizeof(c.msg), "%llu dynamic symbols cannot fit in the file",
+                     <unsigned long long>count)
+            return need_or_error(c, ST_ELF)
+        worst = merge(worst, check(c, d.symtab_off, count * d.syment, "dynsym"))
+        if d.has_versym:
+            worst = merge(worst, check(c, d.versym_off, count * 2, "versym (DT_VERSYM)"))
+    if worst == ST_ELF:
+        return need_or_error(c, worst)
+
+    # version needs and definitions (walks that may ask for more bytes)
+    vneeds = {}
+    r = walk_verneed(c, d, elf, vneeds)
+    worst = merge(worst, r)
+    if r == ST_ELF:
+        return need_or_error(c, r)
+    r = walk_verdef(c, d, elf)
+    worst = merge(worst, r)
+    if worst != ST_OK:
+        return need_or_error(c, worst)
+
+    if not known:
+        return elf
+    elf.symbol_count = count if count else None
+    groups = {}
+    runtime = []
+    for i in range(1, count):
+        sym = d.symtab_off + i * d.syment
+        name_off = r32(c, sym)
+        if c.is64:
+            info = c.p[sym + 4]
+            other = c.p[sym + 5]
+            shndx = r16(c, sym + 6)
+        else:
+            info = c.p[sym + 12]
+            other = c.p[sym + 13]
+            shndx = r16(c, sym + 14)
+        bind = info >> 4
+        if shndx == 0:
+            key = None
+            if d.has_versym:
+                vs = r16(c, d.versym_off + 2 * i) & 0x7FFF
+                if vs > 1:
+                    key = vneeds.get(vs)
+            name = cstr(c, d, name_off, "symbol name")
+            if name is None:
+                return need_or_error(c, ST_ELF)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = [[], 0]
+            g[0].append(name)
+            if bind == 2:
+                g[1] += 1
+            continue
+        if bind != 1 and bind != 2 and bind != 10:
+            continue
+        n_exports += 1
+        if bind == 1 and (other & 3) == 0:
+            if name_off >= d.strsz:
+                cstr(c, d, name_off, "symbol name")
+                return need_or_error(c, ST_ELF)
+            nm = c.p + d.strtab_off + name_off
+            nul = memchr(nm, 0, <size_t>(d.strsz - name_off))
+            if nul == NULL:
+                cstr(c, d, name_off, "symbol name")
+                return need_or_error(c, ST_ELF)
+            if is_runtime_name(nm, <const uint8_t*>nul - nm):
+                n_runtime += 1
+                runtime.append(PyUnicode_DecodeUTF8(<const char*>nm, <const uint8_t*>nul - nm,
+                                                    "replace"))
+    elf.export_count = n_exports
+    runtime.sort()
+    elf.runtime_export_count = n_runtime
+    elf.runtime_exports = runtime[:RUNTIME_EXPORT_CAP]
+    imports = []
+    for key, (names, weak) in groups.items():
+        names.sort()
+        lib, ver = key if key is not None else (None, None)
+        cap = UNVERSIONED_NAME_CAP if ver is None else IMPORT_NAME_CAP
+        imports.append(SymbolGroup(lib, ver, len(names), names[:cap], weak))
+    imports.sort(key=_group_key)
+    elf.imports = imports
+    return elf
+
+
+def _group_key(g):
+    return (g.library or "", g.version or "")
+
+
+cdef int walk_verneed(Ctx* c, Dyn* d, object elf, dict vneeds) except? -100:
+    """Verneed chain: bounded by DT_VERNEEDNUM and by strictly advancing offsets."""
+    cdef uint64_t pos, aux, n, k, cnt, nxt, anxt, total_aux = 0
+    cdef uint16_t flags, other
+    cdef int r
+    if not d.has_verneed:
+        return ST_OK
+    if not d.has_strtab:
+        return fail(c, "DT_VERNEED without DT_STRTAB")
+    pos = d.verneed_off
+    needs = []
+    n = 0
+    while n < (d.verneednum if d.has_verneednum else MAX_VERSIONS):
+        r = check(c, pos, 16, "verneed entry")
+        if r != ST_OK:
+            return r
+        cnt = r16(c, pos + 2)
+        fname = cstr(c, d, r32(c, pos + 4), "verneed file")
+        if fname is None:
+            return ST_ELF
+        versions = []
+        aux = pos + r32(c, pos + 8)
+        for k in range(cnt):
+            total_aux += 1
+            if total_aux > MAX_VERSIONS:
+                return fail(c, "more than 32768 version needs")
+            r = check(c, aux, 16, "vernaux entry")
+            if r != ST_OK:
+                return r
+            flags = r16(c, aux + 4)
+            other = r16(c, aux + 6)
+            vname = cstr(c, d, r32(c, aux + 8), "vernaux name")
+            if vname is None:
+                return ST_ELF
+            versions.append(VersionNeed(vname, (flags & VER_FLG_WEAK) != 0))
+            vneeds[other & 0x7FFF] = (fname, vname)
+            anxt = r32(c, aux + 12)
+            if anxt == 0:
+                break
+            if anxt < 16:
+                snprintf(c.msg, sizeof(c.msg), "vernaux chain loops at offset 0x%llx "
+                         "(vna_next %llu)", <unsigned long long>aux, <unsigned long long>anxt)
+                return ST_ELF
+            aux += anxt
+        needs.append(LibraryNeed(fname, versions))
+        n += 1
+        nxt = r32(c, pos + 12)
+        if nxt == 0:
+            break
+        if nxt < 16:
+            snprintf(c.msg, sizeof(c.msg), "verneed chain loops at offset 0x%llx (vn_next %llu)",
+                     <unsigned long long>pos, <unsigned long long>nxt)
+            return ST_ELF
+        pos += nxt
+    elf.version_needs = needs
+    return ST_OK
+
+
+cdef int walk_verdef(Ctx* c, Dyn* d, object elf) except? -100:
+    """Verdef chain: the first Verdaux of each entry names the version; kept in vd_ndx order."""
+    cdef uint64_t pos, n, nxt, aux
+    cdef int r
+    if not d.has_verdef:
+        return ST_OK
+    if not d.has_strtab:
+        return fail(c, "DT_VERDEF without DT_STRTAB")
+    pos = d.verdef_off
+    defs = []
+    n = 0
+    while n < (d.verdefnum if d.has_verdefnum else MAX_VERSIONS):
+        if n >= MAX_VERSIONS:
+            return fail(c, "more than 32768 version definitions")
+        r = check(c, pos, 20, "verdef entry")
+        if r != ST_OK:
+            return r
+        if r16(c, pos + 6):  # vd_cnt
+            aux = pos + r32(c, pos + 12)
+            r = check(c, aux, 8, "verdaux entry")
+            if r != ST_OK:
+                return r
+            name = cstr(c, d, r32(c, aux), "verdef name")
+            if name is None:
+                return ST_ELF
+            defs.append((r16(c, pos + 4), n, name))
+        n += 1
+        nxt = r32(c, pos + 16)
+        if nxt == 0:
+            break
+        if nxt < 20:
+            snprintf(c.msg, sizeof(c.msg), "verdef chain loops at offset 0x%llx (vd_next %llu)",
+                     <unsigned long long>pos, <unsigned long long>nxt)
+            return ST_ELF
+        pos += nxt
+    defs.sort()
+    elf.version_defs = [t[2] for t in defs]
+    return ST_OK

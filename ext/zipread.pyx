@@ -1,0 +1,697 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""ZIP reader: central directory, local headers and bounded incremental member inflate.
+
+An :class:`Archive` reads from a path (mmap: member data is fed to the inflater straight from
+the mapping, no Python file object in the loop) or from a binary file object with seek/read
+(chunks read into the same loop). Member data is produced into one output buffer the archive
+reuses across members, in steps of at most ``chunk_size`` bytes, and never beyond the target
+the caller asks for: the ELF parser decides how far each member is inflated.
+
+Deflate goes through zlib's C API with the GIL released, or through python-isal / zlib-ng's
+``decompressobj`` (one call per chunk). :data:`INFLATERS` lists those installed, :data:`inflater`
+is the default: ``WHEELSCAN_INFLATER`` if set, else the fastest installed.
+"""
+
+import hashlib
+import mmap
+import os
+from importlib.util import find_spec
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport free, realloc
+from libc.string cimport memcmp, memcpy, memset
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+
+cimport zlib as z
+from status cimport ST_ELF, ST_INFLATE, ST_LIMIT, ST_NOMEM, ST_ZIP
+
+from wheelscan._native.elf import parse as elf_parse, raise_status
+
+__all__ = ["Archive", "INFLATERS", "inflater", "ZLIB_VERSION"]
+
+ZLIB_VERSION = z.zlibVersion().decode()
+
+# Fastest first, as measured on real .so members (see the README's benchmark figures).
+_PREFERENCE = ("isal", "zlib-ng", "zlib")
+_MODULES = {"isal": "isal", "zlib-ng": "zlib_ng"}
+INFLATERS = tuple(n for n in _PREFERENCE if n == "zlib" or find_spec(_MODULES[n]) is not None)
+
+
+def _default_inflater():
+    name = os.environ.get("WHEELSCAN_INFLATER")
+    if name is None:
+        return INFLATERS[0]
+    if name not in INFLATERS:
+        raise ImportError(f"WHEELSCAN_INFLATER={name!r}: expected one of {', '.join(INFLATERS)}")
+    return name
+
+
+inflater = _default_inflater()
+
+cdef enum:
+    INF_ZLIB = 0
+    INF_PY = 1          # a Python decompressobj (isal, zlib-ng)
+    PY_IN_CHUNK = 65536  # compressed input per Python-level call
+    MAX_ROUNDS = 32     # parse/inflate rounds per ELF member
+    PEEK = 64           # first bytes inflated of every candidate member
+
+cdef object _factories = {}
+
+
+cdef object _decompressobj_factory(str name):
+    f = _factories.get(name)
+    if f is None:
+        if name == "isal":
+            from isal import isal_zlib
+            f = isal_zlib.decompressobj
+        elif name == "zlib-ng":
+            from zlib_ng import zlib_ng
+            f = zlib_ng.decompressobj
+        else:
+            raise ValueError(f"unknown inflater {name!r}")
+        _factories[name] = f
+    return f
+
+
+cdef inline uint16_t u16(const uint8_t* p) noexcept nogil:
+    return <uint16_t>(p[0] | (p[1] << 8))
+
+cdef inline uint32_t u32(const uint8_t* p) noexcept nogil:
+    return (<uint32_t>p[3] << 24) | (<uint32_t>p[2] << 16) | (<uint32_t>p[1] << 8) | p[0]
+
+cdef inline uint64_t u64(const uint8_t* p) noexcept nogil:
+    return (<uint64_t>u32(p + 4) << 32) | u32(p)
+
+
+cdef str decode_name(const uint8_t* p, Py_ssize_t n, uint16_t flags):
+    # as zipfile does: UTF-8 with general-purpose bit 11, else CP437
+    cdef bytes raw = p[:n]
+    if flags & 0x800:
+        return raw.decode("utf-8", "replace")
+    return raw.decode("cp437")
+
+
+cdef class Archive:
+    """One ZIP archive. ``read_directory()`` fills ``entries``: tuples of
+    (name, method, flags, compressed_size, size, local_header_offset)."""
+
+    cdef object _mm
+    cdef const uint8_t[::1] _mv
+    cdef const uint8_t* base
+    cdef object fileobj
+    cdef bytes _tmp
+    cdef readonly uint64_t size
+    cdef readonly list entries
+    cdef readonly list names
+    cdef readonly list anomalies
+    cdef readonly str inflater
+    cdef readonly uint64_t inflated_total
+    cdef readonly uint64_t last_inflated
+    cdef readonly uint64_t last_read
+    cdef uint64_t max_inflate, max_members, max_cd
+    cdef size_t chunk
+    cdef int inf_kind
+    cdef object pyfactory
+    cdef uint8_t* out
+    cdef size_t out_cap
+
+    def __cinit__(self):
+        self.out = NULL
+        self.out_cap = 0
+        self.base = NULL
+
+    def __dealloc__(self):
+        free(self.out)
+
+    def __init__(self, src, *, uint64_t max_wheel_inflate=4 << 30,
+                 uint64_t max_members=200_000, uint64_t max_central_directory=256 << 20,
+                 size_t chunk_size=256 << 10, str inflater=None):
+        cdef int fd
+        self.entries = []
+        self.names = []
+        self.anomalies = []
+        self.max_inflate = max_wheel_inflate
+        self.max_members = max_members
+        self.max_cd = max_central_directory
+        self.chunk = chunk_size if chunk_size >= 4096 else 4096
+        self.inflater = inflater or globals()["inflater"]
+        if self.inflater == "zlib":
+            self.inf_kind = INF_ZLIB
+        else:
+            if self.inflater not in INFLATERS:
+                raise ValueError(f"inflater {self.inflater!r} not installed: {INFLATERS}")
+            self.inf_kind = INF_PY
+            self.pyfactory = _decompressobj_factory(self.inflater)
+        if isinstance(src, (str, bytes, os.PathLike)):
+            fd = os.open(src, os.O_RDONLY)
+            try:
+                self.size = os.fstat(fd).st_size
+                if self.size:
+                    self._mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+            finally:
+                os.close(fd)
+            if self._mm is not None:
+                self._mv = self._mm
+                self.base = &self._mv[0]
+        else:
+            self.fileobj = src
+            src.seek(0, 2)
+            self.size = src.tell()
+
+    def close(self):
+        self.base = NULL
+        self._mv = None
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        self.fileobj = None
+
+    @property
+    def mapped(self):
+        return self.base != NULL
+
+    cdef const uint8_t* _at(self, uint64_t off, uint64_t n, str what) except NULL:
+        """Pointer to archive bytes [off, off+n), checked against the archive size."""
+        if off + n < off or off + n > self.size:
+            raise_status(ST_ZIP, f"{what} ({n} bytes at offset {off}) past the end of the "
+                                 f"archive ({self.size} bytes)")
+        if self.base != NULL:
+            return self.base + off
+        if self.fileobj is None:
+            raise_status(ST_ZIP, "archive is closed")
+        self.fileobj.seek(off)
+        data = self.fileobj.read(n)
+        if not isinstance(data, bytes) or PyBytes_GET_SIZE(data) != <Py_ssize_t>n:
+            raise_status(ST_ZIP, f"short read: {what} ({n} bytes at offset {off})")
+        self._tmp = data
+        return <const uint8_t*>PyBytes_AS_STRING(self._tmp) if n else <const uint8_t*>b""
+
+    def read_directory(self):
+        """Find the end of central directory (and ZIP64 records), then list the entries."""
+        cdef uint64_t tail_len, tail_off, pos, eocd, clen, n_total, cd_size, cd_off, base_end
+        cdef uint64_t z64, concat, i, nlen, elen, cmlen, csize, usize, offset, q, qend, hid, hsz
+        cdef uint64_t min_off, parsed
+        cdef const uint8_t* p
+        cdef const uint8_t* e
+        cdef bint found = False
+        cdef uint16_t flags, method
+        if self.size < 22:
+            raise_status(ST_ZIP, f"file too small to be a ZIP archive ({self.size} bytes)")
+        tail_len = min(self.size, 22 + 0xFFFF + 20)
+        tail_off = self.size - tail_len
+        p = self._at(tail_off, tail_len, "archive tail")
+        pos = tail_len - 22
+        while True:
+            if memcmp(p + pos, b"PK\x05\x06", 4) == 0:
+                clen = u16(p + pos + 20)
+                if pos + 22 + clen <= tail_len:
+                    found = True
+                    break
+            if pos == 0:
+                break
+            pos -= 1
+        if not found:
+            raise_status(ST_ZIP, "no end of central directory record (not a ZIP archive)")
+        eocd = tail_off + pos
+        if pos + 22 + clen < tail_len:
+            self.anomalies.append(
+                f"{tail_len - pos - 22 - clen} bytes after the end of central directory record")
+        e = p + pos
+        n_total = u16(e + 10)
+        if u16(e + 8) != n_total or u16(e + 4) != 0 or u16(e + 6) != 0:
+            self.anomalies.append("multi-disk fields in the end of central directory record")
+        cd_size = u32(e + 12)
+        cd_off = u32(e + 16)
+        base_end = eocd
+        if eocd >= 20:
+            p = self._at(eocd - 20, 20, "ZIP64 locator")
+            if memcmp(p, b"PK\x06\x07", 4) == 0:
+                z64 = u64(p + 8)
+                p = self._at(z64, 56, "ZIP64 end of central directory record")
+                if memcmp(p, b"PK\x06\x06", 4) != 0:
+                    raise_status(ST_ZIP, f"no ZIP64 end of central directory record at "
+                                         f"offset {z64}")
+                n_total = u64(p + 32)
+                cd_size = u64(p + 40)
+                cd_off = u64(p + 48)
+                base_end = z64
+        if cd_off + cd_size < cd_off or cd_off + cd_size > base_end:
+            raise_status(ST_ZIP, f"central directory ({cd_size} bytes at offset {cd_off}) "
+                                 f"overlaps its end record at offset {base_end}")
+        concat = base_end - cd_size - cd_off
+        if cd_size > self.max_cd:
+            raise_status(ST_LIMIT, f"central directory of {cd_size} bytes exceeds the limit of "
+                                   f"{self.max_cd}")
+        if n_total > self.max_members:
+            raise_status(ST_LIMIT, f"{n_total} members exceed the limit of {self.max_members}")
+        p = self._at(cd_off + concat, cd_size, "central directory")
+        if self.base == NULL:
+            cd_keep = self._tmp  # keep the bytes alive while walking
+        pos = 0
+        parsed = 0
+        min_off = self.size
+        entries = self.entries
+        names = self.names
+        while pos + 46 <= cd_size:
+            e = p + pos
+            if memcmp(e, b"PK\x01\x02", 4) != 0:
+                break
+            if parsed >= self.max_members:
+                raise_status(ST_LIMIT, f"more than {self.max_members} members")
+            flags = u16(e + 8)
+            method = u16(e + 10)
+            csize = u32(e + 20)
+            usize = u32(e + 24)
+            nlen = u16(e + 28)
+            elen = u16(e + 30)
+            cmlen = u16(e + 32)
+            offset = u32(e + 42)
+            if pos + 46 + nlen + elen + cmlen > cd_size:
+                self.anomalies.append(f"central directory entry {parsed} truncated")
+                break
+            name = decode_name(e + 46, nlen, flags)
+            if usize == 0xFFFFFFFF or csize == 0xFFFFFFFF or offset == 0xFFFFFFFF:
+                q = 46 + nlen
+                qend = q + elen
+                while q + 4 <= qend:
+                    hid = u16(e + q)
+                    hsz = u16(e + q + 2)
+                    if q + 4 + hsz > qend:
+                        break
+                    if hid == 1:
+                        q += 4
+                        hsz += q
+                        if usize == 0xFFFFFFFF and q + 8 <= hsz:
+                            usize = u64(e + q)
+                            q += 8
+                        if csize == 0xFFFFFFFF and q + 8 <= hsz:
+                            csize = u64(e + q)
+                            q += 8
+                        if offset == 0xFFFFFFFF and q + 8 <= hsz:
+                            offset = u64(e + q)
+                        break
+                    q += 4 + hsz
+            offset += concat
+            if offset < min_off:
+                min_off = offset
+            entries.append((name, method, flags, csize, usize, offset))
+            names.append(name)
+            parsed += 1
+            pos += 46 + nlen + elen + cmlen
+        if parsed != n_total:
+            self.anomalies.append(f"central directory holds {parsed} entries, its end record "
+                                  f"says {n_total}")
+        if concat:
+            self.anomalies.append(f"{concat} bytes prepended to the archive")
+        if parsed and min_off > 0 and min_off != self.size:
+            self.anomalies.append(f"{min_off} bytes before the first local header")
+        if len(set(names)) != len(names):
+            self.anomalies.append("duplicate member names")
+        return entries
+
+    def open(self, Py_ssize_t index):
+        """A :class:`Member` reader for entry ``index`` (its local header checked)."""
+        cdef uint64_t off, nlen, elen, data_off, csize
+        cdef const uint8_t* p
+        name, method, flags, csize, usize, off = self.entries[index]
+        if flags & 1:
+            raise_status(ST_ZIP, "member is encrypted")
+        if method != 0 and method != 8 and method != 93:
+            raise_status(ST_ZIP, f"unsupported compression method {method}")
+        p = self._at(off, 30, "local header")
+        if memcmp(p, b"PK\x03\x04", 4) != 0:
+            raise_status(ST_ZIP, f"no local header signature at offset {off}")
+        nlen = u16(p + 26)
+        elen = u16(p + 28)
+        p = self._at(off + 30, nlen, "local header name")
+        if decode_name(p, nlen, flags) != name:
+            self.anomalies.append(f"local header name differs from central directory name "
+                                  f"{name!r}")
+        data_off = off + 30 + nlen + elen
+        if data_off + csize > self.size:
+            raise_status(ST_ZIP, f"member data ({csize} bytes at offset {data_off}) runs past "
+                                 f"the end of the archive ({self.size} bytes)")
+        return Member(self, method, data_off, csize, usize)
+
+    def digest(self, Py_ssize_t index):
+        """blake2b-128 hex digest of the member's compressed bytes (mapped archives only)."""
+        m = self.open(index)
+        if self.base == NULL:
+            raise ValueError("digest needs a mapped archive")
+        return hashlib.blake2b(self._mv[m.data_off:m.data_off + m.csize],
+                               digest_size=16).hexdigest()
+
+    def read_member(self, Py_ssize_t index, uint64_t limit):
+        """The whole member (at most ``limit`` bytes, else LimitExceeded) as bytes."""
+        name, method, flags, csize, usize, off = self.entries[index]
+        if usize > limit:
+            raise_status(ST_LIMIT, f"{usize} bytes exceed the limit of {limit}")
+        cdef Member m = self.open(index)
+        try:
+            if method == 0 and csize != usize:
+                raise_status(ST_ZIP, f"stored member: compressed size {csize} != size {usize}")
+            m.fill(usize)
+            if m.produced < usize:
+                raise_status(ST_INFLATE, f"member inflates to {m.produced} bytes, {usize} "
+                                         f"declared (truncated)")
+            return bytes(m.view())
+        finally:
+            m.close()
+
+    def scan_elf(self, Py_ssize_t index, str member):
+        """Peek entry ``index``; if it is ELF, parse it, inflating only the needed prefix.
+
+        Returns ElfFacts, or None for a non-ELF member. ``last_inflated``/``last_read`` hold
+        the member's byte counts afterwards, whether it succeeded or raised.
+        """
+        cdef Member m
+        cdef uint64_t need, target, usize
+        cdef int rounds = 0
+        self.last_inflated = self.last_read = 0
+        m = self.open(index)
+        usize = m.usize
+        try:
+            m.fill(min(<uint64_t>PEEK, usize))
+            if m.produced < 4 or memcmp(m.ptr(), b"\x7fELF", 4) != 0:
+                return None
+            if m.method == 0 and m.csize != usize:
+                raise_status(ST_ZIP, f"stored member: compressed size {m.csize} != size {usize}")
+            while True:
+                res = elf_parse(m.view(), usize, member)
+                if type(res) is not int:
+                    return res
+                need = res
+                rounds += 1
+                if rounds > MAX_ROUNDS:
+                    raise_status(ST_ELF, f"ELF tables still incomplete after {MAX_ROUNDS} "
+                                         f"rounds ({m.produced} bytes inflated)")
+                target = m.produced + self.chunk
+                if target < need:
+                    target = need
+                if target > usize:
+                    target = usize
+                m.fill(target)
+                if m.produced < need:
+                    raise_status(ST_INFLATE, f"member data ends after {m.produced} bytes, "
+                                             f"ELF tables need {need} ({usize} declared)")
+        finally:
+            m.close()
+
+    cdef int _reserve(self, size_t n) except -1:
+        cdef size_t cap
+        cdef uint8_t* q
+        if n <= self.out_cap:
+            return 0
+        cap = self.out_cap * 2
+        if cap < n:
+            cap = n
+        if cap < 65536:
+            cap = 65536
+        q = <uint8_t*>realloc(self.out, cap)
+        if q == NULL:
+            raise_status(ST_NOMEM, f"cannot allocate {cap} bytes of output buffer")
+        self.out = q
+        self.out_cap = cap
+        return 0
+
+
+cdef class _Source:
+    """File-like view of a member's compressed bytes for zstandard's stream_reader."""
+    cdef Member m
+
+    def __cinit__(self, Member m):
+        self.m = m
+
+    def read(self, Py_ssize_t n=-1):
+        return self.m._next_input(n if n >= 0 else PY_IN_CHUNK)
+
+
+cdef class Member:
+    """Incremental reader of one member's data into the archive's output buffer."""
+
+    cdef Archive arc
+    cdef readonly int method
+    cdef readonly uint64_t data_off, csize, usize
+    cdef readonly uint64_t produced
+    cdef uint64_t fed
+    cdef readonly bint eof
+    cdef const uint8_t* direct
+    cdef z.z_stream zs
+    cdef bint zs_live
+    cdef bint py_full      # the last inflate call filled its output: call again before feeding
+    cdef object pyd
+    cdef object pending
+    cdef object zreader
+    cdef bytes _inbuf
+
+    def __cinit__(self, Archive arc, int method, uint64_t data_off, uint64_t csize,
+                  uint64_t usize):
+        self.arc = arc
+        self.method = method
+        self.data_off = data_off
+        self.csize = csize
+        self.usize = usize
+        self.zs_live = False
+        self.direct = NULL
+
+    def __dealloc__(self):
+        if self.zs_live:
+            z.inflateEnd(&self.zs)
+
+    @property
+    def read(self):
+        """Compressed bytes consumed so far."""
+        if self.method == 8 and self.arc.inf_kind == INF_ZLIB:
+            return self.zs.total_in if self.zs_live else self.fed
+        if self.method == 8 and self.pending is not None:
+            return self.fed - len(self.pending)
+        return self.fed
+
+    def close(self):
+        self.arc.last_inflated = self.produced
+        self.arc.last_read = self.read
+        self.arc.inflated_total += self.produced
+        if self.zs_live:
+            z.inflateEnd(&self.zs)
+            self.zs_live = False
+        self.pyd = self.zreader = self.pending = None
+
+    cdef const uint8_t* ptr(self):
+        return self.direct if self.direct != NULL else self.arc.out
+
+    def view(self):
+        """The bytes produced so far (valid until the next fill)."""
+        if self.produced == 0:
+            return memoryview(b"")
+        if self.direct != NULL:
+            return self.arc._mv[self.data_off:self.data_off + self.produced]
+        return <uint8_t[:self.produced]> self.arc.out
+
+    cdef object _next_input(self, Py_ssize_t n):
+        """Up to ``n`` more compressed bytes (a view into the mapping, or bytes read)."""
+        cdef uint64_t k = self.csize - self.fed
+        if <uint64_t>n < k:
+            k = n
+        if k == 0:
+            return b""
+        off = self.data_off + self.fed
+        self.fed += k
+        if self.arc.base != NULL:
+            return self.arc._mv[off:off + k]
+        self.arc._at(off, k, "member data")
+        return self.arc._tmp
+
+    def fill(self, uint64_t target):
+        """Produce output until ``target`` bytes (capped at the declared size) or the end."""
+        if target > self.usize:
+            target = self.usize
+        if target <= self.produced:
+            return self.produced
+        if self.arc.inflated_total + target > self.arc.max_inflate:
+            raise_status(ST_LIMIT, f"the wheel's inflate limit of {self.arc.max_inflate} bytes "
+                                   f"would be exceeded")
+        if self.method == 0:
+            self._fill_stored(target)
+        elif self.method == 8:
+            if self.arc.inf_kind == INF_ZLIB:
+                self._fill_zlib(target)
+            else:
+                self._fill_py(target)
+        else:
+            self._fill_zstd(target)
+        if self.produced == self.usize and not self.eof and self.method != 0:
+            self._check_end()
+        return self.produced
+
+    cdef int _fill_stored(self, uint64_t target) except -1:
+        cdef const uint8_t* p
+        if target > self.csize:
+            target = self.csize
+        if self.arc.base != NULL:
+            self.direct = self.arc.base + self.data_off
+            self.produced = self.fed = target
+            return 0
+        self.arc._reserve(target)
+        p = self.arc._at(self.data_off + self.produced, target - self.produced, "member data")
+        memcpy(self.arc.out + self.produced, p, target - self.produced)
+        self.produced = self.fed = target
+        return 0
+
+    cdef int _feed_zlib(self) except -1:
+        cdef uint64_t k
+        if self.arc.base != NULL:
+            k = self.csize - self.fed
+            if k > 0x40000000:
+                k = 0x40000000
+            self.zs.next_in = <unsigned char*>(self.arc.base + self.data_off + self.fed)
+            self.fed += k
+        else:
+            self._inbuf = self._next_input(self.arc.chunk)
+            k = PyBytes_GET_SIZE(self._inbuf)
+            self.zs.next_in = <unsigned char*>PyBytes_AS_STRING(self._inbuf)
+        self.zs.avail_in = <unsigned int>k
+        return 0
+
+    cdef int _fill_zlib(self, uint64_t target) except -1:
+        cdef int ret
+        cdef uint64_t step
+        cdef unsigned long before
+        if not self.zs_live:
+            memset(&self.zs, 0, sizeof(self.zs))
+            if z.inflateInit2(&self.zs, -15) != z.Z_OK:
+                raise_status(ST_NOMEM, "inflateInit2 failed")
+            self.zs_live = True
+        while self.produced < target and not self.eof:
+            if self.zs.avail_in == 0 and not self.py_full:
+                if self.fed >= self.csize:
+                    raise_status(ST_INFLATE, f"deflate stream truncated: {self.produced} bytes "
+                                             f"inflated, {self.usize} declared")
+                self._feed_zlib()
+            step = target - self.produced
+            if step > self.arc.chunk:
+                step = self.arc.chunk
+            self.arc._reserve(self.produced + step)
+            self.zs.next_out = self.arc.out + self.produced
+            self.zs.avail_out = <unsigned int>step
+            before = self.zs.total_out
+            with nogil:
+                ret = z.inflate(&self.zs, z.Z_NO_FLUSH)
+            self.produced += self.zs.total_out - before
+            self.py_full = self.zs.avail_out == 0  # zlib may hold more output for no input
+            if ret == z.Z_STREAM_END:
+                self.eof = True
+            elif ret == z.Z_BUF_ERROR and self.zs.avail_in == 0:
+                pass  # needs more input: fed on the next turn
+            elif ret != z.Z_OK:
+                msg = self.zs.msg.decode("utf-8", "replace") if self.zs.msg != NULL else str(ret)
+                raise_status(ST_INFLATE, f"corrupt deflate stream after {self.produced} bytes: "
+                                         f"{msg}")
+        return 0
+
+    cdef int _fill_py(self, uint64_t target) except -1:
+        cdef uint64_t step, k
+        if self.pyd is None:
+            self.pyd = self.arc.pyfactory(-15)
+            self.pending = b""
+        d = self.pyd
+        while self.produced < target and not self.eof:
+            # isal buffers output internally: after a call that filled its max_length, call
+            # again before feeding more input
+            if not self.pending and not self.py_full:
+                if self.fed >= self.csize:
+                    raise_status(ST_INFLATE, f"deflate stream truncated: {self.produced} bytes "
+                                             f"inflated, {self.usize} declared")
+                self.pending = self._next_input(PY_IN_CHUNK)
+            step = target - self.produced
+            if step > self.arc.chunk:
+                step = self.arc.chunk
+            try:
+                outb = d.decompress(self.pending, step)
+            except Exception as exc:
+                raise_status(ST_INFLATE, f"corrupt deflate stream after {self.produced} bytes: "
+                                         f"{exc}")
+            self.pending = d.unconsumed_tail
+            k = len(outb)
+            self.py_full = k == step
+            if k:
+                self.arc._reserve(self.produced + k)
+                memcpy(self.arc.out + self.produced, PyBytes_AS_STRING(outb), k)
+                self.produced += k
+            if d.eof:
+                self.eof = True
+        return 0
+
+    cdef int _fill_zstd(self, uint64_t target) except -1:
+        cdef uint64_t step, k
+        if self.zreader is None:
+            import zstandard
+            self.zreader = zstandard.ZstdDecompressor().stream_reader(
+                _Source(self), read_size=PY_IN_CHUNK)
+        while self.produced < target and not self.eof:
+            step = target - self.produced
+            if step > self.arc.chunk:
+                step = self.arc.chunk
+            try:
+                outb = self.zreader.read(step)
+            except Exception as exc:
+                raise_status(ST_INFLATE, f"corrupt Zstandard stream after {self.produced} "
+                                         f"bytes: {exc}")
+            k = len(outb)
+            if k == 0:
+                self.eof = True
+                break
+            self.arc._reserve(self.produced + k)
+            memcpy(self.arc.out + self.produced, PyBytes_AS_STRING(outb), k)
+            self.produced += k
+        return 0
+
+    cdef int _check_end(self) except -1:
+        """At the declared size: one more byte of output means the size lied (a zip bomb)."""
+        cdef unsigned char extra[1]
+        cdef int ret
+        cdef unsigned long before
+        cdef bint more = False
+        if self.method == 8 and self.arc.inf_kind == INF_ZLIB:
+            while True:
+                if self.zs.avail_in == 0 and not self.py_full:
+                    if self.fed >= self.csize:
+                        break
+                    self._feed_zlib()
+                self.py_full = False
+                self.zs.next_out = extra
+                self.zs.avail_out = 1
+                before = self.zs.total_out
+                ret = z.inflate(&self.zs, z.Z_NO_FLUSH)
+                if self.zs.total_out != before:
+                    more = True
+                    break
+                if ret == z.Z_STREAM_END:
+                    self.eof = True
+                    break
+                if ret != z.Z_OK and not (ret == z.Z_BUF_ERROR and self.zs.avail_in == 0):
+                    break
+        elif self.method == 8:
+            while not self.eof:
+                if not self.pending and not self.py_full:
+                    if self.fed >= self.csize:
+                        break
+                    self.pending = self._next_input(PY_IN_CHUNK)
+                try:
+                    outb = self.pyd.decompress(self.pending, 1)
+                except Exception:
+                    break
+                self.pending = self.pyd.unconsumed_tail
+                if outb:
+                    more = True
+                    break
+                self.py_full = False
+                self.eof = self.pyd.eof
+        else:
+            try:
+                more = len(self.zreader.read(1)) > 0
+            except Exception:
+                more = False
+        if more:
+            raise_status(ST_LIMIT, f"member inflates beyond its declared size of "
+                                   f"{self.usize} bytes")
+        return 0

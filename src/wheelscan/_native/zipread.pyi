@@ -1,0 +1,49 @@
+from os import PathLike
+from typing import BinaryIO
+
+from wheelscan.facts import ElfFacts
+
+INFLATERS: tuple[str, ...]
+inflater: str
+ZLIB_VERSION: str
+
+class Member:
+    method: int
+    data_off: int
+    csize: int
+    usize: int
+    produced: int
+    eof: bool
+    @property
+    def read(self) -> int: ...
+    def fill(self, target: int) -> int: ...
+    def view(self) -> memoryview: ...
+    def close(self) -> None: ...
+
+class Archive:
+    size: int
+    entries: list[tuple[str, int, int, int, int, int]]
+    names: list[str]
+    anomalies: list[str]
+    inflater: str
+    inflated_total: int
+    last_inflated: int
+    last_read: int
+    def __init__(
+        self,
+        src: str | bytes | PathLike[str] | BinaryIO,
+        *,
+        max_wheel_inflate: int = ...,
+        max_members: int = ...,
+        max_central_directory: int = ...,
+        chunk_size: int = ...,
+        inflater: str | None = None,
+    ) -> None: ...
+    @property
+    def mapped(self) -> bool: ...
+    def close(self) -> None: ...
+    def read_directory(self) -> list[tuple[str, int, int, int, int, int]]: ...
+    def open(self, index: int) -> Member: ...
+    def digest(self, index: int) -> str: ...
+    def read_member(self, index: int, limit: int) -> bytes: ...
+    def scan_elf(self, index: int, member: str) -> ElfFacts | None: ...

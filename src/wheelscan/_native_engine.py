@@ -1,0 +1,109 @@
+"""The native engine: the Cython ZIP reader and ELF parser turn one wheel into facts.
+
+Everything per byte happens in ``wheelscan._native`` (ext/zipread.pyx, ext/elf.pyx); this
+module only walks the member list, applies the name rule and records results, so the Python
+cost per wheel stays at a few microseconds plus a few per candidate member.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+from ._native import zipread
+from .errors import WheelscanError
+from .facts import ElfFacts, MemberError, MemberStats, WheelFacts
+from .limits import DEFAULT_LIMITS, Limits
+from .members import may_be_binary
+from .wheelinfo import fill_filename_facts, fill_wheel_file_facts, find_wheel_file
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+__all__ = ["MemberCache", "scan_wheel_native"]
+
+
+class MemberCache(Protocol):
+    """Facts of ELF members already seen, keyed by (method, compressed size, size, digest)."""
+
+    def get(self, key: Hashable) -> ElfFacts | None: ...
+    def put(self, key: Hashable, facts: ElfFacts) -> None: ...
+
+
+def scan_wheel_native(
+    src: str | os.PathLike[str] | BinaryIO,
+    *,
+    filename: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    member_cache: MemberCache | None = None,
+    inflater: str | None = None,
+) -> WheelFacts:
+    """Scan one wheel natively. Never raises for bad input (see :func:`engine.scan_wheel`).
+
+    ``inflater`` picks the deflate implementation (``zipread.INFLATERS``); default
+    ``zipread.inflater``. ``member_cache`` is consulted for path sources only.
+    """
+    from .engine import wheel_display_name
+
+    facts = WheelFacts(filename=wheel_display_name(src, filename), engine="native")
+    fill_filename_facts(facts)
+    try:
+        arc = zipread.Archive(
+            src,
+            max_wheel_inflate=limits.max_wheel_inflate,
+            max_members=limits.max_members,
+            max_central_directory=limits.max_central_directory,
+            chunk_size=limits.chunk_size,
+            inflater=inflater,
+        )
+    except (WheelscanError, OSError) as e:
+        facts.error = f"{type(e).__name__}: {e}"
+        return facts
+    facts.size = arc.size
+    try:
+        _scan(arc, facts, limits, member_cache if arc.mapped else None)
+    except (WheelscanError, OSError, MemoryError) as e:
+        facts.error = f"{type(e).__name__}: {e}"
+    finally:
+        facts.anomalies = list(arc.anomalies)
+        arc.close()
+    return facts
+
+
+def _scan(
+    arc: zipread.Archive, facts: WheelFacts, limits: Limits, cache: MemberCache | None
+) -> None:
+    entries = arc.read_directory()
+    facts.member_count = len(entries)
+    wheel_name, facts.has_record = find_wheel_file(arc.names)
+    if wheel_name is not None:
+        index = arc.names.index(wheel_name)
+        try:
+            fill_wheel_file_facts(facts, arc.read_member(index, limits.max_metadata))
+        except WheelscanError as e:
+            facts.errors.append(MemberError(wheel_name, str(e)))
+    for index, (name, method, _flags, csize, size, _off) in enumerate(entries):
+        if not may_be_binary(name, size):
+            continue
+        stats = MemberStats(name, method, size, csize)
+        facts.members.append(stats)
+        key = None
+        try:
+            if cache is not None:
+                key = (method, csize, size, arc.digest(index))
+                hit = cache.get(key)
+                if hit is not None:
+                    stats.read = csize
+                    facts.elfs.append(dataclasses.replace(hit, member=name))
+                    continue
+            elf = arc.scan_elf(index, name)
+        except WheelscanError as e:
+            facts.errors.append(MemberError(name, str(e)))
+            elf = None
+        stats.inflated = arc.last_inflated
+        stats.read = arc.last_read
+        if elf is not None:
+            facts.elfs.append(elf)
+            if key is not None and cache is not None:
+                cache.put(key, elf)
