@@ -10,8 +10,8 @@ for, on every architecture, whatever glibc the build machine has.
 
 from __future__ import annotations
 
-import hashlib
 import base64
+import hashlib
 import shutil
 import struct
 import subprocess
