@@ -288,6 +288,8 @@ def scan_one(
     status = "error" if facts.error else "unjudged"
     verdict_json = policy_version = None
     error = facts.error
+    if error and filename not in error:
+        error = f"{filename}: {error}"  # a store row's error names its wheel on its own
     if judge is not None:
         try:
             status, verdict_json, policy_version = judge(facts, location)

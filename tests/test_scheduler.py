@@ -1,0 +1,176 @@
+"""The local pool: same facts as an in-process scan, batching, streaming, dead and hung workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from _mirror import HONEST_NEW, LYING_NEW, Elfs, engine_for_tests, shared_elfs, wheel
+
+from wheelscan import scan_wheel
+from wheelscan.scheduler import LocalPool, ScanConfig
+from wheelscan.sources import Discovery, iter_tree
+from wheelscan.store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from wheelscan.sources import WheelRef
+    from wheelscan.store import Outcome
+
+ENGINE = engine_for_tests()
+
+
+@pytest.fixture(scope="module")
+def elfs(tmp_path_factory: pytest.TempPathFactory) -> Elfs:
+    return shared_elfs(tmp_path_factory.mktemp("elfs"))
+
+
+@pytest.fixture(scope="module")
+def wheels(elfs: Elfs, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Wheel directory -> expected status, known by construction."""
+    d = tmp_path_factory.mktemp("wheels")
+    expected: dict[str, str] = {}
+    for i, py in enumerate(("cp39", "cp310", "cp311", "cp312")):
+        for plat in HONEST_NEW:
+            w = wheel(d, elfs, f"honest{i}", "1.0", py, plat, needs_new=True, bundle=True)
+            expected[w.name] = "ok"
+        for plat in LYING_NEW:
+            w = wheel(d, elfs, f"liar{i}", "2.0", py, plat, needs_new=True, bundle=i % 2 == 0)
+            expected[w.name] = "mislabelled"
+        w = wheel(d, elfs, f"oldie{i}", "0.1", py, "manylinux1_x86_64", needs_new=False)
+        expected[w.name] = "ok"
+    (d / "broken-1.0-py3-none-manylinux1_x86_64.whl").write_bytes(b"not a zip at all" * 10)
+    expected["broken-1.0-py3-none-manylinux1_x86_64.whl"] = "error"
+    (d / "victim-1.0-py3-none-manylinux2014_x86_64.whl").write_bytes(
+        (d / next(iter(expected))).read_bytes()
+    )
+    expected["victim-1.0-py3-none-manylinux2014_x86_64.whl"] = "ok"
+    return {str(d): json.dumps(expected)}
+
+
+def _dir_and_expected(wheels: dict[str, str]) -> tuple[Path, dict[str, str]]:
+    (d, exp), = wheels.items()
+    return Path(d), json.loads(exp)
+
+
+def _run(pool: LocalPool, refs: Iterator[WheelRef] | list[WheelRef]) -> dict[str, Outcome]:
+    outs: dict[str, Outcome] = {}
+
+    def on_result(ref: WheelRef, out: Outcome) -> None:
+        assert ref.filename not in outs, f"{ref.filename} reported twice"
+        assert out.location == ref.location
+        outs[ref.filename] = out
+
+    pool.run(refs, on_result)
+    return outs
+
+
+def test_pool_gives_the_facts_of_an_in_process_scan(wheels: dict[str, str]) -> None:
+    d, expected = _dir_and_expected(wheels)
+    pool = LocalPool(ScanConfig(engine=ENGINE), jobs=2, batch_wheels=3)
+    outs = _run(pool, iter_tree(d, Discovery()))
+    assert set(outs) == set(expected)
+    assert {n: o.status for n, o in outs.items()} == expected
+    for name, out in outs.items():
+        direct = scan_wheel(d / name, ENGINE).to_dict()
+        assert out.facts_json is not None
+        assert json.loads(out.facts_json) == direct, name
+    assert "broken-1.0" in (outs["broken-1.0-py3-none-manylinux1_x86_64.whl"].error or "")
+    assert pool.deaths == 0
+
+
+def _kill_when_hung(pidfile: Path, sig: int = signal.SIGKILL) -> threading.Thread:
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if pidfile.exists() and pidfile.read_text():
+                os.kill(int(pidfile.read_text()), sig)
+                return
+            time.sleep(0.02)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    return t
+
+
+def test_worker_killed_mid_wheel_loses_only_that_wheel(
+    wheels: dict[str, str], tmp_path: Path
+) -> None:
+    d, expected = _dir_and_expected(wheels)
+    pidfile = tmp_path / "pid"
+    cfg = ScanConfig(engine=ENGINE, hang_on="victim", pidfile=str(pidfile))
+    pool = LocalPool(cfg, jobs=2, batch_wheels=4)
+    killer = _kill_when_hung(pidfile)
+    outs = _run(pool, iter_tree(d, Discovery()))
+    killer.join()
+    assert set(outs) == set(expected)  # nothing else lost, nothing twice
+    victim = outs.pop("victim-1.0-py3-none-manylinux2014_x86_64.whl")
+    assert victim.status == "error"
+    assert "SIGKILL" in (victim.error or "")
+    assert "victim-1.0" in (victim.error or "")
+    assert {n: o.status for n, o in outs.items()} == {
+        n: s for n, s in expected.items() if not n.startswith("victim")
+    }
+    assert pool.deaths == 1
+
+
+def test_time_cap_kills_a_hung_wheel(wheels: dict[str, str], tmp_path: Path) -> None:
+    d, expected = _dir_and_expected(wheels)
+    cfg = ScanConfig(engine=ENGINE, hang_on="victim")
+    pool = LocalPool(cfg, jobs=2, batch_wheels=4, timeout=1.5)
+    outs = _run(pool, iter_tree(d, Discovery()))
+    assert set(outs) == set(expected)
+    victim = outs["victim-1.0-py3-none-manylinux2014_x86_64.whl"]
+    assert (victim.status, victim.error) == (
+        "error",
+        "victim-1.0-py3-none-manylinux2014_x86_64.whl: timed out after 1.5 s",
+    )
+    assert pool.timeouts == 1
+
+
+def test_first_results_arrive_while_listing(wheels: dict[str, str]) -> None:
+    d, _expected = _dir_and_expected(wheels)
+    refs = [r for r in iter_tree(d, Discovery()) if not r.filename.startswith("victim")]
+    listed_at_first_result: list[int] = []
+    listed = 0
+
+    def slow_listing() -> Iterator[WheelRef]:
+        nonlocal listed
+        for _ in range(2):  # a slow mirror: 2 x 31 wheels, 30 ms per directory entry
+            for r in refs:
+                time.sleep(0.03)
+                listed += 1
+                yield r
+
+    def on_result(ref: WheelRef, out: Outcome) -> None:
+        if not listed_at_first_result:
+            listed_at_first_result.append(listed)
+
+    LocalPool(ScanConfig(engine=ENGINE), jobs=2, batch_wheels=4).run(slow_listing(), on_result)
+    assert listed_at_first_result
+    assert listed_at_first_result[0] < listed == 2 * len(refs)
+
+
+def test_member_cache_fills_the_store(wheels: dict[str, str], tmp_path: Path) -> None:
+    d, _expected = _dir_and_expected(wheels)
+    db = str(tmp_path / "s.sqlite")
+    store = Store(db)
+    pool = LocalPool(ScanConfig(engine=ENGINE, db_path=db), jobs=2, batch_wheels=4)
+    pool.run(iter_tree(d, Discovery()), store.record)
+    store.close()
+    con = sqlite3.connect(db)
+    (keys,) = con.execute("SELECT count(*) FROM members").fetchone()
+    (dups,) = con.execute("SELECT count(*) - count(DISTINCT key) FROM members").fetchone()
+    con.close()
+    if keys == 0:
+        pytest.skip(f"the {ENGINE} engine does not use the member cache")
+    # three distinct ELF files (old.so, new.so, the vendored library), compressed identically
+    assert (keys, dups) == (3, 0)
