@@ -50,6 +50,15 @@ cdef enum:
 
     DT_NULL = 0
     DT_NEEDED = 1
+    DT_PLTRELSZ = 2
+    DT_RELA = 7
+    DT_RELASZ = 8
+    DT_RELAENT = 9
+    DT_REL = 17
+    DT_RELSZ = 18
+    DT_RELENT = 19
+    DT_PLTREL = 20
+    DT_JMPREL = 23
     DT_HASH = 4
     DT_STRTAB = 5
     DT_SYMTAB = 6
@@ -288,7 +297,7 @@ cdef int64_t isa_from_notes(Ctx* c, const Seg* s) noexcept nogil:
         namesz = r32(c, pos)
         descsz = r32(c, pos + 4)
         ntype = r32(c, pos + 8)
-        desc = pos + 12 + ((namesz + align - 1) & ~(align - 1))
+        desc = pos + ((12 + namesz + align - 1) & ~(align - 1))
         dend = desc + descsz
         if dend > end:
             break
@@ -304,15 +313,17 @@ cdef int64_t isa_from_notes(Ctx* c, const Seg* s) noexcept nogil:
                     found = (0 if found < 0 else found) | r32(c, q + 8)
                 step = 8 + ((pr_size + palign - 1) & ~(palign - 1))
                 q += step
-        pos = dend + ((align - (descsz % align)) % align)
+        pos = desc + ((descsz + align - 1) & ~(align - 1))
     return found
 
 
 cdef struct Dyn:
     uint64_t strtab, strsz, symtab, syment, hash, gnu_hash, versym
     uint64_t verneed, verneednum, verdef, verdefnum, flags, flags_1
+    uint64_t rela, relasz, relaent, rel, relsz, relent, jmprel, pltrelsz, pltrel
     bint has_strtab, has_strsz, has_symtab, has_hash, has_gnu_hash, has_versym
     bint has_verneed, has_verneednum, has_verdef, has_verdefnum, textrel
+    bint has_rela, has_rel, has_jmprel
     # file offsets (valid after mapping) and the end of the PT_LOAD segment holding each
     uint64_t strtab_off, strtab_end, symtab_off, symtab_seg_end, hash_off, gnu_hash_off
     uint64_t versym_off, verneed_off, verdef_off
@@ -485,6 +496,24 @@ cdef object _dynamic_phase(Ctx* c, Layout* L, str member):
             d.flags_1 = val
         elif tag == DT_TEXTREL:
             d.textrel = True
+        elif tag == DT_RELA:
+            d.rela = val; d.has_rela = True
+        elif tag == DT_RELASZ:
+            d.relasz = val
+        elif tag == DT_RELAENT:
+            d.relaent = val
+        elif tag == DT_REL:
+            d.rel = val; d.has_rel = True
+        elif tag == DT_RELSZ:
+            d.relsz = val
+        elif tag == DT_RELENT:
+            d.relent = val
+        elif tag == DT_JMPREL:
+            d.jmprel = val; d.has_jmprel = True
+        elif tag == DT_PLTRELSZ:
+            d.pltrelsz = val
+        elif tag == DT_PLTREL:
+            d.pltrel = val
     elf.dt_flags = d.flags
     elf.dt_flags_1 = d.flags_1
     elf.textrel = d.textrel or (d.flags & DF_TEXTREL) != 0
@@ -620,6 +649,49 @@ cdef int symbol_count(Ctx* c, Dyn* d, uint64_t* out, bint* known) noexcept nogil
     return ST_OK
 
 
+cdef int reloc_table_max(Ctx* c, uint64_t addr, uint64_t size, uint64_t ent, bint rela,
+                         const char* what, uint64_t* maxsym) noexcept nogil:
+    cdef uint64_t off, seg_end, i, n, info, idx
+    cdef int r
+    if size == 0:
+        return ST_OK
+    if ent == 0:
+        ent = (24 if rela else 16) if c.is64 else (12 if rela else 8)
+    elif ent < (8 if c.is64 else 4) * 2:
+        snprintf(c.msg, sizeof(c.msg), "%s entry size %llu too small", what,
+                 <unsigned long long>ent)
+        return ST_ELF
+    r = map_addr(c, addr, &off, &seg_end, what)
+    if r != ST_OK:
+        return r
+    r = check(c, off, size, what)
+    if r != ST_OK:
+        return r
+    n = size // ent
+    for i in range(n):
+        info = rword(c, off + i * ent + (8 if c.is64 else 4))
+        idx = (info >> 32) if c.is64 else (info >> 8)
+        if idx + 1 > maxsym[0]:
+            maxsym[0] = idx + 1
+    return ST_OK
+
+
+cdef int reloc_symbol_count(Ctx* c, Dyn* d, uint64_t* out) noexcept nogil:
+    """1 + the largest symbol index the dynamic relocations use (0 without relocations)."""
+    cdef int r, worst = ST_OK
+    out[0] = 0
+    if d.has_rela:
+        r = reloc_table_max(c, d.rela, d.relasz, d.relaent, True, "DT_RELA", out)
+        worst = merge(worst, r)
+    if d.has_rel and worst != ST_ELF:
+        r = reloc_table_max(c, d.rel, d.relsz, d.relent, False, "DT_REL", out)
+        worst = merge(worst, r)
+    if d.has_jmprel and worst != ST_ELF:
+        r = reloc_table_max(c, d.jmprel, d.pltrelsz, 0, d.pltrel != DT_REL, "DT_JMPREL", out)
+        worst = merge(worst, r)
+    return worst
+
+
 cdef int section_dynsym_count(Ctx* c, Dyn* d, uint64_t* out) noexcept nogil:
     """SHT_DYNSYM size / entsize if the section headers are in the prefix (no request)."""
     cdef uint64_t i, sh, size, ent, shent = 64 if c.is64 else 40
@@ -640,7 +712,7 @@ cdef int section_dynsym_count(Ctx* c, Dyn* d, uint64_t* out) noexcept nogil:
 
 
 cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
-    cdef uint64_t count = 0, i, sym, name_off, vs, idx
+    cdef uint64_t count = 0, i, sym, name_off, vs, idx, other_count = 0
     cdef bint known = False
     cdef int r, worst
     cdef uint8_t info, other, bind
@@ -653,8 +725,19 @@ cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
         r = symbol_count(c, d, &count, &known)
         if r != ST_OK:
             return need_or_error(c, r)
-        if not known and section_dynsym_count(c, d, &count):
+        # like lief's AUTO count: the largest of the hash table, SHT_DYNSYM (if present in the
+        # prefix) and the relocations' symbol indexes; an executable exporting nothing has an
+        # empty GNU hash table that does not count its undefined symbols
+        if section_dynsym_count(c, d, &other_count):
+            if not known or other_count > count:
+                count = other_count
             known = True
+        if known:
+            r = reloc_symbol_count(c, d, &other_count)
+            if r != ST_OK:
+                return need_or_error(c, r)
+            if other_count > count:
+                count = other_count
         if (not known and d.has_strtab and d.strtab_off > d.symtab_off
                 and d.strtab_off <= d.symtab_seg_end
                 and (d.strtab_off - d.symtab_off) % d.syment == 0):
