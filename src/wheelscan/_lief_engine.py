@@ -123,8 +123,11 @@ def _scan(
     fh.seek(0)
     try:
         zf = zipfile.ZipFile(fh)
-    except (ValueError, struct.error, NotImplementedError) as e:
-        raise ZipFormatError(f"central directory unreadable: {e}") from e
+    except (ValueError, struct.error, NotImplementedError, OSError) as e:
+        # zipfile seeks to wherever the end records point; a negative or huge offset is OSError
+        raise ZipFormatError(
+            f"central directory unreadable (offset or size past the end?): {e}"
+        ) from e
     infos = zf.infolist()
     facts.member_count = len(infos)
     if len(infos) > limits.max_members:
@@ -250,6 +253,10 @@ def _decompress(comp: bytes, info: zipfile.ZipInfo, want: int, *, exact: bool) -
         if method == zipfile.ZIP_DEFLATED:
             d = zlib.decompressobj(-15)
             out = d.decompress(comp, limit)
+            if exact and len(out) == want and not d.eof:
+                raise InflateError(
+                    "deflate stream truncated: no end of stream within the compressed size"
+                )
         else:
             reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(comp))
             out = _read_upto(reader, limit)
@@ -292,6 +299,8 @@ def elf_facts(member: str, data: bytes) -> ElfFacts:
     """ElfFacts of one whole ELF file, as lief reads it."""
     if len(data) < 16 or data[:4] != ELF_MAGIC:
         raise ElfError("not an ELF file")
+    if data[4] not in (1, 2) or data[5] not in (1, 2):
+        raise ElfError(f"bad ELF identity: class {data[4]}, data encoding {data[5]}")
     # AUTO: the largest count of hash tables, SHT_DYNSYM and relocations. HASH alone misses
     # the undefined symbols of an executable whose GNU hash table is empty (symoffset 1).
     binary = _parse(data, lief.ELF.ParserConfig.DYNSYM_COUNT.AUTO)
@@ -299,8 +308,9 @@ def elf_facts(member: str, data: bytes) -> ElfFacts:
         raise ElfError("lief could not parse the ELF file")
     header = binary.header
     ident = list(header.identity)
-    if ident[4] not in (1, 2) or ident[5] not in (1, 2):
-        raise ElfError(f"bad ELF identity: class {ident[4]}, data {ident[5]}")
+    if bytes(ident[:8]) != data[:8]:  # lief leaves the header unset when it gives up early
+        raise ElfError("ELF header truncated or unreadable")
+    _check_layout(binary, len(data))
     elf = ElfFacts(
         member=member,
         elf_class=32 if ident[4] == 1 else 64,
@@ -325,6 +335,46 @@ def elf_facts(member: str, data: bytes) -> ElfFacts:
     if elf.machine in (_EM_X86_64, _EM_386):
         elf.x86_isa_needed = _isa_needed(binary)
     return elf
+
+
+_ADDRESS_TAGS = ("STRTAB", "SYMTAB", "HASH", "GNU_HASH", "VERSYM", "VERNEED", "VERDEF")
+
+
+def _check_layout(binary: Any, size: int) -> None:
+    """Reject what lief tolerates silently: tables outside the file or outside every PT_LOAD."""
+    h = binary.header
+    ph_end = h.program_header_offset + h.numberof_segments * h.program_header_size
+    if h.numberof_segments and ph_end > size:
+        raise ElfError(
+            f"program headers (e_phoff {h.program_header_offset:#x}, e_phnum "
+            f"{h.numberof_segments}) run past the end of the file ({size} bytes)"
+        )
+    loads = [s for s in binary.segments if s.type == _SEG.LOAD]
+    for seg in binary.segments:
+        if seg.type == _SEG.DYNAMIC and seg.file_offset + seg.physical_size > size:
+            raise ElfError(
+                f"PT_DYNAMIC ({seg.physical_size} bytes at {seg.file_offset:#x}) runs past "
+                f"the end of the file ({size} bytes)"
+            )
+    values = {str(e.tag).rsplit(".", 1)[-1]: int(e.value) for e in binary.dynamic_entries}
+    for name in _ADDRESS_TAGS:
+        if name not in values:
+            continue
+        addr = values[name]
+        seg = next(
+            (s for s in loads if s.virtual_address <= addr < s.virtual_address + s.virtual_size),
+            None,
+        )
+        if seg is None:
+            raise ElfError(f"DT_{name} address {addr:#x} not in any PT_LOAD segment")
+        offset = addr - seg.virtual_address + seg.file_offset
+        if offset >= size:
+            raise ElfError(f"DT_{name} address {addr:#x} maps past the end of the file")
+        if name == "STRTAB" and offset + values.get("STRSZ", 0) > size:
+            raise ElfError(
+                f"dynstr (DT_STRSZ {values.get('STRSZ', 0)} at {offset:#x}) runs past the end "
+                f"of the file ({size} bytes)"
+            )
 
 
 def _dynamic(binary: Any, elf: ElfFacts) -> None:
