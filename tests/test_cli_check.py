@@ -1,0 +1,157 @@
+"""``wheelscan check``: output contract (JSON Schema), text, exit status, hostile wheels."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from builders import make_wheel
+from verdict_wheels import Scenario, build_scenarios
+
+ENGINE = os.environ.get("WHEELSCAN_VERDICT_ENGINE", "lief")
+SCHEMA = json.loads((resources.files("wheelscan") / "data" / "check-schema.json").read_text())
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """In-process ``wheelscan check`` (one subprocess per call would mostly time lief's import)."""
+    import contextlib
+    import io
+
+    from wheelscan.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(["check", *args])
+        except SystemExit as e:  # argparse usage errors
+            rc = int(e.code or 0)
+    return subprocess.CompletedProcess(args, rc, out.getvalue(), err.getvalue())
+
+
+def run_process(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wheelscan", "check", *args],
+                          capture_output=True, text=True, check=False, timeout=120)
+
+
+def records(out: str) -> list[dict[str, Any]]:
+    recs = [json.loads(line) for line in out.splitlines() if line.strip()]
+    for r in recs:
+        jsonschema.validate(r, SCHEMA, cls=jsonschema.Draft202012Validator)
+    return recs
+
+
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory: pytest.TempPathFactory) -> list[Scenario]:
+    sc = build_scenarios(tmp_path_factory.getbasetemp() / "verdict-scenarios")
+    if not sc:
+        pytest.skip("no compiler to build scenario wheels")
+    return sc
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory, scenarios: list[Scenario]) -> Path:
+    d = tmp_path_factory.mktemp("hostile")
+    good = next(s.path for s in scenarios if s.name == "ok").read_bytes()
+    (d / "garbage-1.0-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(b"PK\x03\x04" * 50)
+    (d / "trunc-1.0-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(good[: len(good) // 2])
+    (d / "empty-1.0-cp311-cp311-manylinux_2_17_x86_64.whl").write_bytes(b"")
+    (d / "not a wheel name.whl").write_bytes(good)
+    import zipfile
+
+    with zipfile.ZipFile(next(s.path for s in scenarios if s.name == "ok")) as z:
+        elf = z.read("pkg/ext.abi3.so")
+    make_wheel(d, "badelf-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+               {"pkg/ext.so": elf[:300]})  # header and part of the program headers only
+    return d
+
+
+def test_schema_is_valid_and_matches_vocabulary() -> None:
+    from wheelscan.verdict import FINDING_KINDS, VERDICT_SCHEMA_VERSION
+
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    assert SCHEMA["properties"]["schema_version"]["const"] == VERDICT_SCHEMA_VERSION
+    assert set(SCHEMA["$defs"]["finding"]["properties"]["kind"]["enum"]) == set(FINDING_KINDS)
+
+
+def test_json_lines_over_a_directory(scenarios: list[Scenario]) -> None:
+    wheels_dir = scenarios[0].path.parent
+    r = run("--engine", ENGINE, "--format", "json", str(wheels_dir))
+    assert r.returncode == 1, r.stderr  # some mislabelled, none unreadable
+    recs = records(r.stdout)
+    assert len(recs) == len(scenarios)
+    by_name = {rec["wheel"]: rec for rec in recs}
+    for s in scenarios:
+        rec = by_name[s.path.name]
+        assert rec["path"] == str(s.path)
+        assert (rec["status"], rec["minimal_tag"]) == (s.status, s.minimal_tag), s.name
+        assert {f["kind"] for f in rec["findings"] if f["severity"] == "violation"} == s.kinds
+        assert rec["claims"] == s.path.name[:-4].split("-")[-1].split(".")
+        assert rec["policy"]["source"] == "auditwheel"
+
+
+def test_exit_status_and_text(scenarios: list[Scenario]) -> None:
+    ok = next(s for s in scenarios if s.name == "ok" and s.arch == "x86_64")
+    bad = next(s for s in scenarios if s.name == "symbol-version" and s.arch == "x86_64")
+    r = run("--engine", ENGINE, str(ok.path))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("OK ")
+    assert r.stdout.count("\n") == 1
+    r = run("--engine", ENGINE, str(ok.path), str(bad.path))
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[1].startswith("MISLABELLED")
+    assert "manylinux_2_17_x86_64 -> manylinux_2_28_x86_64" in lines[1]
+    assert "fcntl64@GLIBC_2.28" in lines[1]
+    r = run("--engine", ENGINE, "-v", str(bad.path))
+    assert "violation: symbol-version [pkg/ext.abi3.so]" in r.stdout
+    warn = next(s for s in scenarios if s.name == "warnings-only" and s.arch == "x86_64")
+    assert run("--engine", ENGINE, str(warn.path)).returncode == 0
+    r = run("--engine", ENGINE, "--strict", "--format", "json", str(warn.path))
+    assert r.returncode == 1
+    (rec,) = records(r.stdout)
+    assert (rec["status"], rec["strict"]) == ("mislabelled", True)
+
+
+def test_exclude_is_recorded(scenarios: list[Scenario]) -> None:
+    s = next(s for s in scenarios if s.name == "external-library" and s.arch == "x86_64")
+    r = run("--engine", ENGINE, "--format", "json", "--exclude", "libfoo*", str(s.path))
+    assert r.returncode == 0, r.stdout
+    (rec,) = records(r.stdout)
+    assert rec["exclude"] == ["libfoo*"]
+    assert rec["minimal_tag"] == "manylinux_2_5_x86_64"
+
+
+def test_hostile_wheels_are_errors_without_traceback(hostile: Path) -> None:
+    r = run_process("--engine", ENGINE, "--format", "json", str(hostile))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr + r.stdout
+    recs = records(r.stdout)
+    assert len(recs) == 5
+    for rec in recs:
+        assert rec["status"] == "error", rec
+        assert rec["error"]
+        assert rec["minimal_tag"] is None
+    names = {rec["wheel"]: rec for rec in recs}
+    assert "filename" in names["not a wheel name.whl"]["error"]
+    assert "pkg/ext.so" in names["badelf-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"]["error"]
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    assert run(str(tmp_path / "missing.whl")).returncode == 2
+    assert run("--format", "xml", str(tmp_path)).returncode == 2
+    bad = tmp_path / "policy.json"
+    bad.write_text('{"format": 1}')
+    r = run("--engine", ENGINE, "--policy", str(bad), str(tmp_path))
+    assert r.returncode == 2
+    assert "policies" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run(str(tmp_path))  # an empty directory: nothing to judge, nothing wrong
+    assert (r.returncode, r.stdout) == (0, "")
