@@ -355,3 +355,18 @@ def test_policy_provenance_recorded() -> None:
     v = judge(wheel(elfs=[elf()]))
     assert v.policy["auditwheel_version"] == version("auditwheel")
     assert set(v.policy["files"]) == {"manylinux-policy.json", "musllinux-policy.json"}
+
+
+def test_glibc_versions_of_other_libraries_are_not_libc_evidence() -> None:
+    """aarch64 libgcc_s defines GLIBC_2.0 nodes; musl wheels bundle such a libgcc_s (numpy
+    1.26.4 musllinux_1_1_aarch64 does) and are still musl binaries."""
+    ext = elf("pkg/m.cpython-311-aarch64-linux-musl.so", machine=183,
+              needed=["libc.musl-aarch64.so.1", "libgcc_s-4e37474d.so.1"],
+              versions={"libgcc_s-4e37474d.so.1": [("GLIBC_2.0", ["__getauxval"])]},
+              runpath=["$ORIGIN/../pkg.libs"])
+    gcc_s = elf("pkg.libs/libgcc_s-4e37474d.so.1", machine=183,
+                needed=["libc.musl-aarch64.so.1"], versions={},
+                soname="libgcc_s-4e37474d.so.1")
+    v = judge(wheel("musllinux_1_1_aarch64", [ext, gcc_s]))
+    assert v.status == "ok"
+    assert v.required_glibc is None

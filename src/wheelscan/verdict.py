@@ -120,6 +120,19 @@ _MULTIARCH = {
 }  # fmt: skip
 
 
+# Libraries of glibc itself: only GLIBC_ versions needed from these say "glibc" (libgcc_s on
+# some arches defines GLIBC_2.0 nodes of its own, and musl wheels bundle such a libgcc_s).
+_GLIBC_LIBS = frozenset({
+    "libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "libresolv.so.2",
+    "libutil.so.1", "libnsl.so.1", "libanl.so.1", "libmvec.so.1", "libcrypt.so.1",
+    "libBrokenLocale.so.1", "libthread_db.so.1", "libc_malloc_debug.so.0",
+})  # fmt: skip
+
+
+def _is_glibc_lib(soname: str) -> bool:
+    return soname in _GLIBC_LIBS or soname.startswith(("ld-linux", "ld64.so."))
+
+
 def _is_loader(soname: str) -> bool:
     return soname.startswith(("ld-linux", "ld64.so.", "ld-musl-")) or soname == "ld.so.1"
 
@@ -230,7 +243,7 @@ def elf_libc(elf: ElfFacts) -> tuple[str | None, list[str]]:
         if fam:
             seen.setdefault(fam, []).append(f"DT_NEEDED {n}")
     for ln in elf.version_needs:
-        if any(v.name.startswith("GLIBC_") for v in ln.versions):
+        if _is_glibc_lib(ln.file) and any(v.name.startswith("GLIBC_") for v in ln.versions):
             seen.setdefault("glibc", []).append(f"GLIBC_ versions from {ln.file}")
             break
     base = posixpath.basename(elf.member)
@@ -386,8 +399,10 @@ def _check(ctx: _Ctx, claim_tag: str, claim: Claim, pol: ResolvedPolicy | None) 
         if claim.family == "linux" or pol is None:
             continue
         if b.libc is not None and b.libc != pol.libc:
+            what = "both glibc and musl" if b.libc == "mixed" else b.libc
             out.append(Finding("violation", "libc-mismatch", m,
-                               f"binary is linked for {b.libc}, {claim.family} needs {pol.libc}",
+                               f"binary is linked for {what} ({'; '.join(b.libc_evidence[:3])}),"
+                               f" {claim.family} needs {pol.libc}",
                                {**ev0, "libc": b.libc, "evidence": b.libc_evidence}))
             continue
         out.extend(_check_versions(ctx, b, claim_tag, pol))
@@ -657,7 +672,7 @@ def _required_glibc(bins: list[_Bin], ps: PolicySet, v: Verdict) -> str | None:
     best: tuple[tuple[int, int, int], str] | None = None
     for b in bins:
         for ln in b.elf.version_needs:
-            if _is_loader(ln.file):
+            if not _is_glibc_lib(ln.file) or _is_loader(ln.file) or ln.file in b.internal:
                 continue
             for ver in ln.versions:
                 gv = glibc_version(ver.name)
