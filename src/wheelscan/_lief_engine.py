@@ -128,6 +128,7 @@ def _scan(
         raise ZipFormatError(
             f"central directory unreadable (offset or size past the end?): {e}"
         ) from e
+    _check_cd_offset(fh, zf, file_size, facts)
     infos = zf.infolist()
     facts.member_count = len(infos)
     if len(infos) > limits.max_members:
@@ -160,6 +161,25 @@ def _scan(
             continue
         if elf is not None:
             facts.elfs.append(elf)
+
+
+def _check_cd_offset(fh: BinaryIO, zf: zipfile.ZipFile, file_size: int, facts: WheelFacts) -> None:
+    """zipfile silently shifts every offset when the EOCD's CD offset is wrong; we do not."""
+    zf_private: Any = zipfile  # _EndRecData & co: private to the stdlib, but stable for decades
+    endrec = zf_private._EndRecData(fh)
+    if not endrec:
+        return
+    recorded = endrec[zf_private._ECD_OFFSET]
+    cd_size = endrec[zf_private._ECD_SIZE]
+    actual = zf.start_dir
+    if recorded == actual:
+        return
+    if recorded + cd_size > file_size:
+        raise ZipFormatError(
+            f"central directory offset {recorded} (size {cd_size}) past the end of the "
+            f"archive ({file_size} bytes)"
+        )
+    facts.anomalies.append(f"{actual - recorded} bytes before the first local header")
 
 
 def _scan_member(
@@ -199,7 +219,7 @@ def _compressed_bytes(fh: BinaryIO, file_size: int, info: zipfile.ZipInfo) -> by
     if info.compress_type not in _METHODS:
         raise ZipFormatError(f"unsupported compression method {info.compress_type}")
     off = info.header_offset
-    if off + _LOCAL_HEADER.size > file_size:
+    if off < 0 or off + _LOCAL_HEADER.size > file_size:
         raise ZipFormatError(f"local header offset {off} past the end of the archive")
     fh.seek(off)
     header = fh.read(_LOCAL_HEADER.size)
@@ -248,7 +268,10 @@ def _decompress(comp: bytes, info: zipfile.ZipInfo, want: int, *, exact: bool) -
             raise ZipFormatError(
                 f"stored member: compressed size {len(comp)} != uncompressed size {want}"
             )
-        return comp[:want]
+        out = comp[:want]
+        if len(out) < min(want, info.file_size):
+            raise ZipFormatError(f"stored member shorter ({len(comp)} bytes) than declared")
+        return out
     try:
         if method == zipfile.ZIP_DEFLATED:
             d = zlib.decompressobj(-15)
@@ -265,8 +288,11 @@ def _decompress(comp: bytes, info: zipfile.ZipInfo, want: int, *, exact: bool) -
         raise InflateError(f"corrupt {kind} stream: {e}") from e
     if exact and len(out) > want:
         raise LimitExceeded(f"member inflates beyond its declared size of {want} bytes")
-    if exact and len(out) < want:
-        raise InflateError(f"member inflates to {len(out)} bytes, {want} declared (truncated)")
+    if len(out) < min(want, info.file_size):
+        raise InflateError(
+            f"member inflates to {len(out)} bytes, {info.file_size} declared (truncated, or "
+            "compressed size too small)"
+        )
     return out
 
 
@@ -301,6 +327,8 @@ def elf_facts(member: str, data: bytes) -> ElfFacts:
         raise ElfError("not an ELF file")
     if data[4] not in (1, 2) or data[5] not in (1, 2):
         raise ElfError(f"bad ELF identity: class {data[4]}, data encoding {data[5]}")
+    if len(data) < _EHDR_SIZE[data[4]]:
+        raise ElfError(f"ELF header truncated: {len(data)} bytes")
     # AUTO: the largest count of hash tables, SHT_DYNSYM and relocations. HASH alone misses
     # the undefined symbols of an executable whose GNU hash table is empty (symoffset 1).
     binary = _parse(data, lief.ELF.ParserConfig.DYNSYM_COUNT.AUTO)
@@ -310,7 +338,8 @@ def elf_facts(member: str, data: bytes) -> ElfFacts:
     ident = list(header.identity)
     if bytes(ident[:8]) != data[:8]:  # lief leaves the header unset when it gives up early
         raise ElfError("ELF header truncated or unreadable")
-    _check_layout(binary, len(data))
+    _check_layout(binary, len(data), ident[4])
+    _check_tables(binary, len(data), ident[4])
     elf = ElfFacts(
         member=member,
         elf_class=32 if ident[4] == 1 else 64,
@@ -337,12 +366,20 @@ def elf_facts(member: str, data: bytes) -> ElfFacts:
     return elf
 
 
+_EHDR_SIZE = {1: 52, 2: 64}
+_PHENT_SIZE = {1: 32, 2: 56}
+_SYM_SIZE = {1: 16, 2: 24}
+_STRING_TAGS = (_TAG.NEEDED, _TAG.SONAME, _TAG.RPATH, _TAG.RUNPATH)
 _ADDRESS_TAGS = ("STRTAB", "SYMTAB", "HASH", "GNU_HASH", "VERSYM", "VERNEED", "VERDEF")
 
 
-def _check_layout(binary: Any, size: int) -> None:
+def _check_layout(binary: Any, size: int, cls: int) -> None:
     """Reject what lief tolerates silently: tables outside the file or outside every PT_LOAD."""
     h = binary.header
+    if h.numberof_segments and h.program_header_size != _PHENT_SIZE[cls]:
+        raise ElfError(
+            f"e_phentsize {h.program_header_size} is not the program header size {_PHENT_SIZE[cls]}"
+        )
     ph_end = h.program_header_offset + h.numberof_segments * h.program_header_size
     if h.numberof_segments and ph_end > size:
         raise ElfError(
@@ -375,6 +412,43 @@ def _check_layout(binary: Any, size: int) -> None:
                 f"dynstr (DT_STRSZ {values.get('STRSZ', 0)} at {offset:#x}) runs past the end "
                 f"of the file ({size} bytes)"
             )
+
+
+def _check_tables(binary: Any, size: int, cls: int) -> None:
+    """Hash-table sizes, string offsets and version chains, as far as lief lets us see them."""
+    values = {str(e.tag).rsplit(".", 1)[-1]: int(e.value) for e in binary.dynamic_entries}
+    strsz = values.get("STRSZ")
+    for entry in binary.dynamic_entries:
+        if entry.tag in _STRING_TAGS and strsz is not None and int(entry.value) >= strsz:
+            name = str(entry.tag).rsplit(".", 1)[-1]
+            raise ElfError(
+                f"DT_{name} string offset {int(entry.value):#x} outside dynstr (DT_STRSZ {strsz})"
+            )
+    if "HASH" in values and binary.use_sysv_hash:
+        nchain = int(binary.sysv_hash.nchain)
+        if nchain * _SYM_SIZE[cls] > size:
+            raise ElfError(f"DT_HASH nchain {nchain}: symbol table would exceed the file")
+    if "GNU_HASH" in values and binary.use_gnu_hash:
+        gnu = binary.gnu_hash
+        word = 4 if cls == 1 else 8
+        if int(gnu.nb_buckets) * 4 > size or len(gnu.bloom_filters) * word > size:
+            raise ElfError(
+                f"DT_GNU_HASH: {gnu.nb_buckets} buckets / {len(gnu.bloom_filters)} bloom "
+                "words exceed the file"
+            )
+    files = []
+    for req in binary.symbols_version_requirement:
+        names = [aux.name for aux in req.get_auxiliary_symbols()]
+        if not req.name or not all(names):
+            raise ElfError("verneed: empty name (string offset outside dynstr)")
+        if len(set(names)) != len(names):
+            raise ElfError(f"vernaux chain of {req.name} loops (a version listed twice)")
+        files.append(req.name)
+    if len(set(files)) != len(files):
+        raise ElfError("verneed chain loops (a library listed twice)")
+    ndx = [int(d.ndx) for d in binary.symbols_version_definition]
+    if len(set(ndx)) != len(ndx):
+        raise ElfError("verdef chain loops (a version index defined twice)")
 
 
 def _dynamic(binary: Any, elf: ElfFacts) -> None:
