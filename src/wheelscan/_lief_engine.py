@@ -431,7 +431,9 @@ def _check_tables(binary: Any, size: int, cls: int) -> None:
     if "GNU_HASH" in values and binary.use_gnu_hash:
         gnu = binary.gnu_hash
         word = 4 if cls == 1 else 8
-        if int(gnu.nb_buckets) * 4 > size or len(gnu.bloom_filters) * word > size:
+        # lief zeroes a table it finds corrupt; ld never writes 0 buckets or 0 bloom words
+        buckets, bloom = int(gnu.nb_buckets), len(gnu.bloom_filters)
+        if not buckets or not bloom or buckets * 4 > size or bloom * word > size:
             raise ElfError(
                 f"DT_GNU_HASH: {gnu.nb_buckets} buckets / {len(gnu.bloom_filters)} bloom "
                 "words exceed the file"
