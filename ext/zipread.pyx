@@ -196,7 +196,7 @@ cdef class Archive:
         cdef bint found = False
         cdef uint16_t flags, method
         if self.size < 22:
-            raise_status(ST_ZIP, f"file too small to be a ZIP archive ({self.size} bytes)")
+            raise_status(ST_ZIP, f"not a ZIP archive: {self.size} bytes, too small for an end of central directory record")
         tail_len = min(self.size, 22 + 0xFFFF + 20)
         tail_off = self.size - tail_len
         p = self._at(tail_off, tail_len, "archive tail")
