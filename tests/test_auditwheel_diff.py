@@ -31,6 +31,10 @@ DIFFERENCE_CLASSES = {
     "are installed and loaded like any other: wheelscan judges them (and warns)",
     "musl-1.1-unknowable": "off a musl host auditwheel uses the newest musllinux policy, so "
     "it can never confirm musllinux_1_1; wheelscan proves 1.2 from musl-1.2-only symbols",
+    "bundled-library-versions": "auditwheel judges the versions a binary needs from a "
+    "library bundled in the wheel (a grafted libz-<hash>.so needing ZLIB_1.2.9) as if the "
+    "system had to provide them; the loader binds them to the bundled copy (seen on PyPI: "
+    "Pillow 8.4.0 manylinux2014_i686, auditwheel says manylinux_2_26)",
     "host-libraries": "auditwheel resolves DT_NEEDED through the host's ld.so.conf and "
     "falls back to the host libc; wheelscan never looks at the host",
 }
@@ -155,6 +159,30 @@ def test_class_musl_11_unknowable(scenarios: list[Scenario], aw_root: Path) -> N
         v = judge(scan_wheel(s.path, engine=_engine()))
         mv = next(f for f in v.violations if f.kind == "musl-version")
         assert "__clock_gettime64" in mv.evidence["symbols"]
+
+
+def test_class_bundled_library_versions(scenarios: list[Scenario], aw_root: Path) -> None:
+    from elftools.elf.elffile import ELFFile
+
+    for s in _by_class(scenarios, "bundled-library-versions"):
+        aw = show(s.path, aw_root)
+        assert aw.overall == "manylinux_2_27_x86_64"  # first policy listing ZLIB_1.2.9
+        v = judge(scan_wheel(s.path, engine=_engine()))
+        assert (v.status, v.minimal_tag) == ("ok", "manylinux_2_5_x86_64")
+        # Independent evidence: the bundled library itself defines ZLIB_1.2.9, and the
+        # extension's RUNPATH reaches it.
+        import io
+        import zipfile
+
+        with zipfile.ZipFile(s.path) as z:
+            lib = ELFFile(io.BytesIO(z.read("pkg.libs/libz-5badc034.so.1.2.11")))
+            ext = ELFFile(io.BytesIO(z.read("pkg/ext.abi3.so")))
+        verdef = lib.get_section_by_name(".gnu.version_d")
+        assert "ZLIB_1.2.9" in {aux.name for _, auxs in verdef.iter_versions() for aux in auxs}
+        dyn = ext.get_section_by_name(".dynamic")
+        assert [t.runpath for t in dyn.iter_tags() if t.entry.d_tag == "DT_RUNPATH"] == [
+            "$ORIGIN/../pkg.libs"
+        ]
 
 
 def test_class_host_libraries(scenarios: list[Scenario], tmp_path: Path) -> None:

@@ -134,6 +134,19 @@ def _x86_extras(root: Path, n: list[int]) -> list[Scenario]:
                                    f"s{n[0]}_static-1.0-py3-none-manylinux_2_17_x86_64.whl",
                                    {"pkg/bin/tool": static}),
                         set(), "manylinux_2_5_x86_64", "ok"))
+    # A grafted, renamed zlib (as auditwheel repair leaves it) that defines ZLIB_1.2.9 itself.
+    zlib = build_stub(d, "libz-5badc034.so.1.2.11", {"ZLIB_1.2.9": ["inflateValidate"]})
+    uses = build_elf(d / "zlib", "ext.abi3.so", _ext("ext"),
+                     imports=[Import("malloc", libc), Import("inflateValidate", zlib)],
+                     runpath="$ORIGIN/../pkg.libs")
+    n[0] += 1
+    out.append(Scenario("bundled-versions", "x86_64",
+                        make_wheel(root / "wheels",
+                                   f"s{n[0]}_grafted-1.0-cp311-abi3-manylinux_2_17_x86_64.whl",
+                                   {"pkg/ext.abi3.so": uses,
+                                    "pkg.libs/libz-5badc034.so.1.2.11": zlib}),
+                        set(), "manylinux_2_5_x86_64", "ok",
+                        aw_class="bundled-library-versions"))
     if have(MUSL_CC):
         musl = build_elf(d / "musl", "ext.abi3.so", _ext("ext") + "#include <string.h>\n"
                          "int m(const char *s) { return (int)strlen(s); }\n", cc=MUSL_CC)
