@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from _mirror import HONEST_NEW, LYING_NEW, Elfs, engine_for_tests, shared_elfs, wheel
+from _mirror import (
+    HONEST_NEW,
+    LYING_NEW,
+    Elfs,
+    engine_for_tests,
+    shared_elfs,
+    wheel,
+    without_byte_accounting,
+)
 
 from wheelscan import scan_wheel
 from wheelscan.scheduler import LocalPool, ScanConfig
@@ -82,7 +90,8 @@ def test_pool_gives_the_facts_of_an_in_process_scan(wheels: dict[str, str]) -> N
     for name, out in outs.items():
         direct = scan_wheel(d / name, ENGINE).to_dict()
         assert out.facts_json is not None
-        assert json.loads(out.facts_json) == direct, name
+        got = json.loads(out.facts_json)
+        assert without_byte_accounting(got) == without_byte_accounting(direct), name
     assert "broken-1.0" in (outs["broken-1.0-py3-none-manylinux1_x86_64.whl"].error or "")
     assert pool.deaths == 0
 
@@ -143,9 +152,12 @@ def test_first_results_arrive_while_listing(wheels: dict[str, str]) -> None:
     listed = 0
 
     def slow_listing() -> Iterator[WheelRef]:
+        # an endless, slow mirror (30 ms per entry) that stops a little after the first result
         nonlocal listed
-        for _ in range(2):  # a slow mirror: 2 x 31 wheels, 30 ms per directory entry
+        while listed < 2000:
             for r in refs:
+                if listed_at_first_result and listed >= listed_at_first_result[0] + 5:
+                    return
                 time.sleep(0.03)
                 listed += 1
                 yield r
@@ -155,8 +167,8 @@ def test_first_results_arrive_while_listing(wheels: dict[str, str]) -> None:
             listed_at_first_result.append(listed)
 
     LocalPool(ScanConfig(engine=ENGINE), jobs=2, batch_wheels=4).run(slow_listing(), on_result)
-    assert listed_at_first_result
-    assert listed_at_first_result[0] < listed == 2 * len(refs)
+    assert listed_at_first_result, "no result before 2000 wheels were listed"
+    assert listed_at_first_result[0] < listed < 2000
 
 
 def test_member_cache_fills_the_store(wheels: dict[str, str], tmp_path: Path) -> None:

@@ -335,6 +335,10 @@ def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides what Ctrl-C means
     _die_with_parent()
     worker = Worker(cfg)
+    try:
+        conn.send(_READY)  # the time cap starts now, not while the engine is being imported
+    except OSError:
+        return
     while True:
         try:
             batch = conn.recv()
@@ -349,6 +353,9 @@ def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
             return
 
 
+_READY = "ready"
+
+
 @dataclass
 class _Slot:
     proc: BaseProcess
@@ -356,6 +363,7 @@ class _Slot:
     inflight: deque[WheelRef] = field(default_factory=deque)
     batches: deque[int] = field(default_factory=deque)  # wheels per in-flight batch
     since: float = 0.0  # when the wheel at inflight[0] started (as far as we can tell)
+    ready: bool = False  # the worker has imported its engine
     dead: bool = False
 
 
@@ -381,16 +389,10 @@ class LocalPool:
         self.batch_wheels = batch_wheels
         self.timeout = timeout
         self.lookahead = lookahead
-        self.ctx = mp.get_context("forkserver")
-        # Workers fork from a server that has already imported the engine: a fresh worker
-        # after a death costs a fork, not an import of lief or the native modules.
-        engine_mod = {"native": "wheelscan._native_engine", "lief": "wheelscan._lief_engine"}
-        from .engine import default_engine
-
-        preload = ["wheelscan.scheduler", "wheelscan.engine", "wheelscan.facts"]
-        with contextlib.suppress(ImportError):
-            preload.append(engine_mod[cfg.engine or default_engine()])
-        self.ctx.set_forkserver_preload(preload)
+        # spawn, not fork (no copy of the main process's threads, SQLite handle or memory) and
+        # not forkserver (its workers are the server's children, so PR_SET_PDEATHSIG would not
+        # tie them to the main process and a hung worker could outlive a kill -9 of it).
+        self.ctx = mp.get_context("spawn")
         self.deaths = 0
         self.timeouts = 0
 
@@ -451,7 +453,7 @@ class LocalPool:
             ref = pending.popleft()
             batch.append(ref)
             nbytes += ref.size or 0
-        if not s.inflight:
+        if not s.inflight and s.ready:
             s.since = time.monotonic()
         s.conn.send([(r.location, r.filename) for r in batch])
         s.inflight.extend(batch)
@@ -463,8 +465,10 @@ class LocalPool:
         by_sentinel = {s.proc.sentinel: s for s in busy}
         if self.timeout is not None:
             now = time.monotonic()
-            due = max(0.0, min(s.since + self.timeout - now for s in busy))
-            timeout = due if timeout is None else min(timeout, due)
+            started = [s.since for s in busy if s.ready]
+            if started:
+                due = max(0.0, min(started) + self.timeout - now)
+                timeout = due if timeout is None else min(timeout, due)
         ready = wait([s.conn for s in busy] + list(by_sentinel), timeout)
         for obj in ready:
             s = by_sentinel.get(obj) if isinstance(obj, int) else by_conn.get(id(obj))
@@ -474,7 +478,7 @@ class LocalPool:
         if self.timeout is not None:
             now = time.monotonic()
             for s in busy:
-                if not s.dead and s.inflight and now - s.since > self.timeout:
+                if not s.dead and s.ready and s.inflight and now - s.since > self.timeout:
                     self._kill(s)
                     self.timeouts += 1
                     ref = s.inflight.popleft()
@@ -484,6 +488,10 @@ class LocalPool:
         try:
             while s.conn.poll():
                 out = s.conn.recv()
+                if out == _READY:
+                    s.ready = True
+                    s.since = time.monotonic()
+                    continue
                 ref = s.inflight.popleft()
                 s.batches[0] -= 1
                 if s.batches[0] == 0:

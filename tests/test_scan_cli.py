@@ -1,0 +1,227 @@
+"""``wheelscan scan`` / ``rejudge`` end to end, as a user runs them: real subprocesses, real
+signals (Ctrl-C, kill -9), a bandersnatch-shaped mirror, resuming, exit statuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from _mirror import (
+    HONEST_NEW,
+    LYING_NEW,
+    Elfs,
+    blake2b_256,
+    engine_for_tests,
+    shared_elfs,
+    to_bandersnatch,
+    wheel,
+)
+
+ENGINE = engine_for_tests()
+VICTIM = "victim-1.0-py3-py3-manylinux2014_x86_64.whl"
+
+
+@pytest.fixture(scope="module")
+def elfs(tmp_path_factory: pytest.TempPathFactory) -> Elfs:
+    return shared_elfs(tmp_path_factory.mktemp("elfs"))
+
+
+def _make_wheels(d: Path, elfs: Elfs) -> dict[str, str]:
+    expected: dict[str, str] = {}
+    for i, py in enumerate(("cp310", "cp311", "cp312")):
+        for plat in HONEST_NEW:
+            w = wheel(d, elfs, "honest", f"1.{i}", py, plat, needs_new=True, bundle=True)
+            expected[w.name] = "ok"
+        for plat in LYING_NEW[:2]:
+            w = wheel(d, elfs, "liar", f"2.{i}", py, plat, needs_new=True, bundle=True)
+            expected[w.name] = "mislabelled"
+    w = wheel(d, elfs, "victim", "1.0", "py3", "manylinux2014_x86_64", needs_new=True)
+    assert w.name == VICTIM
+    expected[w.name] = "ok"
+    return expected
+
+
+@pytest.fixture(scope="module")
+def mirror(elfs: Elfs, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A bandersnatch mirror (index + packages/ by blake2b) and each wheel's expected status."""
+    root = tmp_path_factory.mktemp("mirror")
+    expected = _make_wheels(root / "src", elfs)
+    wheels = sorted((root / "src").iterdir())
+    uploads = {w.name: f"2023-0{1 + n % 9}-01T00:00:00Z" for n, w in enumerate(wheels)}
+    to_bandersnatch(
+        root, wheels, upload_times=uploads, yanked=frozenset({wheels[0].name}),
+        extra_files={"honest-1.0.tar.gz": b"an sdist"},
+    )  # fmt: skip
+    return root, expected
+
+
+def _scan(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "wheelscan", "scan", "--engine", ENGINE, "-j", "2", *args]
+    return subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd,
+        timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _rows(db: Path, cols: str = "filename, status") -> list[tuple[object, ...]]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(f"SELECT {cols} FROM wheels ORDER BY filename").fetchall()
+    finally:
+        con.close()
+
+
+def _counts(db: Path) -> tuple[int, int]:
+    con = sqlite3.connect(db)
+    try:
+        sql = "SELECT count(*), count(DISTINCT location) FROM wheels"
+        n, distinct = con.execute(sql).fetchone()
+        return int(n), int(distinct)
+    finally:
+        con.close()
+
+
+def test_bandersnatch_scan_resume_and_rescan(
+    mirror: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    root, expected = mirror
+    db = tmp_path / "s.sqlite"
+    r = _scan(str(root), "--db", str(db), "-q")
+    assert r.returncode == 1, r.stderr  # mislabelled wheels, no errors
+    n = len(expected)
+    assert f"{n} wheels ({n} scanned, 0 unchanged)" in r.stderr
+    assert "1 non-wheel files skipped" in r.stderr
+    assert dict(_rows(db)) == expected
+    rows = _rows(db, "filename, location, content_hash, upload_time, yanked, size, verdict")
+    yanked = sorted(expected)[0]
+    for fn, loc, chash, upload, is_yanked, size, verdict in rows:
+        assert chash == f"blake2b_256:{blake2b_256(Path(str(loc)))}"
+        assert upload is not None
+        assert str(upload).startswith("2023-")
+        assert is_yanked == (fn == yanked)
+        assert size == Path(str(loc)).stat().st_size
+        assert json.loads(str(verdict))["status"] == expected[str(fn)]
+    # a completed scan, re-run: nothing is opened again
+    r = _scan(str(root), "--db", str(db), "-q")
+    assert r.returncode == 1
+    assert f"{n} wheels (0 scanned, {n} unchanged)" in r.stderr
+    r = _scan(str(root), "--db", str(db), "-q", "--rescan")
+    assert f"{n} wheels ({n} scanned, 0 unchanged)" in r.stderr
+    assert _counts(db) == (n, n)
+
+
+def test_filters_and_exit_status(mirror: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    root, expected = mirror
+    db = tmp_path / "s.sqlite"
+    r = _scan(str(root), "--db", str(db), "-q", "--project", "Honest")
+    assert r.returncode == 0, r.stderr  # only honest wheels
+    assert {fn for fn, _ in _rows(db)} == {f for f in expected if f.startswith("honest-")}
+    r = _scan(str(root), "--db", str(tmp_path / "p.sqlite"), "-q", "--platform", "manylinux1_*")
+    assert {fn for fn, _ in _rows(tmp_path / "p.sqlite")} == {
+        f for f in expected if f.endswith("manylinux1_x86_64.whl")
+    }
+    assert r.returncode == 1
+    # a wheel that is not a ZIP: status error, exit 2, the message names the wheel
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "bad-1.0-py3-none-manylinux1_x86_64.whl").write_bytes(b"garbage" * 50)
+    r = _scan(str(tree), "--db", str(tmp_path / "b.sqlite"), "-q")
+    assert r.returncode == 2, r.stderr
+    ((status, error),) = _rows(tmp_path / "b.sqlite", "status, error")
+    assert status == "error"
+    assert "bad-1.0-py3-none-manylinux1_x86_64.whl" in str(error)
+
+
+def _start_hung_scan(root: Path, db: Path, pidfile: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "WHEELSCAN_TEST_HANG": "victim", "WHEELSCAN_TEST_PIDFILE": str(pidfile)}
+    cmd = [sys.executable, "-m", "wheelscan", "scan", "--engine", ENGINE, "-j", "2", "-q",
+           "--db", str(db), str(root)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.5)  # let the other worker finish what it has
+    return proc
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def _resume_completes(root: Path, db: Path, expected: dict[str, str]) -> None:
+    before, _ = _counts(db)
+    assert VICTIM not in dict(_rows(db))  # the wheel in progress was not recorded
+    r = _scan(str(root), "--db", str(db), "-q")
+    n = len(expected)
+    assert f"{n} wheels ({n - before} scanned, {before} unchanged)" in r.stderr
+    assert _counts(db) == (n, n)  # every wheel once: nothing lost, no duplicates
+    assert dict(_rows(db)) == expected
+
+
+def test_ctrl_c_commits_and_resumes(mirror: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    root, expected = mirror
+    db = tmp_path / "s.sqlite"
+    proc = _start_hung_scan(root, db, tmp_path / "pid")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "INTERRUPTED" in err
+    assert _gone(int((tmp_path / "pid").read_text()))
+    assert 0 < _counts(db)[0] < len(expected)  # finished wheels were committed
+    _resume_completes(root, db, expected)
+
+
+def test_kill_9_of_main_then_rerun(mirror: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    root, expected = mirror
+    db = tmp_path / "s.sqlite"
+    pidfile = tmp_path / "pid"
+    proc = _start_hung_scan(root, db, pidfile)
+    proc.kill()
+    proc.communicate(timeout=30)
+    worker = int(pidfile.read_text())
+    deadline = time.monotonic() + 10
+    while not _gone(worker):  # the hung worker does not outlive the main process
+        assert time.monotonic() < deadline, "worker outlived a kill -9 of the main process"
+        time.sleep(0.05)
+    _resume_completes(root, db, expected)
+
+
+def test_rejudge_without_opening_wheels(
+    elfs: Elfs, mirror: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    _, expected = mirror
+    tree = tmp_path / "tree"
+    expected = _make_wheels(tree, elfs)
+    db = tmp_path / "s.sqlite"
+    assert _scan(str(tree), "--db", str(db), "-q").returncode == 1
+    verdicts = dict(_rows(db, "filename, verdict"))
+    shutil.rmtree(tree)  # rejudge must not need a single wheel
+    con = sqlite3.connect(db)
+    con.execute("UPDATE wheels SET status = 'unjudged', verdict = NULL, policy_version = NULL")
+    con.commit()
+    con.close()
+    r = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "rejudge", "--db", str(db)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert f"{len(expected)} wheels" in r.stderr
+    assert dict(_rows(db)) == expected
+    assert dict(_rows(db, "filename, verdict")) == verdicts
+    assert all(v for (v,) in _rows(db, "policy_version"))
