@@ -63,7 +63,7 @@ from .policy import PolicySet, ResolvedPolicy, cxx_runtime_symbols, default_poli
 from .tags import Claim, expand_tags, parse_claims
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from .facts import ElfFacts, WheelFacts
 
@@ -294,6 +294,7 @@ class _Bin:
     runpath_dirs: list[str]
     resolved: dict[str, str] = field(default_factory=dict)  # needed -> installed path
     internal: set[str] = field(default_factory=set)  # needed names satisfied inside the wheel
+    names: dict[str | None, set[str]] = field(default_factory=dict)  # _imported_names cache
 
 
 def _prepare(facts: WheelFacts) -> list[_Bin]:
@@ -360,14 +361,18 @@ class _Ctx:
     exclude: tuple[str, ...]
 
 
-def _imported_names(elf: ElfFacts, library: str | None) -> set[str]:
+def _imported_names(b: _Bin, library: str | None) -> set[str]:
     """Non-weak imported names that may bind to ``library`` (unversioned ones may bind anywhere)."""
+    cached = b.names.get(library)
+    if cached is not None:
+        return cached
     out: set[str] = set()
-    for g in elf.imports:
+    for g in b.elf.imports:
         if g.library is None or g.library == library:
             if g.weak_count and g.weak_count >= g.count:
                 continue
             out.update(g.names)
+    b.names[library] = out
     return out
 
 
@@ -378,21 +383,23 @@ def _excluded(name: str, exclude: Iterable[str]) -> str | None:
     return None
 
 
-def _check(ctx: _Ctx, claim_tag: str, claim: Claim, pol: ResolvedPolicy | None) -> list[Finding]:
-    """Violations of one claim (family/version/arch) by every binary of the wheel."""
-    out: list[Finding] = []
+def _check(
+    ctx: _Ctx, claim_tag: str, claim: Claim, pol: ResolvedPolicy | None
+) -> Iterator[Finding]:
+    """Violations of one claim (family/version/arch) by every binary of the wheel, lazily
+    (the minimal-tag search stops at the first one)."""
     ev0 = {"claim": claim_tag}
     for b in ctx.bins:
         e = b.elf
         m = e.member
         if b.arch != claim.arch:
-            out.append(Finding("violation", "arch-mismatch", m,
+            yield (Finding("violation", "arch-mismatch", m,
                                f"binary is {b.arch_desc}, claim is {claim.arch}",
                                {**ev0, "machine": e.machine, "class": e.elf_class,
                                 "endian": e.endian, "e_flags": e.e_flags, "arch": b.arch}))
             continue
         if claim.arch == "x86_64" and (lvl := isa_level(e)) > 1:
-            out.append(Finding("violation", "isa-level", m,
+            yield (Finding("violation", "isa-level", m,
                                f"needs x86-64-v{lvl} (GNU_PROPERTY_X86_ISA_1_NEEDED), "
                                "policies assume the x86-64 baseline",
                                {**ev0, "level": lvl, "isa_needed": e.x86_isa_needed}))
@@ -400,21 +407,20 @@ def _check(ctx: _Ctx, claim_tag: str, claim: Claim, pol: ResolvedPolicy | None) 
             continue
         if b.libc is not None and b.libc != pol.libc:
             what = "both glibc and musl" if b.libc == "mixed" else b.libc
-            out.append(Finding("violation", "libc-mismatch", m,
+            yield (Finding("violation", "libc-mismatch", m,
                                f"binary is linked for {what} ({'; '.join(b.libc_evidence[:3])}),"
                                f" {claim.family} needs {pol.libc}",
                                {**ev0, "libc": b.libc, "evidence": b.libc_evidence}))
             continue
-        out.extend(_check_versions(ctx, b, claim_tag, pol))
-        out.extend(_check_libraries(ctx, b, claim_tag, pol))
+        yield from _check_versions(ctx, b, claim_tag, pol)
+        yield from _check_libraries(ctx, b, claim_tag, pol)
         if pol.forbidden_symbols:
-            hits = sorted(_imported_names(e, None) & pol.forbidden_symbols)
+            hits = sorted(_imported_names(b, None) & pol.forbidden_symbols)
             if hits:
-                out.append(Finding("violation", "musl-version", m,
+                yield (Finding("violation", "musl-version", m,
                                    f"imports {', '.join(hits[:5])}, only in musl >= 1.2, "
                                    f"but {pol.tag} promises musl 1.1",
                                    {**ev0, "symbols": hits, "min_musl": "1.2"}))
-    return out
 
 
 def _check_versions(ctx: _Ctx, b: _Bin, claim_tag: str, pol: ResolvedPolicy) -> list[Finding]:
@@ -467,7 +473,7 @@ def _check_libraries(ctx: _Ctx, b: _Bin, claim_tag: str, pol: ResolvedPolicy) ->
     for lib, banned in pol.blacklist.items():
         if lib not in e.needed:
             continue
-        hits = sorted(_imported_names(e, lib) & banned)
+        hits = sorted(_imported_names(b, lib) & banned)
         if hits:
             out.append(Finding("violation", "blacklisted-symbol", e.member,
                                f"imports {', '.join(hits[:5])} from {lib}, "
@@ -595,7 +601,7 @@ def judge(
     findings: list[Finding] = []
     for c in claims:
         pol = None if c.libc is None or c.version is None else ps.resolve(c.libc, c.version, c.arch)
-        found = _check(ctx, c.tag, c, pol)
+        found = list(_check(ctx, c.tag, c, pol))
         if c.libc is not None and pol is None:
             found.append(Finding("violation", "arch-mismatch", None,
                                  f"{c.tag}: no {c.family} policy knows architecture {c.arch}",
@@ -648,7 +654,7 @@ def _minimal(v: Verdict, ps: PolicySet, ctx: _Ctx, claims: list[Claim],
             pol = ps.resolve(libc, p.version, arch)
             probe = Claim(f"{p.family}_{p.version[0]}_{p.version[1]}_{arch}", p.family, arch,
                           p.version)
-            if pol is not None and not _check(ctx, probe.tag, probe, pol):
+            if pol is not None and next(_check(ctx, probe.tag, probe, pol), None) is None:
                 tag = probe.tag
                 break
         family = "manylinux" if libc == "glibc" else "musllinux"
