@@ -17,7 +17,7 @@ import mmap
 import os
 from importlib.util import find_spec
 
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
@@ -194,24 +194,33 @@ cdef class Archive:
         cdef const uint8_t* p
         cdef const uint8_t* e
         cdef bint found = False
+        cdef int64_t fallback
         cdef uint16_t flags, method
         if self.size < 22:
             raise_status(ST_ZIP, f"not a ZIP archive: {self.size} bytes, too small for an end of central directory record")
         tail_len = min(self.size, 22 + 0xFFFF + 20)
         tail_off = self.size - tail_len
         p = self._at(tail_off, tail_len, "archive tail")
+        # the record whose comment ends exactly at the end of the file wins (a comment may
+        # hold the signature too); failing that, the last one whose comment fits
         pos = tail_len - 22
+        fallback = -1
         while True:
             if memcmp(p + pos, b"PK\x05\x06", 4) == 0:
                 clen = u16(p + pos + 20)
-                if pos + 22 + clen <= tail_len:
+                if pos + 22 + clen == tail_len:
                     found = True
                     break
+                if pos + 22 + clen < tail_len and fallback < 0:
+                    fallback = pos
             if pos == 0:
                 break
             pos -= 1
         if not found:
-            raise_status(ST_ZIP, "no end of central directory record (not a ZIP archive)")
+            if fallback < 0:
+                raise_status(ST_ZIP, "no end of central directory record (not a ZIP archive)")
+            pos = <uint64_t>fallback
+            clen = u16(p + pos + 20)
         eocd = tail_off + pos
         if pos + 22 + clen < tail_len:
             self.anomalies.append(

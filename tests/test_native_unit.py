@@ -1,0 +1,792 @@
+"""Unit tests of the native scanner's internals: the prefix ELF parser (ext/elf.pyx) and the
+ZIP reader / bounded inflate (ext/zipread.pyx).
+
+Expected values come from the fixture's own construction (ELF bytes packed with struct here,
+symbols and versions chosen for gcc-built stubs), from pyelftools reading the whole file, or
+from the stdlib zipfile, never from the code under test.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from builders import Import, ZipMember, build_elf, build_stub, have, make_wheel, write_zip
+from conftest import native_engine_error, require
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+pytestmark = pytest.mark.usefixtures("native_ready")
+
+CHUNK = 256 << 10
+
+
+@pytest.fixture(scope="session")
+def native_ready() -> None:
+    require(native_engine_error())
+
+
+def _mods() -> tuple[Any, Any, Any]:
+    from wheelscan._native import elf, zipread
+    from wheelscan._native_engine import scan_wheel_native
+
+    return elf, zipread, scan_wheel_native
+
+
+# ---------------------------------------------------------------------------------------------
+# ELF bytes crafted with struct: every field known from construction, any class/endianness.
+
+VADDR = 0x10000  # tables are found through PT_LOAD: make virtual addresses != file offsets
+DT = {"NULL": 0, "NEEDED": 1, "HASH": 4, "STRTAB": 5, "SYMTAB": 6, "STRSZ": 10, "SYMENT": 11,
+      "SONAME": 14, "RPATH": 15, "TEXTREL": 22, "RUNPATH": 29, "FLAGS": 30,
+      "VERSYM": 0x6FFFFFF0, "FLAGS_1": 0x6FFFFFFB, "VERDEF": 0x6FFFFFFC,
+      "VERDEFNUM": 0x6FFFFFFD, "VERNEED": 0x6FFFFFFE, "VERNEEDNUM": 0x6FFFFFFF}  # fmt: skip
+
+
+@dataclass
+class Crafted:
+    data: bytearray
+    offsets: dict[str, int]  # file offsets of the pieces, for the mutation tests
+    is64: bool
+    end: str
+
+    def put(self, fmt: str, off: int, *values: int) -> None:
+        struct.pack_into(self.end + fmt, self.data, off, *values)
+
+
+def craft_elf(
+    *,
+    is64: bool = True,
+    big: bool = False,
+    machine: int = 62,
+    isa: int | None = None,
+    tail: int = 0,
+) -> Crafted:
+    """A shared object: libc.so.6 needed with GLIBC_2.14 (memcpy) and weak GLIBC_2.2 (sigx),
+    one unversioned weak import (wfn), exports foo (LIBFOO_1), _ZNSt3fooE and a hidden
+    _ZNSt3barE; a Verdef chain (libfoo.so.1 base, LIBFOO_1); DT_HASH; ``tail`` zero bytes after
+    the dynamic section (data the early stop must never inflate)."""
+    e = ">" if big else "<"
+    w = "Q" if is64 else "I"
+    strs = [
+        b"",
+        b"libc.so.6",
+        b"GLIBC_2.14",
+        b"GLIBC_2.2",
+        b"memcpy",
+        b"sigx",
+        b"wfn",
+        b"foo",
+        b"_ZNSt3fooE",
+        b"_ZNSt3barE",
+        b"libfoo.so.1",
+        b"LIBFOO_1",
+        b"$ORIGIN:/x",
+    ]
+    dynstr = b"\0".join(strs) + b"\0"
+    so = {s: dynstr.index(b"\0" + s + b"\0") + 1 for s in strs if s}
+    ehsize, phent = (64, 56) if is64 else (52, 32)
+    nph = 4 if isa is not None else 3
+    off = ehsize + nph * phent
+    offs: dict[str, int] = {}
+    body = bytearray()
+
+    def place(name: str, blob: bytes, align: int = 8) -> int:
+        nonlocal body
+        while (off + len(body)) % align:
+            body += b"\0"
+        offs[name] = off + len(body)
+        body += blob
+        return offs[name]
+
+    if isa is not None:
+        prop = struct.pack(e + "III", 0xC0008002, 4, isa) + b"\0" * (4 if is64 else 0)
+        note = struct.pack(e + "III", 4, len(prop), 5) + b"GNU\0" + prop
+        place("note", note)
+    place("dynstr", dynstr)
+    # symbols: (name, info, other, shndx)
+    syms = [(0, 0, 0, 0), (so[b"memcpy"], 0x12, 0, 0), (so[b"sigx"], 0x22, 0, 0),
+            (so[b"wfn"], 0x22, 0, 0), (so[b"foo"], 0x12, 0, 7), (so[b"_ZNSt3fooE"], 0x11, 0, 7),
+            (so[b"_ZNSt3barE"], 0x11, 2, 7)]  # fmt: skip
+    if is64:
+        dynsym = b"".join(struct.pack(e + "IBBHQQ", n, i, o, s, 0, 0) for n, i, o, s in syms)
+    else:
+        dynsym = b"".join(struct.pack(e + "IIIBBH", n, 0, 0, i, o, s) for n, i, o, s in syms)
+    place("dynsym", dynsym)
+    nsym = len(syms)
+    place("hash", struct.pack(e + "II", 1, nsym) + struct.pack(e + "I", 0) * (1 + nsym), 4)
+    place("versym", struct.pack(e + "7H", 0, 2, 3, 0, 4, 1, 1), 2)
+    aux1 = struct.pack(e + "IHHII", 0, 0, 2, so[b"GLIBC_2.14"], 16)
+    aux2 = struct.pack(e + "IHHII", 0, 2, 3, so[b"GLIBC_2.2"], 0)  # VER_FLG_WEAK
+    place("verneed", struct.pack(e + "HHIII", 1, 2, so[b"libc.so.6"], 16, 0) + aux1 + aux2, 4)
+    vd1 = struct.pack(e + "HHHHIII", 1, 1, 1, 1, 0, 20, 28) + struct.pack(
+        e + "II", so[b"libfoo.so.1"], 0
+    )
+    vd2 = struct.pack(e + "HHHHIII", 1, 0, 4, 1, 0, 20, 0) + struct.pack(
+        e + "II", so[b"LIBFOO_1"], 0
+    )
+    place("verdef", vd1 + vd2, 4)
+    va = {k: v + VADDR for k, v in offs.items()}
+    dyn = [("NEEDED", so[b"libc.so.6"]), ("SONAME", so[b"libfoo.so.1"]),
+           ("RUNPATH", so[b"$ORIGIN:/x"]), ("STRTAB", va["dynstr"]), ("STRSZ", len(dynstr)),
+           ("SYMTAB", va["dynsym"]), ("SYMENT", 24 if is64 else 16), ("HASH", va["hash"]),
+           ("VERSYM", va["versym"]), ("VERNEED", va["verneed"]), ("VERNEEDNUM", 1),
+           ("VERDEF", va["verdef"]), ("VERDEFNUM", 2), ("FLAGS", 0x4), ("FLAGS_1", 0x8),
+           ("NULL", 0)]  # fmt: skip
+    place("dynamic", b"".join(struct.pack(e + w + w, DT[t], v) for t, v in dyn))
+    body += b"\0" * tail
+    total = off + len(body)
+    # program headers: PT_LOAD (whole file at VADDR), PT_DYNAMIC, PT_GNU_STACK (RW), PT_NOTE
+    dyn_off = offs["dynamic"]
+    dyn_size = 2 * (8 if is64 else 4) * len(dyn)
+    phs = [(1, 5, 0, VADDR, total, total), (2, 6, dyn_off, VADDR + dyn_off, dyn_size, dyn_size),
+           (0x6474E551, 6, 0, 0, 0, 0)]  # fmt: skip
+    if isa is not None:
+        phs.append((4, 4, offs["note"], VADDR + offs["note"], 16 + len(prop), 16 + len(prop)))
+    ph = b""
+    for t, fl, o, v, fs, ms in phs:
+        if is64:
+            ph += struct.pack(e + "IIQQQQQQ", t, fl, o, v, v, fs, ms, 8)
+        else:
+            ph += struct.pack(e + "IIIIIIII", t, o, v, v, fs, ms, fl, 8)
+    ident = b"\x7fELF" + bytes([2 if is64 else 1, 2 if big else 1, 1, 0]) + b"\0" * 8
+    if is64:
+        hdr = ident + struct.pack(
+            e + "HHIQQQIHHHHHH",
+            3,
+            machine,
+            1,
+            0,
+            ehsize,
+            0,
+            0x5000_0400,
+            ehsize,
+            phent,
+            nph,
+            64,
+            0,
+            0,
+        )
+    else:
+        hdr = ident + struct.pack(
+            e + "HHIIIIIHHHHHH",
+            3,
+            machine,
+            1,
+            0,
+            ehsize,
+            0,
+            0x5000_0400,
+            ehsize,
+            phent,
+            nph,
+            40,
+            0,
+            0,
+        )
+    data = bytearray(hdr + ph + body)
+    assert len(data) == total
+    offs["phdrs"] = ehsize
+    return Crafted(data, offs, is64, e)
+
+
+@pytest.mark.parametrize(
+    ("is64", "big"),
+    [(True, False), (False, False), (True, True), (False, True)],
+    ids=["64le", "32le", "64be", "32be"],
+)
+def test_crafted_elf_facts_from_construction(is64: bool, big: bool) -> None:
+    elf, _, _ = _mods()
+    c = craft_elf(is64=is64, big=big)
+    f = elf.parse(bytes(c.data), len(c.data), "m.so")
+    assert (f.member, f.elf_class, f.endian) == (
+        "m.so",
+        64 if is64 else 32,
+        "big" if big else "little",
+    )
+    assert (f.e_type, f.machine, f.e_flags, f.osabi) == (3, 62, 0x5000_0400, 0)
+    assert f.has_dynamic
+    assert f.interpreter is None
+    assert f.needed == ["libc.so.6"]
+    assert f.soname == "libfoo.so.1"
+    assert f.runpath == ["$ORIGIN", "/x"]
+    assert f.rpath == []
+    assert (f.dt_flags, f.dt_flags_1, f.textrel) == (4, 8, True)
+    assert f.stack == "noexec"
+    assert f.symbol_count == 7
+    assert [(n.file, [(v.name, v.weak) for v in n.versions]) for n in f.version_needs] == [
+        ("libc.so.6", [("GLIBC_2.14", False), ("GLIBC_2.2", True)])
+    ]
+    assert f.version_defs == ["libfoo.so.1", "LIBFOO_1"]
+    groups = [(g.library, g.version, g.count, g.names, g.weak_count) for g in f.imports]
+    assert groups == [
+        (None, None, 1, ["wfn"], 1),
+        ("libc.so.6", "GLIBC_2.14", 1, ["memcpy"], 0),
+        ("libc.so.6", "GLIBC_2.2", 1, ["sigx"], 1),
+    ]
+    assert f.export_count == 3
+    # _ZNSt3barE is hidden (STV_HIDDEN): not a runtime export
+    assert (f.runtime_exports, f.runtime_export_count) == (["_ZNSt3fooE"], 1)
+    assert f.x86_isa_needed is None
+
+
+@pytest.mark.parametrize(("is64", "machine", "isa", "expect"), [
+    (True, 62, 0x5, 0x5), (False, 3, 0x3, 0x3), (True, 183, 0x5, None)],
+    ids=["x86_64", "i386", "aarch64-ignored"])  # fmt: skip
+def test_x86_isa_note(is64: bool, machine: int, isa: int, expect: int | None) -> None:
+    elf, _, _ = _mods()
+    c = craft_elf(is64=is64, machine=machine, isa=isa)
+    assert elf.parse(bytes(c.data), len(c.data)).x86_isa_needed == expect
+
+
+def _converge(parse: Callable[..., Any], data: bytes) -> tuple[Any, list[int]]:
+    """Run the prefix protocol, inflating exactly what the parser asks for each time."""
+    have = 64
+    asked = []
+    while True:
+        r = parse(data[:have], len(data))
+        if not isinstance(r, int):
+            return r, asked
+        assert r > have, f"asked for {r} bytes with {have} present"
+        asked.append(r)
+        have = r
+
+
+def test_prefix_protocol_stops_at_the_dynamic_tables() -> None:
+    elf, _, _ = _mods()
+    c = craft_elf(tail=100_000)
+    full = elf.parse(bytes(c.data), len(c.data))
+    got, asked = _converge(elf.parse, bytes(c.data))
+    assert got == full
+    dyn_end = c.offsets["dynamic"] + 16 * 16
+    assert max(asked) == dyn_end  # by construction the dynamic section is the last table
+    assert len(asked) <= 4
+
+
+def test_need_past_end_of_file_is_an_error() -> None:
+    elf, _, _ = _mods()
+    from wheelscan.errors import ElfError
+
+    c = craft_elf()
+    data = bytes(c.data)
+    with pytest.raises(ElfError, match=r"PT_DYNAMIC .* past end of file"):
+        _converge(elf.parse, data[: c.offsets["dynamic"] + 10])
+    with pytest.raises(ElfError, match=r"ELF header .* past end of file"):
+        elf.parse(data[:40], 40)
+    with pytest.raises(ElfError, match="bad magic"):
+        elf.parse(b"\x7fELG" + data[4:], len(data))
+
+
+def _mutated(mutate: Callable[[Crafted], None], is64: bool = True) -> bytes:
+    c = craft_elf(is64=is64)
+    mutate(c)
+    return bytes(c.data)
+
+
+def _dyn_entry(c: Crafted, tag: str) -> int:
+    """File offset of the d_val of the first dynamic entry with ``tag``."""
+    w = 8 if c.is64 else 4
+    pos = c.offsets["dynamic"]
+    while True:
+        t = struct.unpack_from(c.end + ("Q" if c.is64 else "I"), c.data, pos)[0]
+        if t == DT[tag]:
+            return pos + w
+        assert t != 0, tag
+        pos += 2 * w
+
+
+HOSTILE: dict[str, tuple[Callable[[Crafted], None], str]] = {
+    "vn-next-loops": (lambda c: c.put("I", c.offsets["verneed"] + 12, 8),
+                      r"verneed chain loops at offset 0x[0-9a-f]+"),
+    "vna-next-loops": (lambda c: c.put("I", c.offsets["verneed"] + 16 + 12, 4),
+                       r"vernaux chain loops"),
+    "vd-next-loops": (lambda c: c.put("I", c.offsets["verdef"] + 16, 1),
+                      r"verdef chain loops"),
+    "needed-outside-dynstr": (lambda c: c.put("Q", _dyn_entry(c, "NEEDED"), 0x7FFF_FFFF),
+                              r"DT_NEEDED string offset 0x7fffffff outside dynstr"),
+    "strtab-unmapped": (lambda c: c.put("Q", _dyn_entry(c, "STRTAB"), 0x9_0000_0000),
+                        r"DT_STRTAB address 0x900000000 not in any PT_LOAD"),
+    "strsz-past-end": (lambda c: c.put("Q", _dyn_entry(c, "STRSZ"), 1 << 40),
+                       r"dynstr .* past end of file"),
+    "nchain-huge": (lambda c: c.put("I", c.offsets["hash"] + 4, 0xFFFF_FFFF),
+                    r"dynamic symbols cannot fit|dynsym .* past end"),
+    "phnum-past-end": (lambda c: c.put("H", 56, 0xFFFF), r"program headers .* past end"),
+    "phentsize-small": (lambda c: c.put("H", 54, 8), r"e_phentsize 8 too small"),
+    "syment-small": (lambda c: c.put("Q", _dyn_entry(c, "SYMENT"), 4), r"DT_SYMENT 4 too small"),
+    "unterminated-string": (lambda c: c.put("Q", _dyn_entry(c, "STRSZ"), 5),
+                            r"not terminated|outside dynstr"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(HOSTILE), ids=list(HOSTILE))
+def test_hostile_elf_errors_name_the_problem(case: str) -> None:
+    elf, _, _ = _mods()
+    from wheelscan.errors import ElfError
+
+    mutate, pattern = HOSTILE[case]
+    data = _mutated(mutate)
+    with pytest.raises(ElfError, match=pattern):
+        # every prefix length the parser asks for is served, up to the whole file
+        _converge(elf.parse, data)
+
+
+# ---------------------------------------------------------------------------------------------
+# gcc-built binaries, checked against pyelftools reading the whole file
+
+
+@dataclass
+class Built:
+    path: Path
+    data: bytes
+    needed_prefix: int  # computed from section headers by pyelftools, not by the native code
+
+
+def _needed_prefix(path: Path) -> int:
+    """End of PT_DYNAMIC/PT_INTERP and of every dynamic table (sections give exact extents)."""
+    from elftools.elf.elffile import ELFFile
+
+    with path.open("rb") as fh:
+        ef = ELFFile(fh)
+        end = 0
+        for seg in ef.iter_segments():
+            if seg["p_type"] in ("PT_DYNAMIC", "PT_INTERP") or (
+                seg["p_type"] in ("PT_NOTE", "PT_GNU_PROPERTY")
+                and ef["e_machine"] in ("EM_X86_64", "EM_386")
+            ):
+                end = max(end, seg["p_offset"] + seg["p_filesz"])
+        for sec in ef.iter_sections():
+            if (
+                sec["sh_type"]
+                in (
+                    "SHT_DYNSYM",
+                    "SHT_STRTAB",
+                    "SHT_GNU_versym",
+                    "SHT_GNU_verneed",
+                    "SHT_GNU_verdef",
+                    "SHT_GNU_HASH",
+                    "SHT_HASH",
+                    "SHT_RELA",
+                    "SHT_REL",
+                )
+                and sec["sh_flags"] & 2
+            ):
+                end = max(end, sec["sh_offset"] + sec["sh_size"])
+        return end
+
+
+def _elftools_imports(path: Path) -> dict[tuple[str | None, str | None], list[str]]:
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.gnuversions import GNUVerNeedSection
+
+    with path.open("rb") as fh:
+        ef = ELFFile(fh)
+        vmap: dict[int, tuple[str, str]] = {}
+        for sec in ef.iter_sections():
+            if isinstance(sec, GNUVerNeedSection):
+                for vn, auxes in sec.iter_versions():
+                    for aux in auxes:
+                        vmap[aux["vna_other"]] = (vn.name, aux.name)
+        dynsym = ef.get_section_by_name(".dynsym")
+        versym = ef.get_section_by_name(".gnu.version")
+        out: dict[tuple[str | None, str | None], list[str]] = {}
+        for i, sym in enumerate(dynsym.iter_symbols()):
+            if i == 0 or sym["st_shndx"] != "SHN_UNDEF":
+                continue
+            key: tuple[str | None, str | None] = (None, None)
+            if versym is not None:
+                idx = versym.get_symbol(i)["ndx"]
+                if isinstance(idx, int):
+                    key = vmap.get(idx & 0x7FFF, (None, None))
+            out.setdefault(key, []).append(sym.name)
+        return {k: sorted(v) for k, v in out.items()}
+
+
+BIG_DATA = 2 << 20
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
+    out = tmp_path_factory.mktemp("native_unit")
+    libc = build_stub(out, "libc.so.6", {"GLIBC_2.2.5": ["puts"], "GLIBC_2.14": ["memcpy"],
+                                         "GLIBC_2.28": ["fcntl64"]})  # fmt: skip
+    m = build_stub(out, "libm.so.6", {"GLIBC_2.29": ["exp"]}, unversioned=["lgamma"])
+    imports = [Import("puts", libc), Import("memcpy", libc), Import("fcntl64", libc, weak=True),
+               Import("exp", m), Import("lgamma", m)]  # fmt: skip
+    res = {}
+    res["x86_64"] = build_elf(
+        out, "libbig.so", imports=imports, soname="libbig.so.1", rpath="$ORIGIN/lib"
+    )
+    # an incompressible non-alloc section, placed after every table: the early stop must
+    # neither inflate it nor read its compressed bytes
+    blob = out / "blob.bin"
+    blob.write_bytes(os.urandom(BIG_DATA))
+    subprocess.run(
+        ["objcopy", "--add-section", f".wheelscan_blob={blob}", str(res["x86_64"])], check=True
+    )
+    for arch, cc in (("i686", "i686-linux-gnu-gcc"), ("s390x", "s390x-linux-gnu-gcc")):
+        if have(cc):
+            lc = build_stub(
+                out / arch, "libc.so.6", {"GLIBC_2.0": ["puts"], "GLIBC_2.14": ["memcpy"]}, cc=cc
+            )
+            res[arch] = build_elf(
+                out / arch,
+                "libx.so",
+                imports=[Import("puts", lc), Import("memcpy", lc, weak=True)],
+                cc=cc,
+            )
+    return {k: Built(p, p.read_bytes(), _needed_prefix(p)) for k, p in res.items()}
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "i686", "s390x"])
+def test_gcc_elf_against_pyelftools(built: dict[str, Built], arch: str) -> None:
+    elf, _, _ = _mods()
+    if arch not in built:
+        require(f"cross compiler for {arch} not installed")
+    b = built[arch]
+    f = elf.parse(b.data, len(b.data), "x")
+    from elftools.elf.elffile import ELFFile
+
+    with b.path.open("rb") as fh:
+        ef = ELFFile(fh)
+        dyn = ef.get_section_by_name(".dynamic")
+        tags = list(dyn.iter_tags())
+        assert f.needed == [t.needed for t in tags if t.entry.d_tag == "DT_NEEDED"]
+        assert f.elf_class == ef.elfclass
+        assert f.endian == ("little" if ef.little_endian else "big")
+        assert f.symbol_count == ef.get_section_by_name(".dynsym").num_symbols()
+    got = {(g.library, g.version): g.names for g in f.imports}
+    assert got == _elftools_imports(b.path)
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "i686", "s390x"])
+def test_parse_succeeds_at_the_independent_needed_prefix(
+    built: dict[str, Built], arch: str
+) -> None:
+    elf, _, _ = _mods()
+    if arch not in built:
+        require(f"cross compiler for {arch} not installed")
+    b = built[arch]
+    full = elf.parse(b.data, len(b.data), "x")
+    assert elf.parse(b.data[: b.needed_prefix], len(b.data), "x") == full
+    got, asked = _converge(lambda d, t: elf.parse(d, t, "x"), b.data)
+    assert got == full
+    assert max(asked) <= b.needed_prefix
+
+
+@pytest.mark.parametrize("method", ["deflate", "zstd", "stored"])
+def test_early_stop_inflates_needed_prefix_plus_one_chunk(
+    built: dict[str, Built], tmp_path: Path, method: str
+) -> None:
+    _, zipread, scan = _mods()
+    b = built["x86_64"]
+    assert len(b.data) > b.needed_prefix + BIG_DATA // 2  # the fixture has a tail to skip
+    w = make_wheel(
+        tmp_path,
+        "big-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        {"big/libbig.so": b.path},
+        method=method,
+    )
+    for inflater in zipread.INFLATERS if method == "deflate" else (None,):
+        facts = scan(w, inflater=inflater)
+        assert facts.error is None, facts
+        assert not facts.errors, facts
+        [stats] = facts.members
+        assert stats.size == len(b.data)
+        assert stats.inflated <= b.needed_prefix + CHUNK, (inflater, stats)
+        assert stats.inflated >= b.needed_prefix - CHUNK
+        assert 0 < stats.read <= stats.compressed_size
+        if method == "deflate":
+            # the compressed input read stops well before the end of the member
+            assert stats.read < stats.compressed_size
+        [ef] = facts.elfs
+        assert ef.soname == "libbig.so.1"
+        assert ef.rpath == ["$ORIGIN/lib"]
+
+
+def test_inflaters_agree_and_env_selects(built: dict[str, Built], tmp_path: Path) -> None:
+    _, zipread, scan = _mods()
+    assert "zlib" in zipread.INFLATERS
+    assert zipread.inflater in zipread.INFLATERS
+    w = make_wheel(
+        tmp_path,
+        "big-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        {"big/libbig.so": built["x86_64"].path},
+    )
+    results = [scan(w, inflater=i).elfs for i in zipread.INFLATERS]
+    assert all(r == results[0] for r in results)
+    for name in zipread.INFLATERS:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from wheelscan._native import zipread; print(zipread.inflater)",
+            ],
+            env={**os.environ, "WHEELSCAN_INFLATER": name},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.strip() == name
+    bad = subprocess.run(
+        [sys.executable, "-c", "import wheelscan._native.zipread"],
+        env={**os.environ, "WHEELSCAN_INFLATER": "nope"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode != 0
+    assert "WHEELSCAN_INFLATER='nope'" in bad.stderr
+
+
+def test_file_object_source_matches_path(built: dict[str, Built], tmp_path: Path) -> None:
+    _, _, scan = _mods()
+    w = make_wheel(
+        tmp_path,
+        "big-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        {"big/libbig.so": built["x86_64"].path, "big/x.py": b"x = 1\n"},
+    )
+    from_path = scan(w)
+    with w.open("rb") as fh:
+        from_file = scan(fh)
+    from_bytes = scan(io.BytesIO(w.read_bytes()), filename=w.name)
+    assert from_path.to_dict() == from_file.to_dict() == from_bytes.to_dict()
+
+
+def test_member_cache_hit_skips_inflate(built: dict[str, Built], tmp_path: Path) -> None:
+    _, _, scan = _mods()
+
+    class Cache:
+        def __init__(self) -> None:
+            self.d: dict[Any, Any] = {}
+            self.gets = 0
+
+        def get(self, key: Any) -> Any:
+            self.gets += 1
+            return self.d.get(key)
+
+        def put(self, key: Any, facts: Any) -> None:
+            self.d[key] = facts
+
+    cache = Cache()
+    so = built["x86_64"].path
+    w1 = make_wheel(
+        tmp_path / "a", "a-1.0-cp311-cp311-manylinux_2_28_x86_64.whl", {"a/liba.so": so}
+    )
+    w2 = make_wheel(
+        tmp_path / "b", "b-1.0-cp311-cp311-manylinux_2_28_x86_64.whl", {"b/other.so": so}
+    )
+    first = scan(w1, member_cache=cache)
+    assert len(cache.d) == 1
+    [key] = cache.d
+    comp_len = first.members[0].compressed_size
+    assert key[:3] == (8, comp_len, len(built["x86_64"].data))
+    assert len(key[3]) == 32
+    second = scan(w2, member_cache=cache)
+    [st] = second.members
+    assert (st.inflated, st.read) == (0, comp_len)
+    [e1], [e2] = first.elfs, second.elfs
+    assert e2.member == "b/other.so"
+    assert e1.member == "a/liba.so"
+    assert {**e2.__dict__, "member": ""} == {**e1.__dict__, "member": ""}
+    with w2.open("rb") as fh:  # file objects never consult the cache
+        gets = cache.gets
+        assert scan(fh, member_cache=cache).members[0].inflated > 0
+        assert cache.gets == gets
+
+
+# ---------------------------------------------------------------------------------------------
+# ZIP reader
+
+
+def _entries(path: Path) -> list[tuple[str, int, int, int]]:
+    _, zipread, _ = _mods()
+    a = zipread.Archive(path)
+    try:
+        return [(n, m, cs, s) for n, m, _f, cs, s, _o in a.read_directory()]
+    finally:
+        a.close()
+
+
+@pytest.mark.parametrize("zip64", [False, True], ids=["zip32", "zip64"])
+def test_central_directory_matches_zipfile(tmp_path: Path, zip64: bool) -> None:
+    import zipfile
+
+    _, zipread, _ = _mods()
+    members = [ZipMember("a/x.so", os.urandom(5000), "deflate"), ZipMember("b.txt", b"hi" * 99,
+               "stored"), ZipMember("c/d.bin", b"z" * 70000, "deflate")]  # fmt: skip
+    p = write_zip(tmp_path / "t.zip", members, zip64=zip64, comment=b"a comment")
+    with zipfile.ZipFile(p) as zf:
+        expect = [
+            (i.filename, i.compress_type, i.compress_size, i.file_size) for i in zf.infolist()
+        ]
+    assert _entries(p) == expect
+    a = zipread.Archive(p)
+    a.read_directory()
+    assert [a.read_member(i, 1 << 20) for i in range(3)] == [m.data for m in members]
+    assert a.anomalies == []
+    a.close()
+
+
+@pytest.mark.parametrize("zip64", [False, True], ids=["zip32", "zip64"])
+def test_zstd_and_a_comment_holding_an_eocd_signature(tmp_path: Path, zip64: bool) -> None:
+    _, zipread, _ = _mods()
+    data = os.urandom(3000) * 40
+    # zipfile gives up on this comment; the EOCD whose comment length reaches the end wins
+    comment = b"PK\x05\x06" + b"\0" * 30 + b"tail"
+    p = write_zip(
+        tmp_path / "z.zip", [ZipMember("c/d.bin", data, "zstd")], zip64=zip64, comment=comment
+    )
+    a = zipread.Archive(p)
+    entries = a.read_directory()
+    assert [(e[0], e[1], e[4]) for e in entries] == [("c/d.bin", 93, len(data))]
+    assert a.read_member(0, 1 << 20) == data
+    assert a.anomalies == []
+    a.close()
+
+
+def test_anomalies_are_recorded_not_fatal(tmp_path: Path) -> None:
+    _, _, scan = _mods()
+    w = make_wheel(tmp_path, "p-1.0-py3-none-any.whl", {"p/x.py": b"1"})
+    raw = w.read_bytes()
+    # prepended bytes (offsets shifted, as zipfile accepts) and trailing bytes
+    odd = tmp_path / "odd" / w.name
+    odd.parent.mkdir()
+    odd.write_bytes(b"#!junk\n" + raw + b"TRAILER")
+    f = scan(odd)
+    assert f.error is None
+    assert f.has_wheel_file
+    assert f.wheel_tags == ["py3-none-any"]
+    text = " | ".join(f.anomalies)
+    assert "7 bytes prepended" in text
+    assert "7 bytes after the end of central directory" in text
+    dup = write_zip(tmp_path / "dup.whl", [ZipMember("a.so", b"x" * 10), ZipMember("a.so",
+                                           b"y" * 10)])  # fmt: skip
+    assert "duplicate member names" in scan(dup).anomalies
+
+
+def test_data_descriptor_flag_uses_central_sizes(built: dict[str, Built], tmp_path: Path) -> None:
+    _, _, scan = _mods()
+    so = built["i686"].data if "i686" in built else built["x86_64"].data
+    p = write_zip(
+        tmp_path / "dd-1.0-py3-none-any.whl", [ZipMember("dd/x.so", so, "deflate", flags=0x8)]
+    )
+    # zero the local header's sizes and CRC, as a streaming writer does
+    raw = bytearray(p.read_bytes())
+    struct.pack_into("<III", raw, 14, 0, 0, 0)
+    p.write_bytes(bytes(raw))
+    f = scan(p)
+    assert f.error is None
+    assert not f.errors
+    assert len(f.elfs) == 1
+
+
+def test_member_errors_do_not_stop_the_scan(built: dict[str, Built], tmp_path: Path) -> None:
+    _, _, scan = _mods()
+    so = built["x86_64"].data
+    p = write_zip(tmp_path / "e-1.0-cp311-cp311-linux_x86_64.whl", [
+        ZipMember("enc.so", so, "stored", flags=0x1), ZipMember("ok.so", so, "deflate"),
+        ZipMember("bz.so", so, "stored")])  # fmt: skip
+    raw = bytearray(p.read_bytes())
+    # turn the third member's method into 12 (bzip2) in its central directory entry
+    cd = raw.rfind(b"PK\x01\x02")
+    struct.pack_into("<H", raw, cd + 10, 12)
+    p.write_bytes(bytes(raw))
+    f = scan(p)
+    assert f.error is None
+    assert [e.member for e in f.elfs] == ["ok.so"]
+    errs = {e.member: e.message for e in f.errors}
+    assert "encrypted" in errs["enc.so"]
+    assert "unsupported compression method 12" in errs["bz.so"]
+
+
+def test_zip_bomb_and_wheel_budget(tmp_path: Path) -> None:
+    _, zipread, scan = _mods()
+    from wheelscan.errors import InflateError, LimitExceeded
+    from wheelscan.limits import Limits
+
+    big = b"\0" * (8 << 20)
+    p = write_zip(tmp_path / "bomb.zip", [ZipMember("m.bin", big, "deflate")])
+    raw = bytearray(p.read_bytes())
+    cd = raw.rfind(b"PK\x01\x02")
+    struct.pack_into("<I", raw, cd + 24, 1000)  # central directory: size 1000
+    p.write_bytes(bytes(raw))
+    a = zipread.Archive(p)
+    a.read_directory()
+    with pytest.raises(LimitExceeded, match="beyond its declared size of 1000"):
+        a.read_member(0, 1 << 20)
+    a.close()
+    # the wheel's inflate budget
+    elfish = b"\x7fELF" + b"\0" * (2 << 20)
+    p2 = write_zip(
+        tmp_path / "b2-1.0-cp311-cp311-linux_x86_64.whl",
+        [ZipMember("a.so", elfish), ZipMember("b.so", elfish)],
+    )
+    f = scan(p2, limits=Limits(max_wheel_inflate=100))
+    assert f.errors
+    assert any("inflate limit" in e.message for e in f.errors)
+    # a truncated deflate stream
+    comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = comp.compress(os.urandom(100_000)) + comp.flush()
+    a = zipread.Archive(
+        _with_member_stream(tmp_path / "t3.zip", stream[: len(stream) // 2], 100_000)
+    )
+    a.read_directory()
+    with pytest.raises(InflateError, match="truncated"):
+        a.read_member(0, 1 << 20)
+    a.close()
+
+
+def _with_member_stream(path: Path, stream: bytes, size: int) -> Path:
+    """A one-member ZIP whose deflate data is ``stream`` (declared uncompressed ``size``)."""
+    name = b"t.bin"
+    local = (
+        struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, 0, len(stream), size, len(name), 0)
+        + name
+        + stream
+    )
+    cd = (
+        struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            20,
+            20,
+            0,
+            8,
+            0,
+            0,
+            0,
+            len(stream),
+            size,
+            len(name),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+        + name
+    )
+    eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd), len(local), 0)
+    path.write_bytes(local + cd + eocd)
+    return path
+
+
+def test_not_a_zip_sets_wheel_error(tmp_path: Path) -> None:
+    _, _, scan = _mods()
+    for i, blob in enumerate([b"", b"PK", b"x" * 5000, b"PK\x05\x06" + b"\0" * 10]):
+        p = tmp_path / f"n{i}-1.0-py3-none-any.whl"
+        p.write_bytes(blob)
+        f = scan(p)
+        assert f.error, blob[:8]
+        assert "ZipFormatError" in f.error, (blob[:8], f.error)
+        assert f.size == len(blob)
