@@ -20,8 +20,11 @@ from elftools.elf.elffile import ELFFile
 
 ELF_MAGIC = b"\x7fELF"
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
-# inflate a little past what zlib consumed, so inflaters that read ahead still reach the prefix
-INPUT_SLACK = 64 << 10
+# Compressed input handed to an inflater: what zlib consumed to reach the prefix, plus a few
+# bytes for bit-buffer look-ahead. Tight on purpose: isal's decompressobj inflates ALL the
+# input it is given and buffers what max_length holds back, so looser input would bill isal
+# for bytes past the prefix. (zlib, zlib-ng and isal all reach every prefix with 0 slack.)
+INPUT_SLACK = 64
 # versioned runtimes whose newest required version tells which manylinux policy a binary needs
 _RUNTIME_PREFIXES = ("GLIBC_", "GLIBCXX_", "CXXABI_", "GCC_")
 
