@@ -82,6 +82,19 @@ class ScanConfig:
         return cls(hang_on=os.environ.get(ENV_HANG), pidfile=os.environ.get(ENV_PIDFILE), **kw)
 
 
+def _fields(obj: object) -> dict[str, Any]:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dict(vars(obj))
+    msg = f"cannot encode {type(obj).__name__}"
+    raise TypeError(msg)
+
+
+def facts_to_json(facts: object) -> str:
+    """``json.dumps(facts.to_dict())`` without ``dataclasses.asdict``'s deep copies (the C
+    encoder walks each dataclass's ``__dict__``: same object, several times faster)."""
+    return json.dumps(facts, default=_fields, separators=(",", ":"))
+
+
 # -- member cache ---------------------------------------------------------------------------
 
 
@@ -158,7 +171,7 @@ class MemberCache:
 
     def put(self, key: object, facts: ElfFacts) -> None:
         k = cache_key(key)
-        text = json.dumps(dataclasses.asdict(facts), separators=(",", ":"))
+        text = facts_to_json(facts)
         self._remember(k, text)
         self._new().append((k, text))
 
@@ -284,7 +297,7 @@ def scan_one(
             scan_seconds=time.perf_counter() - t0,
             new_members=cache.drain() if cache else [],
         )  # fmt: skip
-    facts_json = json.dumps(facts.to_dict(), separators=(",", ":"))
+    facts_json = facts_to_json(facts)
     status = "error" if facts.error else "unjudged"
     verdict_json = policy_version = None
     error = facts.error
