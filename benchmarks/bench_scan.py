@@ -1,0 +1,193 @@
+"""Mirror-scale scan benchmark: scheduler + store against the work itself.
+
+    python benchmarks/make_mirror.py /tmp/mirror --wheels 5000
+    python benchmarks/bench_scan.py /tmp/mirror [--rss 5000,50000] [--json out.json]
+
+Measures, in one run, on the same wheels:
+
+1. wheels/s and MB/s of ``wheelscan scan`` at 1 and 2 workers (member cache off, fresh store),
+   against 1 and 2 processes doing nothing but inflating the same ELF members fully (the
+   floor: scanning inflates most of each binary to reach PT_DYNAMIC);
+2. per-wheel overhead of scheduler + store: ``scan --jobs 1`` against the same scan + judge +
+   JSON encoding done in-process in a plain loop;
+3. the member cache: ``scan --jobs 2`` with the cache, cold (empty store) and warm (a
+   ``--rescan`` that finds the members of an earlier run), against no cache;
+4. peak RSS of the main process for N1 vs N2 wheels (a list file; N2 may exceed the mirror:
+   the extra entries are hard links, so disk stays small).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+import zlib
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+
+def wheels_of(mirror: Path) -> list[Path]:
+    return sorted((mirror / "web" / "packages").rglob("*.whl"))
+
+
+def _inflate_all(paths: list[str]) -> int:
+    from wheelscan.members import may_be_binary
+
+    n = 0
+    for p in paths:
+        with zipfile.ZipFile(p) as zf:
+            for info in zf.infolist():
+                if info.compress_type != zipfile.ZIP_DEFLATED:
+                    continue
+                if not may_be_binary(info.filename, info.file_size):
+                    continue
+                with open(p, "rb") as f:
+                    f.seek(info.header_offset + 26)
+                    nlen, xlen = (
+                        int.from_bytes(f.read(2), "little"),
+                        int.from_bytes(f.read(2), "little"),
+                    )
+                    f.seek(info.header_offset + 30 + nlen + xlen)
+                    comp = f.read(info.compress_size)
+                n += len(zlib.decompressobj(-15).decompress(comp))
+    return n
+
+
+def inflate_floor(paths: list[Path], procs: int) -> float:
+    """Seconds for ``procs`` processes to inflate every ELF member of ``paths`` fully."""
+    chunks = [[str(p) for p in paths[i::procs]] for i in range(procs)]
+    with get_context("spawn").Pool(procs) as pool:
+        pool.map(_inflate_all, [[str(paths[0])]] * procs)  # warm imports
+        t0 = time.perf_counter()
+        pool.map(_inflate_all, chunks)
+        return time.perf_counter() - t0
+
+
+def timed_scan(
+    sources: list[str], db: Path, jobs: int, *, member_cache: bool, rescan: bool = False
+) -> tuple[float, Any]:
+    from wheelscan.cli_scan import run_scan
+
+    t0 = time.perf_counter()
+    s = run_scan(sources, str(db), jobs=jobs, member_cache=member_cache, rescan=rescan)
+    return time.perf_counter() - t0, s
+
+
+def in_process(paths: list[Path]) -> float:
+    """The worker's own work (scan, judge, JSON) in a plain loop: no pool, no store."""
+    from wheelscan.scheduler import ScanConfig, Worker
+
+    w = Worker(ScanConfig(member_cache=False))
+    w.scan(str(paths[0]), paths[0].name)  # warm imports and policy
+    t0 = time.perf_counter()
+    for p in paths:
+        w.scan(str(p), p.name)
+    return time.perf_counter() - t0
+
+
+def rss_run(listfile: Path, db: Path) -> tuple[int, float, int]:
+    """(peak RSS KiB of the main process, seconds, wheels) for a scan of ``listfile``."""
+    code = (
+        "import resource, sys, time\n"
+        "from wheelscan.cli_scan import run_scan\n"
+        "t = time.perf_counter()\n"
+        f"s = run_scan([{str(listfile)!r}], {str(db)!r}, jobs=2)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t,"
+        " s.scanned + s.unchanged)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(out[0]), float(out[1]), int(out[2])
+
+
+def make_list(paths: list[Path], n: int, work: Path) -> Path:
+    """A list file of ``n`` distinct wheel paths: the mirror's, then hard links to them."""
+    links = work / f"links{n}"
+    listfile = work / f"list{n}.txt"
+    with open(listfile, "w") as f:
+        for i in range(n):
+            src = paths[i % len(paths)]
+            if i < len(paths):
+                f.write(f"{src}\n")
+                continue
+            d = links / f"{i // 1000:03d}"
+            d.mkdir(parents=True, exist_ok=True)
+            dst = d / f"{i}-{src.name}"
+            if not dst.exists():
+                os.link(src, dst)
+            f.write(f"{dst}\n")
+    return listfile
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mirror", type=Path)
+    ap.add_argument("--rss", default="5000,50000", help="N1,N2 wheels for the RSS comparison")
+    ap.add_argument("--skip", default="", help="comma list of: speed,overhead,cache,rss")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    paths = wheels_of(args.mirror)
+    mb = sum(p.stat().st_size for p in paths) / 1e6
+    n = len(paths)
+    res: dict[str, Any] = {"wheels": n, "MB": round(mb, 1), "cpus": os.cpu_count(),
+                           "loadavg_start": os.getloadavg()}  # fmt: skip
+    print(f"{n} wheels, {mb:.0f} MB, load average {os.getloadavg()}", file=sys.stderr)
+    work = Path(tempfile.mkdtemp(prefix="wheelscan-bench-"))
+    src = [str(args.mirror)]
+
+    def report(key: str, value: Any) -> None:
+        res[key] = value
+        print(f"{key}: {value}", file=sys.stderr)
+
+    if "speed" not in skip:
+        f1, f2 = inflate_floor(paths, 1), inflate_floor(paths, 2)
+        s1, _ = timed_scan(src, work / "j1.sqlite", 1, member_cache=False)
+        s2, _ = timed_scan(src, work / "j2.sqlite", 2, member_cache=False)
+        report("inflate_only_s", {"1": round(f1, 2), "2": round(f2, 2)})
+        report("scan_s", {"1": round(s1, 2), "2": round(s2, 2)})
+        report("scan_wheels_per_s", {"1": round(n / s1), "2": round(n / s2)})
+        report("scan_MB_per_s", {"1": round(mb / s1, 1), "2": round(mb / s2, 1)})
+        report("speedup_scan_1_to_2", round(s1 / s2, 3))
+        report("speedup_inflate_1_to_2", round(f1 / f2, 3))
+        report("speedup_ratio", round((s1 / s2) / (f1 / f2), 3))
+    if "overhead" not in skip:
+        t_in = in_process(paths)
+        t_pool, _ = timed_scan(src, work / "o1.sqlite", 1, member_cache=False)
+        report("in_process_s", round(t_in, 2))
+        report("pool_store_jobs1_s", round(t_pool, 2))
+        report("overhead_per_wheel_ms", round((t_pool - t_in) / n * 1e3, 3))
+        report("overhead_pct", round((t_pool / t_in - 1) * 100, 1))
+    if "cache" not in skip:
+        off, _ = timed_scan(src, work / "c0.sqlite", 2, member_cache=False)
+        cold, _ = timed_scan(src, work / "c1.sqlite", 2, member_cache=True)
+        warm, _ = timed_scan(src, work / "c1.sqlite", 2, member_cache=True, rescan=True)
+        report("cache_s", {"off": round(off, 2), "cold": round(cold, 2), "warm": round(warm, 2)})
+        report("cache_speedup", {"cold": round(off / cold, 2), "warm": round(off / warm, 2)})
+    if "rss" not in skip:
+        n1, n2 = (int(x) for x in args.rss.split(","))
+        out = {}
+        for k in (n1, n2):
+            rss, secs, count = rss_run(make_list(paths, k, work), work / f"rss{k}.sqlite")
+            out[str(k)] = {"rss_MiB": round(rss / 1024, 1), "s": round(secs, 1), "rows": count}
+        report("main_peak_rss", out)
+        report("rss_growth_pct",
+               round((out[str(n2)]["rss_MiB"] / out[str(n1)]["rss_MiB"] - 1) * 100, 1))  # fmt: skip
+    res["loadavg_end"] = os.getloadavg()
+    res["self_maxrss_MiB"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
+    print(json.dumps(res), file=sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
