@@ -393,34 +393,34 @@ def _check(
         e = b.elf
         m = e.member
         if b.arch != claim.arch:
-            yield (Finding("violation", "arch-mismatch", m,
-                               f"binary is {b.arch_desc}, claim is {claim.arch}",
-                               {**ev0, "machine": e.machine, "class": e.elf_class,
-                                "endian": e.endian, "e_flags": e.e_flags, "arch": b.arch}))
+            yield Finding("violation", "arch-mismatch", m,
+                           f"binary is {b.arch_desc}, claim is {claim.arch}",
+                           {**ev0, "machine": e.machine, "class": e.elf_class,
+                            "endian": e.endian, "e_flags": e.e_flags, "arch": b.arch})
             continue
         if claim.arch == "x86_64" and (lvl := isa_level(e)) > 1:
-            yield (Finding("violation", "isa-level", m,
-                               f"needs x86-64-v{lvl} (GNU_PROPERTY_X86_ISA_1_NEEDED), "
-                               "policies assume the x86-64 baseline",
-                               {**ev0, "level": lvl, "isa_needed": e.x86_isa_needed}))
+            yield Finding("violation", "isa-level", m,
+                           f"needs x86-64-v{lvl} (GNU_PROPERTY_X86_ISA_1_NEEDED), "
+                           "policies assume the x86-64 baseline",
+                           {**ev0, "level": lvl, "isa_needed": e.x86_isa_needed})
         if claim.family == "linux" or pol is None:
             continue
         if b.libc is not None and b.libc != pol.libc:
             what = "both glibc and musl" if b.libc == "mixed" else b.libc
-            yield (Finding("violation", "libc-mismatch", m,
-                               f"binary is linked for {what} ({'; '.join(b.libc_evidence[:3])}),"
-                               f" {claim.family} needs {pol.libc}",
-                               {**ev0, "libc": b.libc, "evidence": b.libc_evidence}))
+            yield Finding("violation", "libc-mismatch", m,
+                           f"binary is linked for {what} ({'; '.join(b.libc_evidence[:3])}),"
+                           f" {claim.family} needs {pol.libc}",
+                           {**ev0, "libc": b.libc, "evidence": b.libc_evidence})
             continue
         yield from _check_versions(ctx, b, claim_tag, pol)
         yield from _check_libraries(ctx, b, claim_tag, pol)
         if pol.forbidden_symbols:
             hits = sorted(_imported_names(b, None) & pol.forbidden_symbols)
             if hits:
-                yield (Finding("violation", "musl-version", m,
-                                   f"imports {', '.join(hits[:5])}, only in musl >= 1.2, "
-                                   f"but {pol.tag} promises musl 1.1",
-                                   {**ev0, "symbols": hits, "min_musl": "1.2"}))
+                yield Finding("violation", "musl-version", m,
+                               f"imports {', '.join(hits[:5])}, only in musl >= 1.2, "
+                               f"but {pol.tag} promises musl 1.1",
+                               {**ev0, "symbols": hits, "min_musl": "1.2"})
 
 
 def _check_versions(ctx: _Ctx, b: _Bin, claim_tag: str, pol: ResolvedPolicy) -> list[Finding]:
