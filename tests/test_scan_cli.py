@@ -101,6 +101,7 @@ def test_bandersnatch_scan_resume_and_rescan(
     n = len(expected)
     assert f"{n} wheels ({n} scanned, 0 unchanged)" in r.stderr
     assert "1 non-wheel files skipped" in r.stderr
+    assert r.stderr.strip().count("\n") == 0, r.stderr  # --quiet: the summary line only
     assert dict(_rows(db)) == expected
     rows = _rows(db, "filename, location, content_hash, upload_time, yanked, size, verdict")
     yanked = sorted(expected)[0]
@@ -225,3 +226,18 @@ def test_rejudge_without_opening_wheels(
     assert dict(_rows(db)) == expected
     assert dict(_rows(db, "filename, verdict")) == verdicts
     assert all(v for (v,) in _rows(db, "policy_version"))
+
+
+def test_progress_bar(mirror: tuple[Path, dict[str, str]], tmp_path: Path,
+                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from wheelscan.cli_scan import run_scan
+
+    root, expected = mirror
+    n = len(expected)
+    summary = run_scan([str(root)], str(tmp_path / "s.sqlite"), jobs=2, progress=True,
+                       engine=ENGINE)  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"{n}/{n}" in err  # the total became known when listing ended
+    assert "whl/s" in err
+    assert "mislabelled=" in err
+    assert summary.counts["mislabelled"] == sum(1 for s in expected.values() if s != "ok")
