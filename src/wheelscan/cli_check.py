@@ -58,7 +58,7 @@ def _check_one(path: str, args: argparse.Namespace, policies: Any) -> Verdict:
     try:
         facts = scan_wheel(path, engine=args.engine)
         v = judge(facts, policies, exclude=tuple(args.exclude), strict=args.strict)
-    except (OSError, ValueError, MemoryError, RecursionError) as e:
+    except Exception as e:  # one bad wheel (or an engine bug) must not end a bulk check
         v = Verdict(wheel=os.path.basename(path), status="error",
                     error=f"{type(e).__name__}: {e}", policy=dict(policies.provenance),
                     exclude=list(args.exclude), strict=args.strict, engine=args.engine)
