@@ -16,6 +16,7 @@ import hashlib
 import io
 import os
 import struct
+import warnings
 import zipfile
 import zlib
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -200,7 +201,17 @@ def _scan_member(
     if _decompress(comp, info, _PEEK, exact=False) != ELF_MAGIC:
         return None
     data = _member_bytes(fh, file_size, info, comp, budget)[1]
-    elf = elf_facts(info.filename, data)
+    try:
+        with warnings.catch_warnings():
+            # lief warns (RuntimeWarning) for every enum value it does not know, e.g. an
+            # unknown dynamic tag: normal in hostile input, and an error under -W error
+            warnings.simplefilter("ignore")
+            elf = elf_facts(info.filename, data)
+    except WheelscanError:
+        raise
+    except Exception as e:  # lief is third-party C++: whatever it raises is about this member
+        kind = "non-UTF-8 string" if isinstance(e, UnicodeDecodeError) else type(e).__name__
+        raise ElfError(f"lief could not read the ELF file ({kind}): {e}") from e
     if key is not None and member_cache is not None:
         member_cache.put(key, elf)
     return elf
