@@ -60,15 +60,11 @@ def build_binaries(out: Path, arches: list[str]) -> dict[str, dict[str, bytes]]:
         else:
             vers[base].append("clock_gettime")
         libc = build_stub(d, "libc.so.6", vers, cc=cc)
-        src = "".join(
-            f"int f{i}(int x) {{ return x * {i} + {i % 5}; }}\n" for i in range(400)
-        )
+        src = "".join(f"int f{i}(int x) {{ return x * {i} + {i % 5}; }}\n" for i in range(400))
         old = build_elf(d, "old.so", src, cc=cc, imports=[Import("puts", libc)])
         new = build_elf(d, "new.so", src, cc=cc,
                         imports=[Import("puts", libc), Import("clock_gettime", libc)])  # fmt: skip
-        lib_src = "".join(
-            f"int v{i}(int x) {{ return x ^ {i}; }}\n" for i in range(2500)
-        )
+        lib_src = "".join(f"int v{i}(int x) {{ return x ^ {i}; }}\n" for i in range(2500))
         lib = build_elf(d, "libvendored.so", lib_src, cc=cc, soname="libvendored-5e1f.so.1",
                         imports=[Import("malloc", libc), Import("memcpy", libc)])  # fmt: skip
         bins[arch] = {"old": old.read_bytes(), "new": new.read_bytes(), "lib": lib.read_bytes()}

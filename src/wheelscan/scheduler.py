@@ -439,7 +439,7 @@ class LocalPool:
                 while pending and len(slots) < self.jobs:
                     slots.append(self._spawn())
                 for s in slots:
-                    while len(s.batches) < 2 and pending:
+                    while len(s.batches) < 2 and pending and not s.dead:
                         pending_bytes -= self._dispatch(s, pending, pending_bytes, source is None)
                 busy = [s for s in slots if s.inflight]
                 if not busy:
@@ -468,9 +468,13 @@ class LocalPool:
             nbytes += ref.size or 0
         if not s.inflight and s.ready:
             s.since = time.monotonic()
-        s.conn.send([(r.location, r.filename) for r in batch])
         s.inflight.extend(batch)
         s.batches.append(len(batch))
+        try:
+            s.conn.send([(r.location, r.filename) for r in batch])
+        except OSError:  # it died idle: no wheel to blame, everything it holds is re-queued
+            self._kill(s)
+            self.deaths += 1
         return nbytes
 
     def _wait(self, busy: list[_Slot], on_result: OnResult, timeout: float | None) -> None:
