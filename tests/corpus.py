@@ -750,3 +750,14 @@ def readelf_mismatches(elf: ElfFacts, r: dict[str, object], *, has_sections: boo
                 f"version_defs: got {elf.version_defs!r}, readelf says {r['version_defs']!r}"
             )
     return bad
+
+
+if __name__ == "__main__":  # python tests/corpus.py OUT_DIR: build and list the corpus
+    import sys
+
+    built = build_corpus(Path(sys.argv[1] if len(sys.argv) > 1 else "corpus-out"))
+    for cw in built.wheels:
+        print(f"{cw.id}\t{cw.path}\t{len(cw.elfs)} ELF")
+    for family, why in built.missing.items():
+        print(f"missing {family}: {why}", file=sys.stderr)
+    print(f"built in {built.seconds:.1f} s", file=sys.stderr)
