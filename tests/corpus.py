@@ -403,6 +403,24 @@ def _x86_extras(out: Path) -> dict[str, ElfExpect]:
         elfs["cxx"] = ElfExpect(
             cxx, "x86_64", cls, endian, machine, needed_includes=["libstdc++.so.6", "libc.so.6"]
         )
+    big = [f"big_{i:03d}" for i in range(100)]
+    libbig = build_stub(out / "stubs", "libbig.so.1", {"BIG_1.0": big})
+    runtime = [f"__cxa_wsc_{i:03d}" for i in range(300)]
+    caps_src = "".join(f"void {n}(void) {{}}\n" for n in runtime)
+    caps = build_elf(out, "caps.so", caps_src, imports=[Import(n, libbig) for n in big])
+    elfs["caps"] = ElfExpect(
+        caps,
+        "x86_64",
+        cls,
+        endian,
+        machine,
+        needed=["libbig.so.1"],
+        versioned_imports={("libbig.so.1", "BIG_1.0"): set(big)},
+        weak_versions=set(),
+        runtime_exports=sorted(runtime),
+        runtime_export_count=300,
+        exports_include=300,
+    )
     isa = build_elf(
         out,
         "isa.so",
