@@ -631,6 +631,13 @@ def readelf_facts(path: Path) -> dict[str, object]:
         "rpath": [p for v in _RPATH.findall(dyn) for p in v.split(":")],
         "runpath": [p for v in _RUNPATH.findall(dyn) for p in v.split(":")],
     }
+    head = _readelf("-h", str(path))
+    m = re.search(r"^\s*Flags:\s+(0x[0-9a-f]+)", head, re.M)
+    facts["e_flags"] = int(m.group(1), 16) if m else None
+    m = re.search(r"^\s*OS/ABI:\s+(.*?)\s*$", head, re.M)
+    facts["osabi"] = {"UNIX - System V": 0, "UNIX - GNU": 3}.get(m.group(1)) if m else None
+    m = re.search(r"^\s*Type:\s+(\w+)", head, re.M)
+    facts["e_type"] = {"EXEC": 2, "DYN": 3}.get(m.group(1)) if m else None
     seg = _readelf("-l", str(path))
     m = re.search(r"Requesting program interpreter: (.*)\]", seg)
     facts["interpreter"] = m.group(1) if m else None
@@ -678,6 +685,11 @@ def expectation_mismatches(elf: ElfFacts, e: ElfExpect) -> list[str]:
     check("endian", elf.endian, e.endian)
     check("machine", elf.machine, e.machine)
     check("e_type", elf.e_type, e.e_type)
+    if (
+        e.arch == "armv7l"
+    ):  # arm-linux-gnueabihf: EABI version 5, hard-float (EF_ARM_ABI_FLOAT_HARD)
+        check("e_flags EABI version", elf.e_flags >> 24, 5)
+        check("e_flags hard-float", bool(elf.e_flags & 0x400), True)
     check("has_dynamic", elf.has_dynamic, True)
     if e.needed is not None:
         check("needed", elf.needed, e.needed)
@@ -756,6 +768,11 @@ def readelf_mismatches(elf: ElfFacts, r: dict[str, object], *, has_sections: boo
         f"{name}: got {getattr(elf, name)!r}, readelf says {r[name]!r}"
         for name in ("needed", "soname", "rpath", "runpath", "interpreter", "stack")
         if getattr(elf, name) != r[name]
+    ]
+    bad += [
+        f"{name}: got {getattr(elf, name)!r}, readelf -h says {r[name]!r}"
+        for name in ("e_flags", "osabi", "e_type")
+        if r[name] is not None and getattr(elf, name) != r[name]
     ]
     if r["symbol_count"] is not None and elf.symbol_count != r["symbol_count"]:
         bad.append(f"symbol_count: got {elf.symbol_count}, readelf -D says {r['symbol_count']}")
