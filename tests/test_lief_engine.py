@@ -240,6 +240,13 @@ def test_member_count_limit(tmp_path: Path, elf_bytes: bytes) -> None:
     assert "members" in facts.error
 
 
+def test_central_directory_limit(tmp_path: Path, elf_bytes: bytes) -> None:
+    path = _wheel(tmp_path, {"lim/_a.so": elf_bytes})
+    facts = scan_wheel_lief(path, limits=Limits(max_central_directory=100))
+    assert facts.error is not None
+    assert "central directory" in facts.error
+
+
 @pytest.mark.parametrize(
     ("label", "cut"),
     [("empty", 0), ("inside-first-header", 20), ("inside-eocd", -10), ("half", None)],

@@ -129,7 +129,7 @@ def _scan(
         raise ZipFormatError(
             f"central directory unreadable (offset or size past the end?): {e}"
         ) from e
-    _check_cd_offset(fh, zf, file_size, facts)
+    _check_cd_offset(fh, zf, file_size, facts, limits)
     infos = zf.infolist()
     facts.member_count = len(infos)
     if len(infos) > limits.max_members:
@@ -164,7 +164,9 @@ def _scan(
             facts.elfs.append(elf)
 
 
-def _check_cd_offset(fh: BinaryIO, zf: zipfile.ZipFile, file_size: int, facts: WheelFacts) -> None:
+def _check_cd_offset(
+    fh: BinaryIO, zf: zipfile.ZipFile, file_size: int, facts: WheelFacts, limits: Limits
+) -> None:
     """zipfile silently shifts every offset when the EOCD's CD offset is wrong; we do not."""
     zf_private: Any = zipfile  # _EndRecData & co: private to the stdlib, but stable for decades
     endrec = zf_private._EndRecData(fh)
@@ -173,6 +175,11 @@ def _check_cd_offset(fh: BinaryIO, zf: zipfile.ZipFile, file_size: int, facts: W
     recorded = endrec[zf_private._ECD_OFFSET]
     cd_size = endrec[zf_private._ECD_SIZE]
     actual = zf.start_dir
+    if cd_size > limits.max_central_directory:
+        raise LimitExceeded(
+            f"central directory of {cd_size} bytes exceeds the limit of "
+            f"{limits.max_central_directory}"
+        )
     if recorded == actual:
         return
     if recorded + cd_size > file_size:
