@@ -21,6 +21,7 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeASCII
 
 cimport zlib as z
 from status cimport ST_ELF, ST_INFLATE, ST_LIMIT, ST_NOMEM, ST_ZIP
@@ -54,6 +55,10 @@ cdef enum:
     PY_IN_CHUNK = 65536  # compressed input per Python-level call
     MAX_ROUNDS = 32     # parse/inflate rounds per ELF member
     PEEK = 64           # first bytes inflated of every candidate member
+    # below this size an ELF member stays with zlib: isal/zlib-ng's set-up costs more than
+    # their faster inflate saves (measured on 14 KiB .so files: zlib 5 us to peek, isal 30)
+    SMALL_MEMBER = 32768
+    SMALL_FILE = 1 << 20  # archives up to this size are read, not mapped
 
 cdef object _factories = {}
 
@@ -84,7 +89,13 @@ cdef inline uint64_t u64(const uint8_t* p) noexcept nogil:
 
 
 cdef str decode_name(const uint8_t* p, Py_ssize_t n, uint16_t flags):
-    # as zipfile does: UTF-8 with general-purpose bit 11, else CP437
+    # as zipfile does: UTF-8 with general-purpose bit 11, else CP437 (both ASCII-compatible)
+    cdef Py_ssize_t i
+    for i in range(n):
+        if p[i] & 0x80:
+            break
+    else:
+        return PyUnicode_DecodeASCII(<const char*>p, n, NULL)
     cdef bytes raw = p[:n]
     if flags & 0x800:
         return raw.decode("utf-8", "replace")
@@ -146,11 +157,20 @@ cdef class Archive:
             fd = os.open(src, os.O_RDONLY)
             try:
                 self.size = os.fstat(fd).st_size
-                if self.size:
+                if self.size > SMALL_FILE:
                     self._mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+                elif self.size:
+                    # one read() beats mmap + munmap + page faults for small wheels
+                    self._mm = os.read(fd, self.size)
+                    while len(self._mm) < self.size:
+                        more = os.read(fd, self.size - len(self._mm))
+                        if not more:
+                            break
+                        self._mm += more
+                    self.size = len(self._mm)
             finally:
                 os.close(fd)
-            if self._mm is not None:
+            if self._mm is not None and self.size:
                 self._mv = self._mm
                 self.base = &self._mv[0]
         else:
@@ -161,9 +181,9 @@ cdef class Archive:
     def close(self):
         self.base = NULL
         self._mv = None
-        if self._mm is not None:
+        if isinstance(self._mm, mmap.mmap):
             self._mm.close()
-            self._mm = None
+        self._mm = None
         self.fileobj = None
 
     @property
@@ -337,7 +357,7 @@ cdef class Archive:
             self.anomalies.append(f"local header name differs from central directory name "
                                   f"{name!r}")
         data_off = off + 30 + nlen + elen
-        if data_off + csize > self.size:
+        if data_off > self.size or csize > self.size - data_off:
             raise_status(ST_ZIP, f"member data ({csize} bytes at offset {data_off}) runs past "
                                  f"the end of the archive ({self.size} bytes)")
         return Member(self, method, data_off, csize, usize)
@@ -385,6 +405,10 @@ cdef class Archive:
                 return None
             if m.method == 0 and m.csize != usize:
                 raise_status(ST_ZIP, f"stored member: compressed size {m.csize} != size {usize}")
+            if m.method == 8 and self.inf_kind != INF_ZLIB and usize > SMALL_MEMBER:
+                # worth the faster inflater's costlier set-up: start over with it
+                m.restart(self.inf_kind)
+                m.fill(min(<uint64_t>PEEK, usize))
             while True:
                 res = elf_parse(m.view(), usize, member)
                 if type(res) is not int:
@@ -447,6 +471,7 @@ cdef class Member:
     cdef const uint8_t* direct
     cdef z.z_stream zs
     cdef bint zs_live
+    cdef int kind               # INF_ZLIB or INF_PY (the archive's Python inflater)
     cdef bint py_full      # the last inflate call filled its output: call again before feeding
     cdef object pyd
     cdef object pending
@@ -462,6 +487,19 @@ cdef class Member:
         self.usize = usize
         self.zs_live = False
         self.direct = NULL
+        self.kind = INF_ZLIB
+
+    cdef int restart(self, int kind) except -1:
+        """Start the member over with another inflater (the peek uses zlib's cheap init)."""
+        if self.zs_live:
+            z.inflateEnd(&self.zs)
+            self.zs_live = False
+        self.pyd = self.zreader = self.pending = None
+        self.produced = self.fed = 0
+        self.eof = self.py_full = False
+        self.direct = NULL
+        self.kind = kind
+        return 0
 
     def __dealloc__(self):
         if self.zs_live:
@@ -470,7 +508,7 @@ cdef class Member:
     @property
     def read(self):
         """Compressed bytes consumed so far."""
-        if self.method == 8 and self.arc.inf_kind == INF_ZLIB:
+        if self.method == 8 and self.kind == INF_ZLIB:
             return self.zs.total_in if self.zs_live else self.fed
         if self.method == 8 and self.pending is not None:
             return self.fed - len(self.pending)
@@ -522,7 +560,7 @@ cdef class Member:
         if self.method == 0:
             self._fill_stored(target)
         elif self.method == 8:
-            if self.arc.inf_kind == INF_ZLIB:
+            if self.kind == INF_ZLIB:
                 self._fill_zlib(target)
             else:
                 self._fill_py(target)
@@ -660,7 +698,7 @@ cdef class Member:
         cdef int ret
         cdef unsigned long before
         cdef bint more = False
-        if self.method == 8 and self.arc.inf_kind == INF_ZLIB:
+        if self.method == 8 and self.kind == INF_ZLIB:
             while True:
                 if self.zs.avail_in == 0 and not self.py_full:
                     if self.fed >= self.csize:

@@ -790,3 +790,20 @@ def test_not_a_zip_sets_wheel_error(tmp_path: Path) -> None:
         assert f.error, blob[:8]
         assert "ZipFormatError" in f.error, (blob[:8], f.error)
         assert f.size == len(blob)
+
+
+def test_zip64_sizes_near_2_64_are_member_errors(tmp_path: Path) -> None:
+    _, _, scan = _mods()
+    elfish = b"\x7fELF" + bytes(range(256)) * 40
+    p = write_zip(tmp_path / "z-1.0-cp311-cp311-linux_x86_64.whl", [ZipMember("a.so", elfish)],
+                  zip64=True)  # fmt: skip
+    raw = bytearray(p.read_bytes())
+    cd = raw.rfind(b"PK\x01\x02")
+    extra = cd + 46 + len(b"a.so")
+    assert struct.unpack_from("<HH", raw, extra) == (1, 24)
+    struct.pack_into("<Q", raw, extra + 12, 2**64 - 10)  # compressed size: wraps offset + size
+    p.write_bytes(bytes(raw))
+    f = scan(p)
+    assert f.error is None
+    assert [e.member for e in f.errors] == ["a.so"]
+    assert "runs past the end of the archive" in f.errors[0].message
