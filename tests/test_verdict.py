@@ -370,3 +370,80 @@ def test_glibc_versions_of_other_libraries_are_not_libc_evidence() -> None:
     v = judge(wheel("musllinux_1_1_aarch64", [ext, gcc_s]))
     assert v.status == "ok"
     assert v.required_glibc is None
+
+
+@pytest.mark.skipif(not __import__("shutil").which("g++"), reason="g++ needed")
+def test_cxx_runtime_from_a_statically_linked_libstdcxx(tmp_path: Any) -> None:
+    """g++ -static-libstdc++ exports libstdc++'s own std::thread and __once_proxy from the
+    extension (nm shows them as defined, global); wheelscan warns, the claim still holds."""
+    import subprocess
+
+    from builders import build_elf, make_wheel
+
+    src = ("#include <thread>\n#include <mutex>\nstatic std::once_flag f;\n"
+           'extern "C" int run(void) { std::thread t([]{ std::call_once(f, []{}); });'
+           " t.join(); return 0; }\n")
+    so = build_elf(tmp_path, "ext.so", src, lang="c++", cc="gcc",
+                   flags=["-static-libstdc++", "-static-libgcc", "-pthread"])
+    nm = subprocess.run(["nm", "-D", "--defined-only", str(so)], capture_output=True,
+                        text=True, check=True).stdout
+    assert " T __once_proxy" in nm  # the construction really exports the runtime
+    w = make_wheel(tmp_path, "cxx-1.0-cp311-cp311-manylinux_2_34_x86_64.whl",
+                   {"cxx/ext.so": so})
+    v = judge(scan_wheel(w, engine=ENGINE))
+    (f,) = [f for f in v.findings if f.kind == "cxx-runtime"]
+    assert f.severity == "warning"
+    # (facts keep the first RUNTIME_EXPORT_CAP names sorted, so __once_proxy may be cut off)
+    assert any(s.startswith("_ZNSt6thread15_M_start_thread") for s in f.evidence["symbols"])
+    assert f.evidence["count"] >= 100
+    # an ordinary C++ extension linking the shared libstdc++ exports none of it
+    plain = build_elf(tmp_path / "plain", "ext.so", src, lang="c++", cc="gcc", flags=["-pthread"])
+    w2 = make_wheel(tmp_path / "plain", "cxx-1.0-cp311-cp311-manylinux_2_34_x86_64.whl",
+                    {"cxx/ext.so": plain})
+    assert "cxx-runtime" not in kinds(judge(scan_wheel(w2, engine=ENGINE)))
+
+
+def test_judge_never_raises_on_odd_facts() -> None:
+    """Facts from a hostile wheel can hold any strings and numbers; judge must still answer
+    with a verdict that fits the schema."""
+    import json
+    from importlib import resources
+
+    import jsonschema
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    schema = json.loads((resources.files("wheelscan") / "data" / "check-schema.json").read_text())
+    text = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+        ["$ORIGIN/..", "${ORIGIN}", "/abs", "..", "", "GLIBC_", "GLIBC_2.x", "GLIBC_99.99",
+         "libc.so.6", "libc.musl-x86_64.so.1", "ld-linux-x86-64.so.2", "libpython3.11.so"])
+    elf_st = st.builds(
+        lambda member, machine, cls, flags, needed, rp, rn, vers, names, stack, isa: ElfFacts(
+            member=member, elf_class=cls, endian="little", osabi=0, e_type=3, machine=machine,
+            e_flags=flags, has_dynamic=True, needed=needed, rpath=rp, runpath=rn, stack=stack,
+            version_needs=[LibraryNeed(lib, [VersionNeed(v)]) for lib, v in vers],
+            imports=[SymbolGroup(lib, v, len(names), names) for lib, v in vers]
+            + [SymbolGroup(None, None, len(names), names)],
+            x86_isa_needed=isa),
+        st.sampled_from(["pkg/a.so", "pkg/b/c.so", "x.data/purelib/a.so", "../evil.so"]) | text,
+        st.sampled_from([3, 62, 183, 40, 0, 65535]), st.sampled_from([32, 64]),
+        st.integers(0, 2**32 - 1), st.lists(text, max_size=4), st.lists(text, max_size=3),
+        st.lists(text, max_size=3), st.lists(st.tuples(text, text), max_size=3),
+        st.lists(text, max_size=3), st.sampled_from(["none", "exec", "noexec", "?"]),
+        st.none() | st.integers(0, 2**32 - 1))
+    tags = st.lists(st.sampled_from(["manylinux_2_17_x86_64", "manylinux1_i686", "any",
+                                     "musllinux_1_1_armv7l", "linux_aarch64",
+                                     "manylinux_2_99_x86_64", "manylinux_0_0_x86_64",
+                                     "manylinux9_x86_64", "macosx_11_0_arm64"]),
+                    min_size=1, max_size=3)
+
+    validator = jsonschema.Draft202012Validator(schema)
+
+    @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(tags, st.lists(elf_st, max_size=4), st.lists(text, max_size=2))
+    def check(plat: list[str], elfs: list[ElfFacts], wheel_tags: list[str]) -> None:
+        w = wheel(".".join(plat), elfs, wheel_tags=wheel_tags)
+        v = judge(w, exclude=["lib*.so.?"])
+        validator.validate(v.to_dict())
+
+    check()

@@ -540,7 +540,7 @@ def _warnings(facts: WheelFacts, bins: list[_Bin], claims: list[Claim]) -> list[
                                f"exports {len(own)} symbol(s) of libstdc++/libgcc's own runtime "
                                f"(e.g. {own[0]}): a statically linked C++ runtime that can "
                                "interpose on the system one",
-                               {"symbols": own[:32], "count": len(own),
+                               {"symbols": own, "count": len(own),  # facts cap the list
                                 "runtime_export_count": e.runtime_export_count}))
         if (mm := _EXT_SUFFIX.search(posixpath.basename(m))) is not None:
             problems = []
