@@ -1,0 +1,126 @@
+"""``wheelscan report``: summaries and exports of a scan store (``wheelscan scan --db``).
+
+Reads the store only; never opens a wheel. Exit status 0 when the report was written, 2 when
+the store cannot be read or an argument is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["configure_parser", "execute", "write_report"]
+
+
+def configure_parser(sub: Any) -> None:
+    from .report import FORMATS, STATUS_ORDER
+
+    help_ = "Summarise or export a scan store: text, csv, jsonl, jsonl.zst or one HTML file."
+    p = sub.add_parser("report", help=help_, description=help_)
+    p.add_argument("--db", default="wheelscan.sqlite", help="scan store (default: %(default)s)")
+    p.add_argument("--format", "-f", choices=FORMATS, default="text")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file (default: stdout for text/jsonl; report.<format> otherwise);"
+        " csv also writes OUT's .findings.csv beside it",
+    )
+    p.add_argument(
+        "--project",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this project (repeatable)",
+    )
+    p.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only wheels with a platform tag matching GLOB (repeatable)",
+    )
+    p.add_argument(
+        "--status",
+        action="append",
+        default=[],
+        choices=STATUS_ORDER,
+        help="only wheels with this status (repeatable)",
+    )
+    p.add_argument(
+        "--since", metavar="DATE", help="only wheels uploaded (else modified) since DATE"
+    )
+    p.add_argument(
+        "--top",
+        type=int,
+        default=20,
+        metavar="N",
+        help="rows in each ranking of the text report (default: %(default)s)",
+    )
+
+
+def write_report(db: str, fmt: str, output: str | None, filters: Any, top: int = 20) -> str:
+    """Write one report; returns where it went (``-`` for stdout)."""
+    from .report import (
+        iter_records,
+        mirror_findings,
+        open_store,
+        summarise,
+        write_csv,
+        write_jsonl,
+        write_jsonl_zst,
+        write_text,
+    )
+
+    con = open_store(db)
+    try:
+        if fmt in ("text", "jsonl") and output in (None, "-"):
+            if fmt == "text":
+                s = summarise(con, filters)
+                write_text(s, mirror_findings(con, filters, top), sys.stdout, top=top, source=db)
+            else:
+                write_jsonl(iter_records(con, filters), sys.stdout)
+            return "-"
+        out = Path(output or f"report.{'csv' if fmt == 'csv' else fmt}")
+        if fmt == "text":
+            s = summarise(con, filters)
+            with open(out, "w", encoding="utf-8") as f:
+                write_text(s, mirror_findings(con, filters, top), f, top=top, source=db)
+        elif fmt == "jsonl":
+            with open(out, "w", encoding="utf-8") as f:
+                write_jsonl(iter_records(con, filters), f)
+        elif fmt == "jsonl.zst":
+            write_jsonl_zst(iter_records(con, filters), out)
+        elif fmt == "csv":
+            write_csv(iter_records(con, filters), out)
+        else:
+            from .report_html import write_html
+
+            write_html(con, filters, out, source=db)
+        return str(out)
+    finally:
+        con.close()
+
+
+def execute(args: argparse.Namespace) -> int:
+    from .report import ReportFilters, findings_path
+    from .store import StoreError
+
+    try:
+        filters = ReportFilters.parse(args.project, args.platform, args.status, args.since)
+    except ValueError as e:
+        print(f"wheelscan report: {e}", file=sys.stderr)
+        return 2
+    try:
+        where = write_report(args.db, args.format, args.output, filters, args.top)
+    except StoreError as e:
+        print(f"wheelscan report: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    if where != "-":
+        extra = f" and {findings_path(Path(where))}" if args.format == "csv" else ""
+        print(f"wheelscan report: wrote {where}{extra}", file=sys.stderr)
+    return 0

@@ -1,0 +1,707 @@
+"""Batch reports over a scan store: totals, tag matrices, reasons, offenders, exports.
+
+Everything here reads the SQLite store written by ``wheelscan scan`` (``docs/store-schema.md``)
+and never a wheel. Rows are streamed once through :class:`Summary`; the memory it keeps grows
+with the number of distinct tags, reasons and projects, not with the number of wheels. The
+mirror-wide findings (one soname vendored with different contents, duplicate binaries) are
+grouped by SQLite itself (``json_each`` + ``GROUP BY``; its sorter spills to disk), and the
+per-project sections and the violations table are bounded top-N queries.
+
+Exports (``csv``, ``jsonl``, ``jsonl.zst``) carry one record per wheel: the ``check --format
+json`` object plus where the wheel is and what the index said about it
+(``data/report-schema.json``, :data:`REPORT_SCHEMA_VERSION`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import sqlite3
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from .sources import Filters, WheelRef, parse_since
+from .store import STORE_SCHEMA_VERSION, StoreError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+__all__ = [
+    "ALL",
+    "FORMATS",
+    "REPORT_SCHEMA_VERSION",
+    "ReportFilters",
+    "Summary",
+    "claim_key",
+    "iter_records",
+    "open_store",
+    "reasons_of",
+    "summarise",
+    "write_csv",
+    "write_jsonl",
+    "write_text",
+]
+
+REPORT_SCHEMA_VERSION = 1
+FORMATS = ("text", "csv", "jsonl", "jsonl.zst", "html")
+STATUS_ORDER = ("ok", "mislabelled", "error", "no-binaries", "not-linux", "unjudged")
+
+_LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+_PEP600 = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)_([a-z0-9_]+)$")
+_LEGACY_RE = re.compile(r"^(manylinux1|manylinux2010|manylinux2014)_([a-z0-9_]+)$")
+_LINUX = re.compile(r"^linux_([a-z0-9_]+)$")
+_YEAR = re.compile(r"^(\d{4})-")
+
+_COLUMNS = "id, location, filename, project, upload_time, yanked, status, error, verdict, mtime"
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    """Which stored wheels a report covers (the scan's filters plus the status)."""
+
+    projects: frozenset[str] = frozenset()
+    platforms: tuple[str, ...] = ()
+    statuses: frozenset[str] = frozenset()
+    since: float | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        projects: Iterable[str] = (),
+        platforms: Iterable[str] = (),
+        statuses: Iterable[str] = (),
+        since: str | None = None,
+    ) -> ReportFilters:
+        bad = sorted(set(statuses) - set(STATUS_ORDER))
+        if bad:
+            msg = f"--status {', '.join(bad)}: expected one of {', '.join(STATUS_ORDER)}"
+            raise ValueError(msg)
+        return cls(
+            frozenset(_canonical(p) for p in projects),
+            tuple(platforms),
+            frozenset(statuses),
+            None if since is None else parse_since(since),
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.projects or self.platforms or self.statuses or self.since is not None)
+
+    def where(self) -> tuple[str, list[object]]:
+        """A SQL condition on ``wheels`` (alias ``w``) and its parameters."""
+        conds = ["1"]
+        params: list[object] = []
+        if self.projects:
+            conds.append(f"w.project IN ({','.join('?' * len(self.projects))})")
+            params += sorted(self.projects)
+        if self.statuses:
+            conds.append(f"w.status IN ({','.join('?' * len(self.statuses))})")
+            params += sorted(self.statuses)
+        if self.platforms or self.since is not None:
+            conds.append("ws_keep(w.filename, w.upload_time, w.mtime)")
+        return " AND ".join(conds), params
+
+    def install(self, con: sqlite3.Connection) -> None:
+        """Register ``ws_keep`` (platform globs and --since, as ``wheelscan scan`` applies them)."""
+        f = Filters(platforms=self.platforms, since=self.since)
+
+        def keep(filename: str, upload: str | None, mtime: float | None) -> int:
+            ref = WheelRef(location="", filename=filename, upload_time=upload, mtime=mtime)
+            return int(f.accepts(ref))
+
+        con.create_function("ws_keep", 3, keep, deterministic=True)
+
+
+#: the default: every stored wheel
+ALL = ReportFilters()
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def open_store(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to a scan store; StoreError if it is not one we understand."""
+    p = Path(path)
+    if not p.is_file():
+        msg = f"{p}: no such scan store (run `wheelscan scan --db {p} SOURCE` first)"
+        raise StoreError(msg)
+    try:
+        con = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=60.0)
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as e:
+        msg = f"{p}: not a wheelscan store ({e})"
+        raise StoreError(msg) from e
+    if "wheels" not in tables or "meta" not in tables:
+        con.close()
+        msg = f"{p}: not a wheelscan store (no wheels/meta tables)"
+        raise StoreError(msg)
+    row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if row is None or int(row[0]) > STORE_SCHEMA_VERSION:
+        con.close()
+        msg = f"{p}: store schema {row and row[0]} is not one this wheelscan reads"
+        raise StoreError(msg)
+    con.execute("PRAGMA temp_store=FILE")
+    return con
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-wheel records (the export format).
+
+
+@dataclass
+class Row:
+    id: int
+    location: str
+    filename: str
+    project: str | None
+    upload_time: str | None
+    yanked: bool | None
+    status: str
+    error: str | None
+    verdict: dict[str, Any] | None
+
+    def record(self) -> dict[str, Any]:
+        """The export record: the verdict object plus location, upload time and yanked."""
+        v = self.verdict
+        if v is None:  # the worker died, timed out, or no policy ran: same keys, empty
+            v = {
+                "schema_version": 1, "wheel": self.filename, "path": self.location,
+                "status": self.status, "error": self.error, "claims": [], "per_claim": [],
+                "minimal_tag": None, "minimal_tags": {}, "required_glibc": None,
+                "findings": [], "policy": {}, "exclude": [], "strict": False, "engine": None,
+            }  # fmt: skip
+        rec = dict(v)
+        # the store's status/error win: a wheel the worker could not finish has no verdict
+        rec["status"] = self.status
+        rec["error"] = self.error if self.error is not None else v.get("error")
+        rec["report_schema"] = REPORT_SCHEMA_VERSION
+        rec["project"] = self.project
+        rec["location"] = self.location
+        rec["upload_time"] = self.upload_time
+        rec["yanked"] = self.yanked
+        return rec
+
+
+def iter_rows(
+    con: sqlite3.Connection,
+    filters: ReportFilters = ALL,
+    extra: str = "",
+    extra_params: tuple[object, ...] = (),
+) -> Iterator[Row]:
+    """Stored wheels in id order, verdicts decoded one at a time; ``extra`` is more SQL
+    condition (``AND ...``) with ``extra_params`` for its placeholders."""
+    filters.install(con)
+    cond, params = filters.where()
+    sql = f"SELECT {_COLUMNS} FROM wheels w WHERE {cond} {extra} ORDER BY w.id"
+    loads = json.loads
+    for i, loc, fn, proj, up, yk, st, err, vj, _mt in con.execute(sql, [*params, *extra_params]):
+        verdict = None
+        if vj:
+            try:
+                verdict = loads(vj)
+            except ValueError:
+                verdict = None
+            if not isinstance(verdict, dict):
+                verdict = None
+        yield Row(i, loc, fn, proj, up, None if yk is None else bool(yk), st, err, verdict)
+
+
+def iter_records(con: sqlite3.Connection, filters: ReportFilters = ALL) -> Iterator[dict[str, Any]]:
+    for row in iter_rows(con, filters):
+        yield row.record()
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
+    n = 0
+    dumps = json.dumps
+    for rec in records:
+        out.write(dumps(rec, separators=(",", ":")))
+        out.write("\n")
+        n += 1
+    return n
+
+
+def write_jsonl_zst(records: Iterable[dict[str, Any]], path: Path, level: int = 3) -> int:
+    import io
+
+    import zstandard
+
+    cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
+    with open(path, "wb") as raw, cctx.stream_writer(raw) as zw:
+        text = io.TextIOWrapper(zw, encoding="utf-8", newline="\n", write_through=False)
+        n = write_jsonl(records, text)
+        text.flush()
+        text.detach()
+    return n
+
+
+#: CSV columns of the wheels file, in order (``findings`` holds the number of findings; they
+#: are in the findings file, one row each).
+CSV_COLUMNS = (
+    "report_schema", "schema_version", "wheel", "project", "location", "path", "status",
+    "error", "claims", "per_claim", "minimal_tag", "minimal_tags", "required_glibc",
+    "findings", "violations", "policy", "exclude", "strict", "engine", "upload_time", "yanked",
+)  # fmt: skip
+FINDINGS_COLUMNS = ("wheel", "location", "severity", "kind", "member", "detail", "evidence")
+
+
+def findings_path(out: Path) -> Path:
+    """Where the findings file of the CSV ``out`` goes: ``x.csv`` -> ``x.findings.csv``."""
+    stem = out.name[: -len(".csv")] if out.name.endswith(".csv") else out.name
+    return out.with_name(stem + ".findings.csv")
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
+    """The wheels CSV at ``out`` and its findings CSV beside it; (wheels, findings) written."""
+    n = nf = 0
+    with (
+        open(out, "w", newline="", encoding="utf-8") as f1,
+        open(findings_path(out), "w", newline="", encoding="utf-8") as f2,
+    ):
+        w1 = csv.writer(f1)
+        w2 = csv.writer(f2)
+        w1.writerow(CSV_COLUMNS)
+        w2.writerow(FINDINGS_COLUMNS)
+        for rec in records:
+            findings = rec.get("findings") or []
+            row = dict(rec)
+            row["findings"] = len(findings)
+            row["violations"] = sum(1 for x in findings if x.get("severity") == "violation")
+            w1.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
+            for x in findings:
+                w2.writerow([
+                    rec["wheel"], rec["location"], x.get("severity"), x.get("kind"),
+                    _cell(x.get("member")), x.get("detail"), _cell(x.get("evidence") or {}),
+                ])  # fmt: skip
+                nf += 1
+            n += 1
+    return n, nf
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregation.
+
+
+def claim_key(tag: str) -> tuple[str, str, str] | None:
+    """(family, PEP 600 policy name without arch, arch) of a Linux tag; legacy aliases
+    normalised (``manylinux2014_x86_64`` -> ``("manylinux", "manylinux_2_17", "x86_64")``);
+    a bare ``linux_ARCH`` gives ``("linux", "linux", arch)``."""
+    m = _PEP600.match(tag)
+    if m:
+        return m.group(1), f"{m.group(1)}_{m.group(2)}_{m.group(3)}", m.group(4)
+    m = _LEGACY_RE.match(tag)
+    if m:
+        major, minor = _LEGACY[m.group(1)]
+        return "manylinux", f"manylinux_{major}_{minor}", m.group(2)
+    m = _LINUX.match(tag)
+    if m:
+        return "linux", "linux", m.group(1)
+    return None
+
+
+def _policy_sort(name: str) -> tuple[int, int, int, str]:
+    m = re.match(r"^(manylinux|musllinux)_(\d+)_(\d+)$", name)
+    if m:
+        return (0 if m.group(1) == "manylinux" else 1, int(m.group(2)), int(m.group(3)), name)
+    return (2, 0, 0, name)
+
+
+def reasons_of(verdict: dict[str, Any]) -> set[str]:
+    """Short, mirror-comparable reasons for a verdict's violations (each counted once a wheel).
+
+    ``symbol-version`` gives one reason per symbol: ``GLIBC_2.14 via memcpy``."""
+    out: set[str] = set()
+    for f in verdict.get("findings") or ():
+        if not isinstance(f, dict) or f.get("severity") != "violation":
+            continue
+        kind = f.get("kind")
+        raw = f.get("evidence")
+        ev: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        lib = ev.get("library")
+        if kind == "symbol-version":
+            syms = [s for s in ev.get("symbols") or () if isinstance(s, str)]
+            if syms:
+                for s in syms:
+                    name, _, ver = s.rpartition("@")
+                    out.add(f"{ver} via {name}")
+            else:
+                out.update(f"{v} from {lib}" for v in ev.get("versions") or ())
+        elif kind == "external-library":
+            out.add(f"external library {lib}")
+        elif kind == "blacklisted-symbol":
+            out.update(f"blacklisted {s} from {lib}" for s in ev.get("symbols") or ())
+        elif kind == "arch-mismatch":
+            out.add(f"{ev.get('arch') or 'unknown-arch'} binary under another arch's claim")
+        elif kind == "libc-mismatch":
+            out.add(f"{ev.get('libc')} binary under the other libc's claim")
+        elif kind == "isa-level":
+            out.add(f"needs x86-64-v{ev.get('level')}")
+        elif kind == "musl-version":
+            out.update(f"{s} needs musl >= 1.2" for s in ev.get("symbols") or ())
+        else:
+            out.add(str(kind))
+    return out
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def error_reason(error: str | None, filename: str, location: str) -> str:
+    """An error message with the wheel's own name and numbers taken out, so alike errors
+    group: ``x.whl: bad CD offset 1234`` -> ``bad CD offset N``."""
+    text = (error or "unknown error").replace(location, "").replace(filename, "")
+    stem = filename.removesuffix(".whl")
+    if stem:
+        text = text.replace(f"'{stem}'", "").replace(stem, "")
+    text = text.strip(" :;,-")
+    text = _DIGITS.sub("N", text)
+    return (text[:117] + "...") if len(text) > 120 else (text or "unknown error")
+
+
+@dataclass
+class Summary:
+    """Everything the text and HTML reports show, accumulated row by row."""
+
+    total: int = 0
+    status: Counter[str] = field(default_factory=Counter)
+    matrix: Counter[tuple[str, str]] = field(default_factory=Counter)  # (claimed, minimal)
+    arch_libc: dict[tuple[str, str], Counter[str]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
+    reason_wheels: Counter[str] = field(default_factory=Counter)
+    reason_projects: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    projects: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    errors: Counter[str] = field(default_factory=Counter)
+    years: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    glibc: Counter[str] = field(default_factory=Counter)
+    yanked_mislabelled: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)  # violation kind -> wheels
+
+    def add(self, row: Row) -> None:
+        self.total += 1
+        st = row.status
+        self.status[st] += 1
+        proj = row.project or "(unparseable name)"
+        self.projects[proj][st] += 1
+        v = row.verdict
+        if st == "error":
+            err = row.error or (v.get("error") if v else None)
+            self.errors[error_reason(err, row.filename, row.location)] += 1
+        if row.yanked and st == "mislabelled":
+            self.yanked_mislabelled += 1
+        m = _YEAR.match(row.upload_time or "")
+        if m and st in ("ok", "mislabelled"):
+            self.years[m.group(1)][st] += 1
+        if v is None:
+            return
+        rg = v.get("required_glibc")
+        if isinstance(rg, str) and st in ("ok", "mislabelled"):
+            self.glibc[rg] += 1
+        if st not in ("ok", "mislabelled"):
+            return
+        raw = v.get("minimal_tags")
+        minimal: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        seen: set[tuple[str, str]] = set()
+        for tag in v.get("claims") or ():
+            ck = claim_key(str(tag))
+            if ck is None:
+                continue
+            family, pol, arch = ck
+            libc = {"manylinux": "glibc", "musllinux": "musl"}.get(family, "unspecified")
+            if (arch, libc) not in seen:
+                seen.add((arch, libc))
+                self.arch_libc[(arch, libc)][st] += 1
+            mt = minimal.get(family) if family != "linux" else None
+            mk = claim_key(mt) if isinstance(mt, str) else None
+            cell = (pol, mk[1] if mk else "none")
+            if cell not in seen:
+                seen.add(cell)
+                self.matrix[cell] += 1
+        if st == "mislabelled":
+            for r in reasons_of(v):
+                self.reason_wheels[r] += 1
+                self.reason_projects[r].add(proj)
+            for k in {
+                f.get("kind")
+                for f in v.get("findings") or ()
+                if isinstance(f, dict) and f.get("severity") == "violation"
+            }:
+                self.kinds[str(k)] += 1
+
+    # -- views ------------------------------------------------------------------------------
+
+    def matrix_axes(self) -> tuple[list[str], list[str]]:
+        rows = sorted({c for c, _ in self.matrix}, key=_policy_sort)
+        cols = sorted({m for _, m in self.matrix}, key=_policy_sort)
+        return rows, cols
+
+    def top_reasons(self, n: int = 20) -> list[tuple[str, int, int]]:
+        """(reason, wheels, projects), most wheels first."""
+        items = sorted(self.reason_wheels.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+        return [(r, w, len(self.reason_projects[r])) for r, w in items]
+
+    def top_projects(self, n: int = 20) -> list[tuple[str, int, int]]:
+        """(project, mislabelled wheels, wheels), most mislabelled first."""
+        items = [
+            (p, c["mislabelled"], sum(c.values()))
+            for p, c in self.projects.items()
+            if c["mislabelled"]
+        ]
+        items.sort(key=lambda t: (-t[1], t[0]))
+        return items[:n]
+
+
+def summarise(con: sqlite3.Connection, filters: ReportFilters = ALL) -> Summary:
+    s = Summary()
+    for row in iter_rows(con, filters):
+        s.add(row)
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+# Mirror-wide findings: grouped inside SQLite over the stored facts.
+
+
+@dataclass
+class VendoredConflict:
+    soname: str
+    variants: int  # distinct contents
+    projects: int
+    wheels: int
+    examples: list[tuple[str, str, int]]  # (project, wheel, size) one per variant, capped
+
+
+@dataclass
+class DuplicateBinary:
+    basename: str
+    size: int
+    wheels: int
+    projects: int
+    examples: list[str]  # project names, capped
+
+
+def _identity(size: object, crc: object, elf_json: str) -> str:
+    """What the report treats as a binary's content identity: the central directory's CRC-32
+    and size when the facts carry a CRC, else the size and every stored ELF fact (minus the
+    member path): equal sizes and equal parsed dynamic sections, a near-certain proxy."""
+    if crc is not None:
+        return f"crc:{size}:{crc}"
+    try:
+        d = json.loads(elf_json)
+        d.pop("member", None)
+        canon = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canon = elf_json
+    return f"facts:{size}:" + hashlib.blake2b(canon.encode(), digest_size=12).hexdigest()
+
+
+_ELF_SQL = """
+SELECT w.id, w.project, w.filename,
+       json_extract(e.value, '$.member') AS member,
+       json_extract(e.value, '$.soname') AS soname,
+       ws_ident(
+         (SELECT json_extract(m.value, '$.size') FROM json_each(w.facts, '$.members') m
+           WHERE json_extract(m.value, '$.member') = json_extract(e.value, '$.member') LIMIT 1),
+         (SELECT json_extract(m.value, '$.crc32') FROM json_each(w.facts, '$.members') m
+           WHERE json_extract(m.value, '$.member') = json_extract(e.value, '$.member') LIMIT 1),
+         e.value) AS ident,
+       (SELECT json_extract(m.value, '$.size') FROM json_each(w.facts, '$.members') m
+         WHERE json_extract(m.value, '$.member') = json_extract(e.value, '$.member') LIMIT 1)
+         AS size
+  FROM wheels w, json_each(w.facts, '$.elfs') e
+ WHERE w.facts IS NOT NULL AND json_valid(w.facts) AND {cond}
+"""
+
+
+def _elf_table(con: sqlite3.Connection, filters: ReportFilters) -> str:
+    """A temp table of every stored ELF member with its identity (built once per report)."""
+    filters.install(con)
+    con.create_function("ws_ident", 3, _identity, deterministic=True)
+    cond, params = filters.where()
+    con.execute("DROP TABLE IF EXISTS temp.ws_elfs")
+    con.execute(f"CREATE TEMP TABLE ws_elfs AS {_ELF_SQL.format(cond=cond)}", params)
+    return "temp.ws_elfs"
+
+
+def vendored_conflicts(
+    con: sqlite3.Connection,
+    filters: ReportFilters = ALL,
+    top: int = 50,
+    table: str | None = None,
+) -> tuple[int, list[VendoredConflict]]:
+    """Sonames of bundled libraries (ELF with a DT_SONAME that is not a Python extension)
+    shipped by two or more projects with two or more distinct contents; (how many, top-N)."""
+    t = table or _elf_table(con, filters)
+    base = f"""
+      SELECT soname, count(DISTINCT ident) AS variants, count(DISTINCT project) AS projects,
+             count(DISTINCT id) AS wheels
+        FROM {t}
+       WHERE soname IS NOT NULL AND member NOT LIKE '%.cpython-%' AND member NOT LIKE '%.abi3.so'
+       GROUP BY soname
+      HAVING variants > 1 AND projects > 1
+    """
+    total = int(con.execute(f"SELECT count(*) FROM ({base})").fetchone()[0])
+    out = []
+    for soname, variants, projects, wheels in con.execute(
+        f"{base} ORDER BY projects DESC, variants DESC, soname LIMIT ?", (top,)
+    ).fetchall():
+        ex = con.execute(
+            f"SELECT project, min(filename), size FROM {t} WHERE soname = ? "
+            "GROUP BY ident ORDER BY project LIMIT 8",
+            (soname,),
+        ).fetchall()
+        out.append(
+            VendoredConflict(
+                soname,
+                variants,
+                projects,
+                wheels,
+                [(str(p), str(f), int(z or 0)) for p, f, z in ex],
+            )
+        )
+    return total, out
+
+
+def duplicate_binaries(
+    con: sqlite3.Connection,
+    filters: ReportFilters = ALL,
+    top: int = 50,
+    table: str | None = None,
+) -> tuple[int, list[DuplicateBinary]]:
+    """Binaries with the same identity in wheels of two or more projects; (how many, top-N)."""
+    t = table or _elf_table(con, filters)
+    base = f"""
+      SELECT ident, count(DISTINCT id) AS wheels, count(DISTINCT project) AS projects,
+             min(member) AS member, max(size) AS size
+        FROM {t} GROUP BY ident HAVING projects > 1
+    """
+    total = int(con.execute(f"SELECT count(*) FROM ({base})").fetchone()[0])
+    out = []
+    for ident, wheels, projects, member, size in con.execute(
+        f"{base} ORDER BY projects DESC, wheels DESC, member LIMIT ?", (top,)
+    ).fetchall():
+        ex = [str(r[0]) for r in con.execute(
+            f"SELECT DISTINCT project FROM {t} WHERE ident = ? ORDER BY project LIMIT 8", (ident,)
+        )]  # fmt: skip
+        base_name = str(member).rsplit("/", 1)[-1]
+        out.append(DuplicateBinary(base_name, int(size or 0), int(wheels), int(projects), ex))
+    return total, out
+
+
+@dataclass
+class MirrorFindings:
+    conflicts_total: int
+    conflicts: list[VendoredConflict]
+    duplicates_total: int
+    duplicates: list[DuplicateBinary]
+    identity: str  # "crc32" or "facts" (what the store let us compare)
+
+
+def mirror_findings(
+    con: sqlite3.Connection, filters: ReportFilters = ALL, top: int = 50
+) -> MirrorFindings:
+    t = _elf_table(con, filters)
+    ct, c = vendored_conflicts(con, filters, top, t)
+    dt, d = duplicate_binaries(con, filters, top, t)
+    has_crc = con.execute(f"SELECT 1 FROM {t} WHERE ident LIKE 'crc:%' LIMIT 1").fetchone()
+    return MirrorFindings(ct, c, dt, d, "crc32" if has_crc else "facts")
+
+
+# ---------------------------------------------------------------------------------------------
+# Text.
+
+
+def _table(rows: list[list[str]], out: IO[str], indent: str = "  ") -> None:
+    if not rows:
+        return
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        cells = [
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        out.write(indent + "  ".join(cells).rstrip() + "\n")
+
+
+def write_text(
+    s: Summary, mf: MirrorFindings | None, out: IO[str], *, top: int = 20, source: str = ""
+) -> None:
+    out.write(f"wheelscan report{f' of {source}' if source else ''}: {s.total} wheels\n\n")
+    out.write("Totals by status\n")
+    _table(
+        [[st, str(s.status[st])] for st in STATUS_ORDER if s.status[st]]
+        + [[st, str(n)] for st, n in sorted(s.status.items()) if st not in STATUS_ORDER],
+        out,
+    )
+    if s.yanked_mislabelled:
+        out.write(f"  (of the mislabelled, {s.yanked_mislabelled} are yanked)\n")
+    rows, cols = s.matrix_axes()
+    out.write("\nClaimed tag (rows) vs minimal honest tag (columns), judged wheels\n")
+    if rows:
+        _table(
+            [["claimed \\ minimal", *cols]]
+            + [[r, *(str(s.matrix[(r, c)] or ".") for c in cols)] for r in rows],
+            out,
+        )
+    else:
+        out.write("  (no judged Linux wheels)\n")
+    out.write("\nWheels by architecture and libc (judged)\n")
+    _table(
+        [["arch", "libc", "wheels", "mislabelled"]]
+        + [
+            [a, lc, str(sum(c.values())), str(c["mislabelled"])]
+            for (a, lc), c in sorted(s.arch_libc.items())
+        ],
+        out,
+    )
+    out.write("\nMost common reasons (mislabelled wheels)\n")
+    tr = s.top_reasons(top)
+    if tr:
+        for r, w, p in tr:
+            out.write(f"  {r}: {w} wheel{'s' * (w != 1)} in {p} project{'s' * (p != 1)}\n")
+    else:
+        out.write("  (none)\n")
+    out.write("\nProjects with the most mislabelled wheels\n")
+    tp = s.top_projects(top)
+    _table([["project", "mislabelled", "wheels"]] + [[p, str(m), str(n)] for p, m, n in tp], out)
+    if not tp:
+        out.write("  (none)\n")
+    out.write("\nErrors by reason\n")
+    if s.errors:
+        for r, n in sorted(s.errors.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
+            out.write(f"  {n}  {r}\n")
+    else:
+        out.write("  (none)\n")
+    if mf is not None:
+        how = (
+            "CRC-32 and size"
+            if mf.identity == "crc32"
+            else "size and parsed ELF facts (the store keeps no content digest)"
+        )
+        out.write(f"\nSame soname vendored with different contents (identity: {how})\n")
+        out.write(f"  {mf.conflicts_total} soname{'s' * (mf.conflicts_total != 1)}\n")
+        for c in mf.conflicts[:top]:
+            out.write(
+                f"  {c.soname}: {c.variants} variants in {c.projects} projects, {c.wheels} wheels\n"
+            )
+        out.write("\nIdentical binaries shipped by several projects\n")
+        out.write(f"  {mf.duplicates_total} binar{'ies' if mf.duplicates_total != 1 else 'y'}\n")
+        for d in mf.duplicates[:top]:
+            out.write(
+                f"  {d.basename} ({d.size} bytes): {d.wheels} wheels in {d.projects} "
+                f"projects ({', '.join(d.examples)})\n"
+            )
