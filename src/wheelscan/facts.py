@@ -169,6 +169,7 @@ class WheelFacts:
     engine: str = "native"
     size: int = 0  # bytes of the wheel file
     schema: int = FACTS_SCHEMA_VERSION
+    transferred: int | None = None  # response-body bytes fetched (remote sources); None: local
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
