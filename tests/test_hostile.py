@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 from _elfpatch import DT, Elf, ZipLayout, deflate_repeat, patch
 from _isolated import Case, Outcome, engine_params, run_cases
 from builders import Import, ZipMember, build_elf, build_stub, have, make_wheel, write_zip
@@ -622,7 +623,8 @@ def _crc_zero_padded(head: bytes, total: int) -> int:
     return crc
 
 
-def _bomb_wheel(path: Path, fx: Fixtures, bombs: list[tuple[str, bytes, int, int]]) -> Path:
+def _bomb_wheel(path: Path, fx: Fixtures, bombs: list[tuple[str, bytes, int, int]],
+                method: int = 8) -> Path:  # fmt: skip
     """A ZIP whose first members are raw deflate streams given as (name, stream, declared
     size, crc), followed by good.so and an __init__.py as builders.write_zip writes them."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -633,11 +635,11 @@ def _bomb_wheel(path: Path, fx: Fixtures, bombs: list[tuple[str, bytes, int, int
     for name, stream, declared, crc in bombs:
         nb = name.encode()
         off = len(out)
-        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(stream),
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(stream),
                            declared, len(nb), 0) + nb + stream  # fmt: skip
-        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 20, 0, 8, 0, 0x21, crc,
-                               len(stream), declared, len(nb), 0, 0, 0, 0, 0o100755 << 16,
-                               off) + nb  # fmt: skip
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 20, 0, method, 0,
+                               0x21, crc, len(stream), declared, len(nb), 0, 0, 0, 0,
+                               0o100755 << 16, off) + nb  # fmt: skip
     shift = len(out)
     for e in z.entries:
         entry = bytearray(z.data[e.cd_at : e.cd_at + 46 + len(e.name.encode())])
@@ -688,21 +690,48 @@ def bombs(fx: Fixtures) -> dict[str, Built]:
         Expect("member", LIMIT_WORDS, "hostile/part2.so"),
         limits={"max_wheel_inflate": 64 * MIB},
     )
+    # Zstandard (method 93): 256 MiB in a frame that does not record its content size,
+    # declared as 10 KiB.
+    zc = zstandard.ZstdCompressor(level=3, write_content_size=False).compressobj()
+    parts_z = [zc.compress(head + bytes(MIB - len(head)))]
+    zeros = bytes(MIB)
+    parts_z += [zc.compress(zeros) for _ in range(255)]
+    zbomb = b"".join([*parts_z, zc.flush()])
+    zlie = ("hostile/zbomb.so", zbomb, declared, zlib.crc32(head + bytes(declared - len(head))))
+    out["bomb-zstd-declared-10k-inflates-256m"] = Built(
+        _bomb_wheel(d / "z" / WHL, fx, [zlie], method=93),
+        Expect("member", BOMB_WORDS, "hostile/zbomb.so"),
+    )
     return out
 
 
-@pytest.mark.parametrize("engine", engine_params())
-@pytest.mark.parametrize(
-    "cid",
-    [
-        "bomb-declared-10k-inflates-1g",
-        "bomb-honest-1g-over-wheel-limit",
-        "bomb-members-together-over-wheel-limit",
-    ],
-)
-def test_zip_bomb(cid: str, engine: str, bombs: dict[str, Built], fx: Fixtures) -> None:
+BOMB_IDS = [
+    "bomb-declared-10k-inflates-1g",
+    "bomb-honest-1g-over-wheel-limit",
+    "bomb-members-together-over-wheel-limit",
+    "bomb-zstd-declared-10k-inflates-256m",
+]
+
+
+def _bomb_params() -> list[Any]:
+    """Every bomb per engine from a path; for native also from a file object (a different
+    reader). The lief engine reads both through the same zipfile code."""
+    return [
+        pytest.param(cid, ep.values[0], source, marks=ep.marks,
+                     id=f"{cid}-{ep.values[0]}-{source}")
+        for cid in BOMB_IDS
+        for ep in engine_params()
+        for source in (("path", "fileobj") if ep.values[0] == "native" else ("path",))
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("cid", "engine", "source"), _bomb_params())
+def test_zip_bomb(cid: str, engine: str, source: str, bombs: dict[str, Built],
+                  fx: Fixtures) -> None:  # fmt: skip
     b = bombs[cid]
-    o = run_cases([Case(cid, b.path, engine, b.limits)], timeout=BOMB_SECONDS * 3)[cid]
+    case = Case(cid, b.path, engine, b.limits, fileobj=source == "fileobj")
+    o = run_cases([case], timeout=BOMB_SECONDS * 3)[cid]
+    print(f"{cid} {engine} {source}: {o.seconds:.2f} s, peak RSS +{o.rss_growth_kb} KiB")
     check_outcome(o, b, fx, seconds=BOMB_SECONDS)
     if b.limits:
         inflated = sum(m["inflated"] for m in o.facts["members"])
