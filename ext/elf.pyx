@@ -352,17 +352,31 @@ cdef object need_or_error(Ctx* c, int r):
     raise_status(r, c.msg.decode("utf-8", "replace"))
 
 
-cdef list _prefixes = [p.encode() for p in RUNTIME_PREFIXES]
+cdef list _prefixes = [p.encode() for p in RUNTIME_PREFIXES]  # keeps the C pointers valid
+DEF MAX_PREFIXES = 64
+cdef const char* _pfx[MAX_PREFIXES]
+cdef size_t _pfx_len[MAX_PREFIXES]
+cdef size_t _npfx = 0
 
 
-cdef bint is_runtime_name(const uint8_t* name, size_t n) noexcept:
+cdef void _init_prefixes() except *:
+    global _npfx
     cdef bytes p
-    cdef size_t k
-    if n == 0 or name[0] != b'_':
+    for p in _prefixes[:MAX_PREFIXES]:
+        _pfx[_npfx] = <const char*>p
+        _pfx_len[_npfx] = len(p)
+        _npfx += 1
+
+
+_init_prefixes()
+
+
+cdef inline bint is_runtime_name(const uint8_t* name, size_t n) noexcept nogil:
+    cdef size_t i
+    if n == 0 or name[0] != 95:  # '_'
         return False
-    for p in _prefixes:
-        k = len(p)
-        if k <= n and memcmp(name, <const char*>p, k) == 0:
+    for i in range(_npfx):
+        if _pfx_len[i] <= n and memcmp(name, _pfx[i], _pfx_len[i]) == 0:
             return True
     return False
 
