@@ -245,9 +245,22 @@ ZIP_CASES: dict[str, ZipCase] = {
         _set_member(d, BAD, 10, 8, "<H", 97),
         Expect("member", ("method", "compression", "unsupported", "not supported")),
     ),
+    "zip-local-name-differs": lambda d: (
+        patch(d, (ZipLayout(d).entry(BAD).local_at + 30 + len("hostile/_b"), "<B", ord("X"))),
+        Expect("tolerated", ("name", "differ", "mismatch", *LOCAL)),
+    ),
     "zip-corrupt-deflate-stream": lambda d: (
         patch(d, (ZipLayout(d).data_at(BAD), "<B", 0x07)),  # BFINAL=1, BTYPE=11: reserved
         Expect("member", INFLATE),
+    ),
+}
+
+# A sound wheel scanned under tight Limits: the archive-level caps must hold.
+LIMIT_CASES: dict[str, tuple[dict[str, int], tuple[str, ...]]] = {
+    "limit-max-members": ({"max_members": 3}, ("member", "entries", "limit", "exceed")),
+    "limit-max-central-directory": (
+        {"max_central_directory": 100},
+        ("central directory", "limit", "exceed"),
     ),
 }
 
@@ -423,14 +436,17 @@ def _build_cases(fx: Fixtures) -> dict[str, Built]:
     out: dict[str, Built] = {}
     root = fx.dir / "cases"
 
-    def add(cid: str, data: bytes, expect: Expect) -> None:
+    def add(cid: str, data: bytes, expect: Expect, limits: dict[str, int] | None = None) -> None:
         d = root / cid
         d.mkdir(parents=True)
         p = d / WHL
         p.write_bytes(data)
-        out[cid] = Built(p, expect)
+        out[cid] = Built(p, expect, limits)
 
-    add("healthy", _wheel(fx, root / "_base", fx.victims[""]), Expect("none", ()))
+    healthy = _wheel(fx, root / "_base", fx.victims[""])
+    add("healthy", healthy, Expect("none", ()))
+    for cid, (limits, words) in LIMIT_CASES.items():
+        add(cid, healthy, Expect("archive", words), limits)
     groups = [(ZIP_CASES, "deflate", False), (ZSTD_CASES, "zstd", False),
               (STORED_CASES, "stored", False), (ZIP64_CASES, "deflate", True)]  # fmt: skip
     for cases, method, zip64 in groups:
@@ -457,8 +473,8 @@ ELF_IDS = [
     for cid, (which, _) in ELF_CASES.items()
     for suffix in (VARIANTS if which == "victim" else [""])
 ]
-ALL_IDS = ["healthy", *ZIP_CASES, *ZSTD_CASES, *STORED_CASES, *ZIP64_CASES, *ELF_IDS]
-FILEOBJ_IDS = ["healthy", *ZIP_CASES, *ZSTD_CASES, *STORED_CASES, *ZIP64_CASES]
+ALL_IDS = ["healthy", *LIMIT_CASES, *ZIP_CASES, *ZSTD_CASES, *STORED_CASES, *ZIP64_CASES, *ELF_IDS]
+FILEOBJ_IDS = ["healthy", *LIMIT_CASES, *ZIP_CASES, *ZSTD_CASES, *STORED_CASES, *ZIP64_CASES]
 
 
 @pytest.fixture(scope="module")
