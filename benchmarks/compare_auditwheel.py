@@ -64,9 +64,12 @@ def main(argv: list[str] | None = None) -> int:
             r = compare(p, args.engine, Path(tmp))
             rows.append(r)
             mark = "=" if r["agree_tag"] and r["agree_decision"] else "!"
-            print(f"{mark} {r['status']:<11} {r['minimal_tag'] or '-':<24} "
-                  f"aw={r['auditwheel'] or (r['auditwheel_error'] or '')[:40]:<24} "
-                  f"{r['wheelscan_s']:7.2f}s {r['auditwheel_s']:7.2f}s  {p.name}", flush=True)
+            print(
+                f"{mark} {r['status']:<11} {r['minimal_tag'] or '-':<24} "
+                f"aw={r['auditwheel'] or (r['auditwheel_error'] or '')[:40]:<24} "
+                f"{r['wheelscan_s']:7.2f}s {r['auditwheel_s']:7.2f}s  {p.name}",
+                flush=True,
+            )
     ws = sum(r["wheelscan_s"] for r in rows)
     aw = sum(r["auditwheel_s"] for r in rows)
     agree = sum(1 for r in rows if r["agree_tag"] and r["agree_decision"])
