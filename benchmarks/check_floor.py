@@ -35,7 +35,7 @@ def section_prefix(data: bytes) -> int | None:
     if elf.num_sections() == 0:
         return None
     hdr = elf.header
-    end = hdr["e_phoff"] + hdr["e_phnum"] * hdr["e_phentsize"]
+    end: int = hdr["e_phoff"] + hdr["e_phnum"] * hdr["e_phentsize"]
     for s in elf.iter_sections():
         if s["sh_type"] == "SHT_NOBITS":
             continue

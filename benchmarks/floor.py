@@ -187,7 +187,7 @@ def _data_offset(raw: bytes, info: zipfile.ZipInfo) -> int:
     if sig != b"PK\x03\x04":
         msg = f"{info.filename}: no local header at {info.header_offset}"
         raise ValueError(msg)
-    return info.header_offset + _LOCAL_HEADER.size + nlen + xlen
+    return int(info.header_offset + _LOCAL_HEADER.size + nlen + xlen)
 
 
 def analyse_wheel(path: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -135,6 +136,11 @@ def _inflate_once(mod: Any, comp: bytes, prefix: int) -> int:
     return len(mod.decompressobj(-15).decompress(comp, prefix))
 
 
+def _inflate_all(mod: Any, items: list[tuple[bytes, int]]) -> None:
+    for comp, prefix in items:
+        _inflate_once(mod, comp, prefix)
+
+
 def _inflate_streamed(mod: Any, comp: bytes, prefix: int) -> int:
     """Inflate in STREAM_CHUNK outputs from STREAM_INPUT inputs, dropping each output."""
     d = mod.decompressobj(-15)
@@ -169,7 +175,7 @@ def time_floor(items: list[tuple[bytes, int]], repeats: int, names: list[str]) -
                     if fn(mod, comp, prefix) != prefix:
                         short.append(prefix)
 
-            t = best_of(run, repeats)
+            t: dict[str, Any] = dict(best_of(run, repeats))
             if short:
                 t["error"] = f"{len(short)} member inflations fell short of the prefix"
             results[name + mode] = t
@@ -289,11 +295,11 @@ def small_wheels(
             continue
         items = floor_inputs([(entry, p)], fdata)
         floors = {
-            name: per_call(lambda mod=mod, it=items: [_inflate_once(mod, c, n) for c, n in it])
+            name: per_call(functools.partial(_inflate_all, mod, items))
             for name, mod in _inflaters().items()
         }
-        scan = per_call(lambda p=p: wheelscan.scan_wheel(p))
-        lst = per_call(lambda p=p: listing(p))
+        scan = per_call(functools.partial(wheelscan.scan_wheel, p))
+        lst = per_call(functools.partial(listing, p))
         out.append(
             {
                 "wheel": p.name,
