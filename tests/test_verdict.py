@@ -447,3 +447,28 @@ def test_judge_never_raises_on_odd_facts() -> None:
         validator.validate(v.to_dict())
 
     check()
+
+
+def test_judge_is_hermetic(scenarios: list[Scenario], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the policy data is loaded, judging touches no file at all: nothing about the
+    scanning machine (its libraries, ld.so.conf, libc) can change a verdict."""
+    import builtins
+    import io
+
+    from wheelscan.policy import cxx_runtime_symbols, default_policies, musl_12_symbols
+
+    default_policies()
+    cxx_runtime_symbols()
+    musl_12_symbols()
+    facts = [scan_wheel(s.path, engine=ENGINE) for s in scenarios]
+    expected = [judge(f).to_dict() for f in facts]
+
+    def forbidden(*a: Any, **k: Any) -> Any:
+        raise AssertionError(f"judge touched the filesystem: {a!r}")
+
+    with monkeypatch.context() as m:
+        for mod, name in ((builtins, "open"), (io, "open"), (os, "stat"), (os, "listdir"),
+                          (os, "scandir"), (os.path, "exists"), (os.path, "realpath")):
+            m.setattr(mod, name, forbidden)
+        again = [judge(f).to_dict() for f in facts]
+    assert again == expected
