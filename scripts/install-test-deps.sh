@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # System packages the test suite compiles fixtures with: cross compilers for 32-bit,
-# big-endian and ARM ELF, and musl-gcc for musllinux wheels. Idempotent; needs root or sudo.
+# big-endian and ARM ELF, musl-gcc for musllinux wheels, and chromium (headless render of the
+# HTML report). Idempotent; needs root or sudo.
 set -euo pipefail
 pkgs=(gcc g++ binutils zlib1g-dev gcc-i686-linux-gnu g++-i686-linux-gnu gcc-aarch64-linux-gnu
-      g++-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-s390x-linux-gnu musl-tools)
+      g++-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-s390x-linux-gnu musl-tools
+      chromium)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
