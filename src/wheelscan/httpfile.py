@@ -1,0 +1,538 @@
+"""A seekable, read-only file object over HTTP range requests (urllib3, pooled connections).
+
+:class:`HTTPFile` fetches the tail of a wheel (EOCD + central directory) with one suffix range
+request, then serves reads from a cache of fetched ranges. A miss fetches a small range that
+grows with the run of bytes already consumed sequentially (never more than ``growth`` of it
+beyond what was asked), and never crosses into the next ZIP member when the central directory
+is known (it is parsed from the cached bytes with stdlib :mod:`zipfile`, for hints only). So a
+scan downloads the central directory, the local headers and the prefixes the inflater asks for,
+not the members it skips.
+
+A server that ignores ``Range`` (200 instead of 206) gets the whole file streamed once, into a
+spooled temporary file; whenever the whole file went through us, the index's hash is verified.
+Retries with exponential backoff cover 5xx answers, resets, dropped connections and timeouts;
+a server that keeps failing raises :class:`RemoteError` naming the URL and what went wrong.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import io
+import os
+import random
+import re
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import unquote, urljoin, urlsplit
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import (
+    IncompleteRead,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    SSLError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "HTTPFile",
+    "RemoteError",
+    "TransferStats",
+    "hash_from_url",
+    "pool_manager",
+]
+
+#: The native reader reads this many bytes at the end of an archive (EOCD search window:
+#: 22-byte record + 65535-byte comment + 20-byte ZIP64 locator), so one request gets them all.
+TAIL = 22 + 0xFFFF + 20
+#: hashes we can verify (hashlib names as they appear in PEP 503 fragments / PEP 691 'hashes')
+_HASHES = ("sha256", "sha384", "sha512", "blake2b_256", "md5", "sha1")
+_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+#: transport failures worth another attempt: resets, dropped bodies, timeouts, refused connects
+_RETRY_ERRORS = (ProtocolError, IncompleteRead, Urllib3Timeout, NewConnectionError, MaxRetryError)
+
+
+def _retryable(e: Urllib3Error) -> bool:
+    return isinstance(e, _RETRY_ERRORS) and not isinstance(e, SSLError)
+
+_POOL: urllib3.PoolManager | None = None
+_POOL_LOCK = threading.Lock()
+
+
+class RemoteError(OSError):
+    """A remote file could not be read (after retries), or its bytes are not what they claim.
+
+    An OSError, as a failing disk would raise: the engines turn it into the wheel's error.
+    """
+
+
+def pool_manager(maxsize: int = 8) -> urllib3.PoolManager:
+    """The process-wide connection pool (keep-alive connections reused across wheels)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = urllib3.PoolManager(
+                num_pools=16,
+                maxsize=maxsize,
+                block=False,
+                retries=False,  # our own loop: it also covers errors while reading a body
+                headers={"User-Agent": "wheelscan (range reader)"},
+            )
+        return _POOL
+
+
+def hash_from_url(url: str) -> tuple[str, str] | None:
+    """``(algo, hex)`` from a PEP 503 ``#sha256=<hex>`` fragment, if it names one we know."""
+    frag = urlsplit(url).fragment
+    if "=" not in frag:
+        return None
+    algo, _, value = frag.partition("=")
+    algo = algo.strip().lower()
+    value = value.strip().lower()
+    if algo in _HASHES and value and all(c in "0123456789abcdef" for c in value):
+        return algo, value
+    return None
+
+
+def _hasher(algo: str) -> Any:
+    if algo == "blake2b_256":
+        return hashlib.blake2b(digest_size=32)
+    return hashlib.new(algo)
+
+
+@dataclass
+class TransferStats:
+    """What crossed the network for one file."""
+
+    requests: int = 0
+    body_bytes: int = 0  # response-body bytes received (incl. bodies of retried responses)
+    retries: int = 0
+    whole_file: bool = False  # the server ignored Range: the whole file was streamed
+    verified: str | None = None  # "<algo>:<hex>" checked against the index, if it was
+
+
+class _Retryable(Exception):
+    pass
+
+
+class HTTPFile(io.RawIOBase):
+    """Read-only, seekable view of the file at ``url`` (``seek``/``tell``/``read``).
+
+    ``expected_hash`` (``(algo, hex)``; default: from the URL fragment) is verified whenever
+    the whole file was received. Thread-compatible, not thread-safe: one reader per object.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        expected_hash: tuple[str, str] | None = None,
+        pool: urllib3.PoolManager | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        retries: int = 4,
+        backoff: float = 0.25,
+        min_fetch: int = 4096,
+        growth: float = 0.1,
+        max_fetch: int = 8 << 20,
+        tail: int = TAIL,
+        max_size: int = 16 << 30,
+        spool_memory: int = 64 << 20,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.url = url.split("#", 1)[0]
+        self.name = unquote(urlsplit(self.url).path.rsplit("/", 1)[-1]) or "<remote>.whl"
+        self.expected_hash = expected_hash or hash_from_url(url)
+        self.pool = pool or pool_manager()
+        self.timeout = urllib3.Timeout(connect=connect_timeout, read=timeout)
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.min_fetch = max(1, min_fetch)
+        self.growth = growth
+        self.max_fetch = max(self.min_fetch, max_fetch)
+        self.max_size = max_size
+        self.spool_memory = spool_memory
+        self.headers = dict(headers or {})
+        self.stats = TransferStats()
+        self.size = 0
+        self._pos = 0
+        self._starts: list[int] = []  # sorted starts of cached, non-adjacent segments
+        self._segs: list[bytearray] = []
+        self._whole: IO[bytes] | None = None
+        self._bounds: list[int] | None = None  # sorted member starts + CD start (hints)
+        self._bounds_final = False
+        self._offline = False
+        self._open_tail(tail)
+
+    # -- io.RawIOBase -------------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            pos = offset
+        elif whence == os.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == os.SEEK_END:
+            pos = self.size + offset
+        else:
+            msg = f"invalid whence {whence}"
+            raise ValueError(msg)
+        if pos < 0:
+            msg = f"negative seek position {pos}"
+            raise ValueError(msg)
+        self._pos = pos
+        return pos
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self.closed:
+            msg = "I/O operation on closed file"
+            raise ValueError(msg)
+        start = self._pos
+        if n is None or n < 0:
+            n = self.size - start
+        end = min(start + n, self.size)
+        if end <= start:
+            return b""
+        if self._whole is None:
+            self._ensure(start, end)
+        if self._whole is not None:  # the server ignored Range at some point
+            self._whole.seek(start)
+            data = self._whole.read(end - start)
+        else:
+            data = self._copy(start, end)
+        self._pos = start + len(data)
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._whole is not None:
+            self._whole.close()
+            self._whole = None
+        self._segs.clear()
+        self._starts.clear()
+        super().close()
+
+    # -- what was fetched -----------------------------------------------------------------------
+
+    @property
+    def cached_bytes(self) -> int:
+        return self.size if self._whole is not None else sum(len(s) for s in self._segs)
+
+    def ranges(self) -> list[tuple[int, int]]:
+        """The cached ``[start, end)`` ranges (coalesced), for tests and accounting."""
+        if self._whole is not None:
+            return [(0, self.size)]
+        return [(s, s + len(b)) for s, b in zip(self._starts, self._segs, strict=False)]
+
+    # -- fetching -------------------------------------------------------------------------------
+
+    def _open_tail(self, tail: int) -> None:
+        status, headers, body = self._request(f"bytes=-{max(1, tail)}", allow_whole=True)
+        if status == 416:
+            self.size = _total_from(headers.get("Content-Range", "")) or 0
+            if self.size:
+                raise RemoteError(f"{self.url}: 416 for a suffix range of a {self.size}-byte file")
+            return
+        if status == 200:
+            return  # _request streamed the whole file into self._whole
+        start, end, total = _parse_content_range(self.url, headers, len(body))
+        if end != total:
+            raise RemoteError(
+                f"{self.url}: suffix range answered with bytes {start}-{end - 1}"
+                f" of {total}, not the end of the file"
+            )
+        self.size = total
+        self._insert(start, body)
+        self._verify_if_complete()
+
+    def _ensure(self, start: int, end: int) -> None:
+        """Fetch the gaps of ``[start, end)``, each extended by the read-ahead policy."""
+        pos = start
+        while pos < end:
+            i = bisect.bisect_right(self._starts, pos) - 1
+            if i >= 0 and pos < self._starts[i] + len(self._segs[i]):
+                pos = self._starts[i] + len(self._segs[i])
+                continue
+            nxt = self._starts[i + 1] if i + 1 < len(self._starts) else self.size
+            run = (
+                len(self._segs[i]) if i >= 0 and self._starts[i] + len(self._segs[i]) == pos else 0
+            )
+            want = max(end - pos, self.min_fetch, int(run * self.growth))
+            want = min(want, max(end - pos, self.max_fetch))
+            stop = min(pos + want, nxt, self.size)
+            bound = self._member_end(pos)
+            if bound is not None and bound >= end:
+                stop = min(stop, bound)
+            stop = max(stop, min(end, nxt))
+            self._fetch(pos, stop)
+            pos = stop
+
+    def _member_end(self, pos: int) -> int | None:
+        if self._bounds is None and not self._bounds_final:
+            self._load_bounds()
+        if not self._bounds:
+            return None
+        j = bisect.bisect_right(self._bounds, pos)
+        return self._bounds[j] if j < len(self._bounds) else None
+
+    def _load_bounds(self) -> None:
+        """Member boundaries from the central directory, using only bytes already cached."""
+        saved = self._pos
+        self._offline = True
+        try:
+            with zipfile.ZipFile(self) as zf:
+                infos = zf.infolist()
+                cd_start = zf.start_dir
+            bounds = {i.header_offset for i in infos if 0 <= i.header_offset < self.size}
+            if 0 <= cd_start <= self.size:
+                bounds.add(cd_start)
+            self._bounds = sorted(bounds)
+            self._bounds_final = True
+        except _Offline:
+            pass  # the central directory is not cached yet: try again on the next miss
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, OverflowError):
+            self._bounds_final = True  # hints only: the scanner reports what is wrong
+        finally:
+            self._offline = False
+            self._pos = saved
+
+    def _fetch(self, start: int, stop: int) -> None:
+        if self._offline:
+            raise _Offline
+        status, headers, body = self._request(f"bytes={start}-{stop - 1}", allow_whole=True)
+        if status == 200:
+            return  # whole file now in self._whole
+        got_start, got_end, total = _parse_content_range(self.url, headers, len(body))
+        if total != self.size:
+            raise RemoteError(
+                f"{self.url}: size changed from {self.size} to {total} bytes while reading"
+            )
+        if got_start != start or got_end != stop:
+            raise RemoteError(
+                f"{self.url}: asked for bytes {start}-{stop - 1}, got {got_start}-{got_end - 1}"
+            )
+        self._insert(start, body)
+        self._verify_if_complete()
+
+    def _request(self, rng: str, *, allow_whole: bool) -> tuple[int, Mapping[str, str], bytes]:
+        """GET with ``Range: rng``; retried. 200 streams the whole file into ``_whole``."""
+        last = "no attempt"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats.retries += 1
+                delay = self.backoff * (2 ** (attempt - 1))
+                time.sleep(delay * (0.5 + random.random()))
+            try:
+                return self._attempt(rng, allow_whole)
+            except _Retryable as e:
+                last = str(e)
+            except Urllib3Error as e:
+                last = f"{type(e).__name__}: {e}"
+                if not _retryable(e):
+                    break
+        raise RemoteError(f"{self.url}: failed ({self.stats.retries} retries): {last}")
+
+    def _attempt(self, rng: str, allow_whole: bool) -> tuple[int, Mapping[str, str], bytes]:
+        self.stats.requests += 1
+        headers = {**self.headers, "Range": rng, "Accept-Encoding": "identity"}
+        r = self.pool.request(
+            "GET", self.url, headers=headers, timeout=self.timeout,
+            preload_content=False, redirect=True, retries=urllib3.Retry(
+                total=None, connect=0, read=0, status=0, redirect=5, other=0),
+        )  # fmt: skip
+        try:
+            if r.status in _RETRY_STATUS:
+                self.stats.body_bytes += len(r.read())
+                raise _Retryable(f"HTTP {r.status}")
+            if r.status == 200 and allow_whole:
+                self._stream_whole(r)
+                return 200, r.headers, b""
+            if r.status not in (206, 416):
+                raise RemoteError(f"{self.url}: HTTP {r.status} for Range {rng}")
+            length = r.headers.get("Content-Length")
+            cap = self.max_fetch + TAIL
+            if length is not None and length.isdigit() and int(length) > cap:
+                raise RemoteError(f"{self.url}: a range answer of {length} bytes (asked {rng})")
+            body = bytearray()
+            for chunk in r.stream(64 << 10):
+                body += chunk
+                self.stats.body_bytes += len(chunk)
+                if len(body) > cap:
+                    raise RemoteError(f"{self.url}: range answer longer than {cap} bytes")
+            return r.status, r.headers, bytes(body)
+        finally:
+            r.release_conn()
+
+    def _stream_whole(self, r: urllib3.BaseHTTPResponse) -> None:
+        """The server ignored Range: keep the whole file (spooled), verify its hash."""
+        self.stats.whole_file = True
+        h = _hasher(self.expected_hash[0]) if self.expected_hash else None
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=self.spool_memory)  # noqa: SIM115
+        n = 0
+        try:
+            for chunk in r.stream(256 << 10):
+                n += len(chunk)
+                self.stats.body_bytes += len(chunk)
+                if n > self.max_size:
+                    raise RemoteError(
+                        f"{self.url}: whole-file answer exceeds {self.max_size} bytes"
+                    )
+                spool.write(chunk)
+                if h is not None:
+                    h.update(chunk)
+        except BaseException:
+            spool.close()
+            raise
+        if h is not None and self.expected_hash is not None:
+            self._check_digest(h.hexdigest())
+        if self._whole is not None:
+            self._whole.close()
+        self._whole = spool
+        self.size = n
+        self._starts.clear()
+        self._segs.clear()
+
+    def _check_digest(self, hexdigest: str) -> None:
+        assert self.expected_hash is not None
+        algo, want = self.expected_hash
+        if hexdigest != want:
+            raise RemoteError(
+                f"{self.url}: {algo} of the downloaded file is {hexdigest}, the index says {want}"
+            )
+        self.stats.verified = f"{algo}:{want}"
+
+    def _verify_if_complete(self) -> None:
+        if (
+            self.expected_hash
+            and self.stats.verified is None
+            and len(self._segs) == 1
+            and self._starts[0] == 0
+            and len(self._segs[0]) == self.size
+        ):
+            h = _hasher(self.expected_hash[0])
+            h.update(self._segs[0])
+            self._check_digest(h.hexdigest())
+
+    # -- the range cache ------------------------------------------------------------------------
+
+    def _insert(self, start: int, data: bytes) -> None:
+        """Add ``[start, start+len)`` (a gap) and coalesce with touching neighbours."""
+        if not data:
+            return
+        start + len(data)
+        i = bisect.bisect_left(self._starts, start)
+        if i > 0 and self._starts[i - 1] + len(self._segs[i - 1]) >= start:
+            i -= 1
+            prev_start = self._starts[i]
+            seg = self._segs[i]
+            del seg[start - prev_start :]
+            seg += data
+        else:
+            self._starts.insert(i, start)
+            self._segs.insert(i, bytearray(data))
+            seg = self._segs[i]
+        # absorb following segments that the new data reaches
+        seg_start = self._starts[i]
+        while i + 1 < len(self._starts) and self._starts[i + 1] <= seg_start + len(seg):
+            nstart = self._starts.pop(i + 1)
+            nseg = self._segs.pop(i + 1)
+            seg_end = seg_start + len(seg)
+            if nstart + len(nseg) > seg_end:
+                seg += nseg[seg_end - nstart :]
+
+    def _copy(self, start: int, end: int) -> bytes:
+        i = bisect.bisect_right(self._starts, start) - 1
+        s = self._starts[i]
+        return bytes(self._segs[i][start - s : end - s])
+
+
+class _Offline(Exception):
+    """A read needed the network while parsing hints from cached bytes only."""
+
+
+def _total_from(content_range: str) -> int | None:
+    m = re.fullmatch(r"bytes \*/(\d+)", content_range.strip())
+    return int(m.group(1)) if m else None
+
+
+def _parse_content_range(
+    url: str, headers: Mapping[str, str], body_len: int
+) -> tuple[int, int, int]:
+    cr = headers.get("Content-Range")
+    m = _RANGE_RE.fullmatch(cr.strip()) if cr else None
+    if m is None or m.group(3) == "*":
+        raise RemoteError(f"{url}: 206 answer without a usable Content-Range ({cr!r})")
+    start, last, total = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    if last < start or last >= total or last - start + 1 != body_len:
+        raise RemoteError(f"{url}: Content-Range {cr!r} does not match a {body_len}-byte body")
+    return start, last + 1, total
+
+
+def get(
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    pool: urllib3.PoolManager | None = None,
+    timeout: float = 30.0,
+    retries: int = 4,
+    backoff: float = 0.25,
+    max_bytes: int = 256 << 20,
+) -> tuple[int, str, str, bytes]:
+    """GET a small document (an index page): ``(status, final URL, Content-Type, body)``.
+
+    Retried like range requests (5xx, resets, dropped bodies, timeouts); 4xx is returned.
+    """
+    pool = pool or pool_manager()
+    last = "no attempt"
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+        try:
+            r = pool.request(
+                "GET", url, headers=dict(headers or {}), preload_content=False,
+                timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
+                retries=urllib3.Retry(total=None, connect=0, read=0, status=0, redirect=5,
+                                      other=0),
+            )  # fmt: skip
+            try:
+                body = bytearray()
+                for chunk in r.stream(64 << 10):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise RemoteError(f"{url}: page larger than {max_bytes} bytes")
+                if r.status in _RETRY_STATUS:
+                    last = f"HTTP {r.status}"
+                    continue
+                final = urljoin(url, r.geturl() or url)
+                return r.status, final, r.headers.get("Content-Type", ""), bytes(body)
+            finally:
+                r.release_conn()
+        except Urllib3Error as e:
+            last = f"{type(e).__name__}: {e}"
+            if not _retryable(e):
+                break
+    raise RemoteError(f"{url}: failed: {last}")

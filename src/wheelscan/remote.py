@@ -1,0 +1,337 @@
+"""Remote sources: a PEP 691/503 simple index, a project page or a wheel URL, over HTTP.
+
+:func:`iter_remote` lists wheels as :class:`~wheelscan.sources.WheelRef` whose ``location`` is
+the wheel's absolute URL with a ``#<algo>=<hex>`` fragment carrying the index's hash (so a
+worker that is handed only the location can still verify a whole download). Index pages are
+asked for as PEP 691 JSON and read as PEP 503 HTML when that is what the server answers
+(content negotiation, PEP 691 "Clients"). Project pages are fetched by a bounded thread pool,
+ahead of the scan, in order.
+
+:func:`scan_remote` is what a worker runs for such a location: it reuses stored facts when the
+index's whole-wheel hash proves the wheel was scanned already, else reads the wheel through
+:class:`~wheelscan.httpfile.HTTPFile` (range requests) with the native engine set for small
+reads (zlib, 4 KiB steps), and records the response-body bytes in ``facts.transferred``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from urllib.parse import unquote, urljoin, urlsplit
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from .facts import FACTS_SCHEMA_VERSION, WheelFacts
+from .httpfile import HTTPFile, RemoteError, get, hash_from_url
+from .limits import DEFAULT_LIMITS, Limits
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterator
+
+    from .sources import Discovery, WheelRef
+
+__all__ = ["ACCEPT", "IndexPage", "is_url", "iter_remote", "parse_page", "scan_remote"]
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+#: PEP 691's recommended Accept header: JSON preferred, HTML (new and legacy) otherwise
+ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
+#: the native reader's inflate step for remote wheels: each file-object read is one step of
+#: compressed input, so small steps keep the bytes fetched close to the bytes needed
+REMOTE_CHUNK = 4096
+_HASH_PREFERENCE = ("sha256", "sha512", "sha384", "blake2b_256")
+
+
+def is_url(spec: str) -> bool:
+    return spec.startswith(("http://", "https://"))
+
+
+# -- index pages ----------------------------------------------------------------------------------
+
+
+class IndexPage:
+    """A parsed simple-API page: project links (root page) or file entries (project page)."""
+
+    def __init__(self, url: str, kind: str) -> None:
+        self.url = url
+        self.kind = kind  # "json" or "html"
+        self.projects: list[tuple[str, str]] = []  # (name, absolute URL of its page)
+        self.files: list[dict[str, Any]] = []  # PEP 691-shaped entries, absolute "url"
+        self.is_project = False
+
+
+class _LinkParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.links: list[tuple[dict[str, str | None], str]] = []
+        self._open: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "base" and self.base is None:
+            self.base = dict(attrs).get("href")
+        elif tag == "a":
+            self._open = dict(attrs)
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._open is not None:
+            self.links.append((self._open, "".join(self._text).strip()))
+            self._open = None
+
+
+_DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".egg", ".exe", ".tar.xz")
+
+
+def parse_page(url: str, content_type: str, body: bytes) -> IndexPage:
+    """A root or project page, JSON (PEP 691) or HTML (PEP 503), with absolute URLs."""
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    if ctype == JSON_TYPE or ctype == "application/json":
+        return _parse_json(url, body)
+    return _parse_html(url, body)
+
+
+def _parse_json(url: str, body: bytes) -> IndexPage:
+    page = IndexPage(url, "json")
+    try:
+        doc = json.loads(body)
+    except ValueError as e:
+        raise RemoteError(f"{url}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise RemoteError(f"{url}: PEP 691 page is not a JSON object")
+    if isinstance(doc.get("files"), list):
+        page.is_project = True
+        for entry in doc["files"]:
+            if isinstance(entry, dict) and isinstance(entry.get("url"), str):
+                item = dict(entry)
+                item["url"] = urljoin(url, entry["url"])
+                page.files.append(item)
+    elif isinstance(doc.get("projects"), list):
+        for p in doc["projects"]:
+            name = p.get("name") if isinstance(p, dict) else None
+            if isinstance(name, str) and name:
+                norm = str(canonicalize_name(name))
+                page.projects.append((norm, urljoin(url, f"{norm}/")))
+    else:
+        raise RemoteError(f"{url}: PEP 691 page has neither 'files' nor 'projects'")
+    return page
+
+
+def _parse_html(url: str, body: bytes) -> IndexPage:
+    page = IndexPage(url, "html")
+    parser = _LinkParser()
+    parser.feed(body.decode("utf-8", "replace"))
+    parser.close()
+    base = urljoin(url, parser.base) if parser.base else url
+    entries = []
+    for attrs, text in parser.links:
+        href = attrs.get("href")
+        if not href:
+            continue
+        absolute = urljoin(base, href)
+        name = unquote(urlsplit(absolute).path.rsplit("/", 1)[-1]) or text
+        entries.append((attrs, text, absolute, name))
+    page.is_project = any(n.endswith(_DIST_SUFFIXES) for _, _, _, n in entries)
+    for attrs, text, absolute, name in entries:
+        if page.is_project:
+            entry: dict[str, Any] = {"filename": name, "url": absolute, "hashes": {}}
+            h = hash_from_url(absolute)
+            if h is not None:
+                entry["hashes"][h[0]] = h[1]
+            yanked = attrs.get("data-yanked")
+            entry["yanked"] = (yanked or True) if "data-yanked" in attrs else False
+            page.files.append(entry)
+        elif text:
+            page.projects.append((str(canonicalize_name(text)), absolute))
+    return page
+
+
+def fetch_page(url: str) -> IndexPage:
+    status, final, ctype, body = get(url, {"Accept": ACCEPT})
+    if status != 200:
+        raise RemoteError(f"{url}: HTTP {status}")
+    return parse_page(final, ctype, body)
+
+
+# -- sources --------------------------------------------------------------------------------------
+
+
+def iter_remote(
+    url: str,
+    disc: Discovery,
+    projects: Collection[str] = (),
+    *,
+    workers: int = 8,
+) -> Iterator[WheelRef]:
+    """Wheels of ``url``: a wheel URL, a project page, or a root index (``projects``, if given,
+    picks the project pages to read; otherwise every project listed)."""
+    path = urlsplit(url).path
+    if path.endswith(".whl"):
+        ref = _ref({"filename": unquote(path.rsplit("/", 1)[-1]), "url": url}, disc)
+        if ref is not None:
+            yield ref
+        return
+    wanted = sorted({str(canonicalize_name(p)) for p in projects})
+    if wanted and not url.endswith("/"):
+        url += "/"
+    if wanted:
+        # a root index and named projects: go straight to their pages (PEP 503 normalised names)
+        pages = [(p, urljoin(url, f"{p}/")) for p in wanted]
+    else:
+        page = fetch_page(url)
+        if page.is_project:
+            yield from _refs(page, disc)
+            return
+        pages = page.projects
+    yield from _pages_in_order(pages, disc, workers)
+
+
+def _pages_in_order(
+    pages: list[tuple[str, str]], disc: Discovery, workers: int
+) -> Iterator[WheelRef]:
+    """Fetch project pages with at most ``workers`` in flight, yield their wheels in order."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+        pending: deque[tuple[str, Future[IndexPage]]] = deque()
+        it = iter(pages)
+        for name, page_url in it:
+            pending.append((name, ex.submit(fetch_page, page_url)))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            name, fut = pending.popleft()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append((nxt[0], ex.submit(fetch_page, nxt[1])))
+            try:
+                page = fut.result()
+            except (RemoteError, ValueError) as e:
+                disc.note(f"project {name}: {e}")
+                continue
+            yield from _refs(page, disc)
+
+
+def _refs(page: IndexPage, disc: Discovery) -> Iterator[WheelRef]:
+    for entry in page.files:
+        ref = _ref(entry, disc)
+        if ref is not None:
+            yield ref
+
+
+def _ref(entry: dict[str, Any], disc: Discovery) -> WheelRef | None:
+    from .sources import WheelRef
+
+    filename = entry.get("filename")
+    url = entry.get("url")
+    if not isinstance(filename, str) or not isinstance(url, str) or not filename.endswith(".whl"):
+        disc.non_wheels += 1
+        return None
+    try:
+        project: str | None = str(parse_wheel_filename(filename)[0])
+    except InvalidWheelFilename:
+        disc.invalid_names += 1
+        head = filename.split("-", 1)[0]
+        project = str(canonicalize_name(head)) if head else None
+    hashes = entry.get("hashes")
+    chosen = hash_from_url(url)
+    if chosen is None and isinstance(hashes, dict):
+        for algo in _HASH_PREFERENCE:
+            value = hashes.get(algo)
+            if isinstance(value, str) and value:
+                chosen = (algo, value.lower())
+                break
+    location = url.split("#", 1)[0]
+    if chosen is not None:
+        location += f"#{chosen[0]}={chosen[1]}"
+    size = entry.get("size")
+    upload = entry.get("upload-time")
+    yanked = entry.get("yanked")
+    disc.wheels += 1
+    return WheelRef(
+        location=location,
+        filename=filename,
+        size=size if isinstance(size, int) and size >= 0 else None,
+        content_hash=f"{chosen[0]}:{chosen[1]}" if chosen else None,
+        upload_time=upload if isinstance(upload, str) else None,
+        yanked=bool(yanked) if yanked is not None else None,
+        project=project,
+    )
+
+
+# -- the worker side ------------------------------------------------------------------------------
+
+
+def scan_remote(
+    url: str,
+    filename: str,
+    engine: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    db_path: str | None = None,
+    **http: Any,
+) -> WheelFacts:
+    """Scan the wheel at ``url`` over range requests; never raises for a bad wheel or server."""
+    from .engine import default_engine, scan_wheel
+    from .wheelinfo import fill_filename_facts
+
+    expected = hash_from_url(url)
+    if expected is not None and db_path:
+        known = facts_by_hash(db_path, f"{expected[0]}:{expected[1]}")
+        if known is not None:
+            # the same bytes were scanned before (maybe under another name): facts carry over,
+            # the name-derived ones are taken from this file's name
+            known.filename = filename
+            fill_filename_facts(known)
+            known.transferred = 0
+            return known
+    try:
+        f = HTTPFile(url, expected_hash=expected, **http)
+    except (RemoteError, OSError) as e:
+        facts = WheelFacts(filename=filename, engine=engine or default_engine(), transferred=0)
+        fill_filename_facts(facts)
+        facts.error = f"{type(e).__name__}: {e}"
+        return facts
+    with f:
+        if (engine or default_engine()) == "native":
+            from ._native_engine import scan_wheel_native
+
+            small = replace(limits, chunk_size=REMOTE_CHUNK)
+            src = cast("BinaryIO", f)
+            facts = scan_wheel_native(src, filename=filename, limits=small, inflater="zlib")
+        else:
+            facts = scan_wheel(cast("BinaryIO", f), engine, filename=filename, limits=limits)
+        facts.transferred = f.stats.body_bytes
+        if not facts.size:
+            facts.size = f.size
+    return facts
+
+
+def facts_by_hash(db_path: str, content_hash: str) -> WheelFacts | None:
+    """Facts of a wheel already in the store with this whole-file hash (and no error)."""
+    try:
+        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return None
+    try:
+        row = con.execute(
+            "SELECT facts FROM wheels WHERE content_hash = ? AND facts_schema = ? "
+            "AND facts IS NOT NULL AND error IS NULL LIMIT 1",
+            (content_hash, FACTS_SCHEMA_VERSION),
+        ).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
+    if row is None:
+        return None
+    try:
+        return WheelFacts.from_dict(json.loads(row[0]))
+    except (ValueError, TypeError, KeyError):
+        return None
