@@ -30,6 +30,21 @@ class ScanSummary:
     deaths: int = 0
     timeouts: int = 0
     discovery: Discovery | None = None
+    remote: int = 0  # wheels read over HTTP (wheelscan.remote)
+    remote_size: int = 0  # their full sizes
+    transferred: int = 0  # response-body bytes fetched for them
+
+    def note_remote(self, out: Outcome) -> None:
+        """Add a remote wheel's transfer figures (kept in its facts) to the totals."""
+        import json
+
+        try:
+            facts = json.loads(out.facts_json or "{}")
+        except ValueError:
+            facts = {}
+        self.remote += 1
+        self.remote_size += int(facts.get("size") or 0)
+        self.transferred += int(facts.get("transferred") or 0)
 
     def line(self) -> str:
         total = self.scanned + self.unchanged
@@ -56,6 +71,12 @@ class ScanSummary:
             f"{self.seconds:.1f} s, {self.scanned / secs:.0f} wheels/s, "
             f"{self.bytes / secs / 1e6:.1f} MB/s"
         )
+        if self.remote:
+            share = self.transferred / self.remote_size if self.remote_size else 0.0
+            parts.append(
+                f"{self.remote} remote wheels: {self.transferred / 1e6:.2f} MB fetched of "
+                f"{self.remote_size / 1e6:.2f} MB ({share:.1%})"
+            )
         if self.deaths or self.timeouts:
             parts.append(f"{self.deaths} worker deaths, {self.timeouts} timeouts")
         if self.interrupted:
@@ -165,6 +186,8 @@ def run_scan(
         summary.scanned += 1
         summary.bytes += ref.size or 0
         summary.counts[out.status] += 1
+        if ref.location.startswith(("http://", "https://")):
+            summary.note_remote(out)
         bar.update(summary)
         if on_outcome is not None:
             on_outcome(ref, out)
@@ -213,7 +236,8 @@ def configure_parser(sub: Any) -> None:
         help="scan trees, bandersnatch mirrors or path lists into a resumable SQLite store",
         description=(
             "Scan every wheel of each SOURCE (a directory tree, a bandersnatch mirror root, a "
-            "file listing paths one per line, or - for that list on stdin) into --db. A re-run "
+            "file listing paths one per line, - for that list on stdin, or an http(s) URL of a "
+            "PEP 691/503 simple index, a project page or a wheel) into --db. A re-run "
             "skips wheels already scanned and unchanged. Exit status: 2 if any wheel is an "
             "error, 1 if any is mislabelled, 0 otherwise."
         ),
@@ -245,6 +269,7 @@ def execute(args: argparse.Namespace) -> int:
 
     from packaging.utils import canonicalize_name
 
+    from .httpfile import RemoteError
     from .sources import Filters, parse_since
     from .store import StoreError
 
@@ -276,7 +301,7 @@ def execute(args: argparse.Namespace) -> int:
             dask=args.dask,
             progress=progress,
         )
-    except (FileNotFoundError, ValueError, StoreError) as e:
+    except (FileNotFoundError, ValueError, StoreError, RemoteError) as e:
         print(f"wheelscan scan: {e}", file=sys.stderr)
         return 2
     print(summary.line(), file=sys.stderr)

@@ -289,7 +289,12 @@ def scan_one(
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"member_cache": cache} if cache is not None else {}
     try:
-        facts = scan_wheel(location, cfg.engine, filename=filename, limits=cfg.limits, **kw)
+        if location.startswith(("http://", "https://")):  # a remote source: wheelscan.remote
+            from .remote import scan_remote
+
+            facts = scan_remote(location, filename, cfg.engine, cfg.limits, cfg.db_path)
+        else:
+            facts = scan_wheel(location, cfg.engine, filename=filename, limits=cfg.limits, **kw)
     except Exception as e:  # engines promise not to raise; if one does, record it and go on
         return Outcome(
             location, filename, "error",

@@ -344,11 +344,18 @@ def iter_sources(
     filters = filters or Filters()
     seen_dirs: set[str] = set()
     for spec in specs:
-        key = os.path.abspath(spec) if spec != "-" else "-"
+        remote = spec.startswith(("http://", "https://"))
+        key = spec if remote or spec == "-" else os.path.abspath(spec)
         if key in seen_dirs:
             continue
         seen_dirs.add(key)
-        for ref in iter_source(spec, disc, stdin):
+        if remote:  # a simple index, project page or wheel URL: wheelscan.remote
+            from .remote import iter_remote
+
+            refs = iter_remote(spec, disc, filters.projects)
+        else:
+            refs = iter_source(spec, disc, stdin)
+        for ref in refs:
             if filters.accepts(ref):
                 yield ref
             else:
