@@ -43,7 +43,7 @@ DIFFERENCE_CLASSES = {
 def _engine() -> str:
     # The verdict is judged from facts; the reference engine gives them independently of the
     # native scanner under development (its own differential suite checks native == lief).
-    return os.environ.get("WHEELSCAN_VERDICT_ENGINE", "lief")
+    return os.environ.get("WHEELSCAN_VERDICT_ENGINE", "native")
 
 
 @pytest.fixture(scope="module")

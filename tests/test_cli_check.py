@@ -15,7 +15,7 @@ import pytest
 from builders import make_wheel
 from verdict_wheels import Scenario, build_scenarios
 
-ENGINE = os.environ.get("WHEELSCAN_VERDICT_ENGINE", "lief")
+ENGINE = os.environ.get("WHEELSCAN_VERDICT_ENGINE", "native")
 SCHEMA = json.loads((resources.files("wheelscan") / "data" / "check-schema.json").read_text())
 
 

@@ -23,7 +23,7 @@ from wheelscan.verdict import FINDING_KINDS, installed_path
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-ENGINE = os.environ.get("WHEELSCAN_VERDICT_ENGINE", "lief")
+ENGINE = os.environ.get("WHEELSCAN_VERDICT_ENGINE", "native")
 
 
 @pytest.fixture(scope="module")

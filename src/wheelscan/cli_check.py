@@ -74,10 +74,11 @@ def _text(v: Verdict, verbose: int, out: TextIO) -> None:
     if v.status == "error" and v.error:
         line += f" ({v.error})"
     else:
-        main = [f.detail for f in v.findings if f.severity == "violation"][:2]
-        if main:
-            extra = len(v.violations) - len(main)
-            line += f" ({'; '.join(main)}{f'; +{extra} more' if extra > 0 else ''})"
+        # the same reason found in several members is one reason on the summary line
+        reasons = list(dict.fromkeys(f.detail for f in v.findings if f.severity == "violation"))
+        if reasons:
+            extra = len(reasons) - 2
+            line += f" ({'; '.join(reasons[:2])}{f'; +{extra} more' if extra > 0 else ''})"
     out.write(line + "\n")
     if verbose:
         for f in v.findings:
