@@ -537,6 +537,10 @@ cdef class Member:
     cdef object _next_input(self, Py_ssize_t n):
         """Up to ``n`` more compressed bytes (a view into the mapping, or bytes read)."""
         cdef uint64_t k = self.csize - self.fed
+        if self.arc.base == NULL and <uint64_t>n > self.fed and n > 4096:
+            # a file object (perhaps over HTTP): start small and double, so that a peek at a
+            # member that is not ELF fetches a few KiB, not a whole chunk
+            n = self.fed if self.fed > 4096 else 4096
         if <uint64_t>n < k:
             k = n
         if k == 0:

@@ -807,3 +807,26 @@ def test_zip64_sizes_near_2_64_are_member_errors(tmp_path: Path) -> None:
     assert f.error is None
     assert [e.member for e in f.errors] == ["a.so"]
     assert "runs past the end of the archive" in f.errors[0].message
+
+
+def test_file_object_peek_reads_a_few_kib(tmp_path: Path) -> None:
+    _, _, scan = _mods()
+
+    class Counting(io.BytesIO):
+        consumed = 0
+
+        def read(self, n: int | None = -1) -> bytes:
+            out = super().read(n)
+            self.consumed += len(out)
+            return out
+
+    blob = os.urandom(1 << 20)  # incompressible, not ELF: only its first bytes are peeked
+    w = make_wheel(tmp_path, "p-1.0-cp311-cp311-linux_x86_64.whl", {"p/blob.bin": blob})
+    fh = Counting(w.read_bytes())
+    f = scan(fh, filename=w.name)
+    assert f.error is None
+    assert not f.elfs
+    [st] = f.members
+    assert st.inflated == 64
+    # the archive tail (EOCD search window) plus a few KiB of the member, not the member
+    assert fh.consumed < (22 + 0xFFFF + 20) + 2 * 4096 + 1024
