@@ -14,15 +14,24 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Case", "Outcome", "engine_params", "native_available", "run_cases"]
+__all__ = [
+    "Case",
+    "Outcome",
+    "engine_params",
+    "native_available",
+    "private_tmp",
+    "run_cases",
+]
 
 _SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -204,6 +213,18 @@ def run_cases(cases: list[Case], *, timeout: float = 20.0) -> dict[str, Outcome]
                 last.detail = f"{last.detail} (worker exit code {rc})".strip()
         todo = todo[done:]
     return results
+
+
+@contextlib.contextmanager
+def private_tmp(prefix: str) -> Iterator[Path]:
+    """A temporary directory outside pytest's numbered basetemp: pytest runs started meanwhile
+    (several engineers share this machine) prune old basetemps, which could delete the fixture
+    files of a running session."""
+    d = Path(tempfile.mkdtemp(prefix=f"wheelscan-{prefix}-"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def native_available() -> bool:

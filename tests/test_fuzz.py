@@ -46,7 +46,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _elfpatch import DT, Elf, ZipLayout
-from _isolated import engine_params
+from _isolated import engine_params, private_tmp
 from builders import (
     COMPILERS,
     Import,
@@ -349,11 +349,11 @@ def child(argv: list[str]) -> int:
 
 
 @pytest.fixture(scope="module")
-def plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("fuzz")
-    p = root / "plan.json"
-    p.write_text(json.dumps(build_plan(root)))
-    return p
+def plan() -> Iterator[Path]:
+    with private_tmp("fuzz") as root:
+        p = root / "plan.json"
+        p.write_text(json.dumps(build_plan(root)))
+        yield p
 
 
 @dataclass

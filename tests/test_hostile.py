@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import zstandard
 from _elfpatch import DT, Elf, ZipLayout, deflate_repeat, patch
-from _isolated import Case, Outcome, engine_params, run_cases
+from _isolated import Case, Outcome, engine_params, private_tmp, run_cases
 from builders import Import, ZipMember, build_elf, build_stub, have, make_wheel, write_zip
 from elftools.elf.elffile import ELFFile
 
@@ -111,8 +111,12 @@ def _readelf_facts(path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def fx(tmp_path_factory: pytest.TempPathFactory) -> Fixtures:
-    d = tmp_path_factory.mktemp("hostile-elf")
+def fx() -> Iterator[Fixtures]:
+    with private_tmp("hostile") as d:
+        yield _build_fixtures(d)
+
+
+def _build_fixtures(d: Path) -> Fixtures:
     vmap = d / "victim.map"
     vmap.write_text("VICTIM_1 { global: victim_a; };\nVICTIM_2 { global: victim_b; } VICTIM_1;\n")
     src = "int victim_a(void) { return 1; }\nint victim_b(void) { return 2; }\n"
