@@ -270,13 +270,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         payload = body[: len(body) // 2] if drop else body
+        # counted before writing: the client may act on the last byte before we get back here
+        with self.srv.acct.lock:
+            self.srv.acct.body_bytes[path] += len(payload)
         try:
             self.wfile.write(payload)
             self.wfile.flush()
         except OSError:
             return
-        with self.srv.acct.lock:
-            self.srv.acct.body_bytes[path] += len(payload)
         if drop:
             self.close_connection = True
             self.connection.shutdown(2)

@@ -173,6 +173,7 @@ class HTTPFile(io.RawIOBase):
         self._whole: IO[bytes] | None = None
         self._bounds: list[int] | None = None  # sorted member starts + CD start (hints)
         self._bounds_final = False
+        self._heads: dict[int, int] = {}  # local header offset -> predicted header length
         self._offline = False
         self._open_tail(tail)
 
@@ -282,6 +283,9 @@ class HTTPFile(io.RawIOBase):
                 len(self._segs[i]) if i >= 0 and self._starts[i] + len(self._segs[i]) == pos else 0
             )
             want = max(end - pos, self.min_fetch, int(run * self.growth))
+            if run == 0 and pos in self._heads:
+                # a member's local header: take its name, extra and first input step at once
+                want = max(want, self._heads[pos] + self.min_fetch)
             want = min(want, max(end - pos, self.max_fetch))
             stop = min(pos + want, nxt, self.size)
             bound = self._member_end(pos)
@@ -308,6 +312,12 @@ class HTTPFile(io.RawIOBase):
                 infos = zf.infolist()
                 cd_start = zf.start_dir
             bounds = {i.header_offset for i in infos if 0 <= i.header_offset < self.size}
+            # local header length as the central directory predicts it, plus slack for a
+            # local extra field that differs (zip64, alignment padding)
+            self._heads = {
+                i.header_offset: 30 + len(i.orig_filename.encode("utf-8")) + len(i.extra) + 64
+                for i in infos
+            }
             if 0 <= cd_start <= self.size:
                 bounds.add(cd_start)
             self._bounds = sorted(bounds)
