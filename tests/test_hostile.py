@@ -259,6 +259,27 @@ ZIP_CASES: dict[str, ZipCase] = {
     ),
 }
 
+OVERLAP_COPIES = 300
+
+
+def _overlapping(d: bytes, copies: int) -> bytes:
+    """The wheel plus ``copies`` central directory entries that all point at the victim's local
+    header (an overlapping-entries zip bomb: the same bytes inflated again and again)."""
+    z = ZipLayout(d)
+    e = z.entry(BAD)
+    (nlen,) = struct.unpack_from("<H", d, e.cd_at + 28)
+    entry = d[e.cd_at : e.cd_at + 46 + nlen]
+    extra = bytearray()
+    for i in range(copies):
+        name = f"hostile/d{i:03d}.so".encode()
+        assert len(name) == nlen
+        extra += entry[:46] + name
+    cd = d[z.cd_offset : z.cd_offset + z.cd_size] + bytes(extra)
+    n = len(z.entries) + copies
+    eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(cd), z.cd_offset, 0)
+    return d[: z.cd_offset] + cd + eocd
+
+
 # A sound wheel scanned under tight Limits: the archive-level caps must hold.
 LIMIT_CASES: dict[str, tuple[dict[str, int], tuple[str, ...]]] = {
     "limit-max-members": ({"max_members": 3}, ("member", "entries", "limit", "exceed")),
@@ -451,6 +472,9 @@ def _build_cases(fx: Fixtures) -> dict[str, Built]:
     add("healthy", healthy, Expect("none", ()))
     for cid, (limits, words) in LIMIT_CASES.items():
         add(cid, healthy, Expect("archive", words), limits)
+    add("zip-overlapping-entries-over-wheel-limit", _overlapping(healthy, OVERLAP_COPIES),
+        Expect("member", LIMIT_WORDS, f"hostile/d{OVERLAP_COPIES - 1:03d}.so"),
+        {"max_wheel_inflate": 1 << 20})  # fmt: skip
     groups = [(ZIP_CASES, "deflate", False), (ZSTD_CASES, "zstd", False),
               (STORED_CASES, "stored", False), (ZIP64_CASES, "deflate", True)]  # fmt: skip
     for cases, method, zip64 in groups:
@@ -477,7 +501,16 @@ ELF_IDS = [
     for cid, (which, _) in ELF_CASES.items()
     for suffix in (VARIANTS if which == "victim" else [""])
 ]
-ALL_IDS = ["healthy", *LIMIT_CASES, *ZIP_CASES, *ZSTD_CASES, *STORED_CASES, *ZIP64_CASES, *ELF_IDS]
+ALL_IDS = [
+    "healthy",
+    *LIMIT_CASES,
+    "zip-overlapping-entries-over-wheel-limit",
+    *ZIP_CASES,
+    *ZSTD_CASES,
+    *STORED_CASES,
+    *ZIP64_CASES,
+    *ELF_IDS,
+]
 FILEOBJ_IDS = ["healthy", *LIMIT_CASES, *ZIP_CASES, *ZSTD_CASES, *STORED_CASES, *ZIP64_CASES]
 
 
