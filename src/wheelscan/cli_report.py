@@ -64,6 +64,7 @@ def configure_parser(sub: Any) -> None:
 def write_report(db: str, fmt: str, output: str | None, filters: Any, top: int = 20) -> str:
     """Write one report; returns where it went (``-`` for stdout)."""
     from .report import (
+        iter_lines,
         iter_records,
         mirror_findings,
         open_store,
@@ -81,7 +82,7 @@ def write_report(db: str, fmt: str, output: str | None, filters: Any, top: int =
                 s = summarise(con, filters)
                 write_text(s, mirror_findings(con, filters, top), sys.stdout, top=top, source=db)
             else:
-                write_jsonl(iter_records(con, filters), sys.stdout)
+                write_jsonl(iter_lines(con, filters), sys.stdout)
             return "-"
         out = Path(output or f"report.{'csv' if fmt == 'csv' else fmt}")
         if fmt == "text":
@@ -90,9 +91,9 @@ def write_report(db: str, fmt: str, output: str | None, filters: Any, top: int =
                 write_text(s, mirror_findings(con, filters, top), f, top=top, source=db)
         elif fmt == "jsonl":
             with open(out, "w", encoding="utf-8") as f:
-                write_jsonl(iter_records(con, filters), f)
+                write_jsonl(iter_lines(con, filters), f)
         elif fmt == "jsonl.zst":
-            write_jsonl_zst(iter_records(con, filters), out)
+            write_jsonl_zst(iter_lines(con, filters), out)
         elif fmt == "csv":
             write_csv(iter_records(con, filters), out)
         else:

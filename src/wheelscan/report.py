@@ -15,6 +15,7 @@ json`` object plus where the wheel is and what the index said about it
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import re
@@ -37,6 +38,7 @@ __all__ = [
     "ReportFilters",
     "Summary",
     "claim_key",
+    "iter_lines",
     "iter_records",
     "open_store",
     "reasons_of",
@@ -216,27 +218,71 @@ def iter_records(con: sqlite3.Connection, filters: ReportFilters = ALL) -> Itera
         yield row.record()
 
 
-def write_jsonl(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
-    n = 0
+def iter_lines(con: sqlite3.Connection, filters: ReportFilters = ALL) -> Iterator[str]:
+    """The export records as JSON Lines text, in id order.
+
+    The stored verdict JSON is the record minus the report's keys, so those are appended to its
+    text instead of decoding and re-encoding it (5x faster); a row whose stored status or error
+    the verdict does not carry (the worker died, no policy ran) goes through :meth:`Row.record`.
+    """
+    filters.install(con)
+    cond, params = filters.where()
+    sql = (
+        "SELECT w.id, w.location, w.filename, w.project, w.upload_time, w.yanked, w.status,"
+        f" w.error, w.verdict FROM wheels w WHERE {cond} ORDER BY w.id"
+    )
     dumps = json.dumps
-    for rec in records:
-        out.write(dumps(rec, separators=(",", ":")))
-        out.write("\n")
+    loads = json.loads
+    for i, loc, fn, proj, up, yk, st, err, vj in con.execute(sql, params):
+        yanked = None if yk is None else bool(yk)
+        if (
+            vj
+            and err is None
+            and vj.endswith("}")
+            and "\n" not in vj
+            and (f'"status": "{st}"' in vj or f'"status":"{st}"' in vj)
+        ):
+            tail = dumps(
+                {"report_schema": REPORT_SCHEMA_VERSION, "project": proj, "location": loc,
+                 "upload_time": up, "yanked": yanked},
+                separators=(",", ":"),
+            )  # fmt: skip
+            yield f"{vj[:-1]},{tail[1:]}\n"
+            continue
+        verdict = None
+        if vj:
+            try:
+                verdict = loads(vj)
+            except ValueError:
+                verdict = None
+        if not isinstance(verdict, dict):
+            verdict = None
+        row = Row(i, loc, fn, proj, up, yanked, st, err, verdict)
+        yield dumps(row.record(), separators=(",", ":")) + "\n"
+
+
+def write_jsonl(lines: Iterable[str], out: IO[str]) -> int:
+    n = 0
+    for line in lines:
+        out.write(line)
         n += 1
     return n
 
 
-def write_jsonl_zst(records: Iterable[dict[str, Any]], path: Path, level: int = 3) -> int:
-    import io
-
+def write_jsonl_zst(lines: Iterable[str], path: Path, level: int = 3) -> int:
     import zstandard
 
     cctx = zstandard.ZstdCompressor(level=level, write_checksum=True)
+    n = 0
     with open(path, "wb") as raw, cctx.stream_writer(raw) as zw:
-        text = io.TextIOWrapper(zw, encoding="utf-8", newline="\n", write_through=False)
-        n = write_jsonl(records, text)
-        text.flush()
-        text.detach()
+        buf: list[str] = []
+        for line in lines:
+            buf.append(line)
+            n += 1
+            if len(buf) >= 1000:
+                zw.write("".join(buf).encode())
+                buf.clear()
+        zw.write("".join(buf).encode())
     return n
 
 
@@ -297,6 +343,7 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
 # Aggregation.
 
 
+@functools.lru_cache(maxsize=4096)
 def claim_key(tag: str) -> tuple[str, str, str] | None:
     """(family, PEP 600 policy name without arch, arch) of a Linux tag; legacy aliases
     normalised (``manylinux2014_x86_64`` -> ``("manylinux", "manylinux_2_17", "x86_64")``);
@@ -495,46 +542,99 @@ class DuplicateBinary:
     examples: list[str]  # project names, capped
 
 
-def _identity(size: object, crc: object, elf_json: str) -> str:
+_MEMBER_KEY = re.compile(r'^\{"member":"((?:[^"\\]|\\.)*)",?')
+_SONAME = re.compile(r'"soname":"((?:[^"\\]|\\.)*)"')
+
+
+def _elf_identity(elf_text: str, size: object, crc: object) -> str:
     """What the report treats as a binary's content identity: the central directory's CRC-32
     and size when the facts carry a CRC, else the size and every stored ELF fact (minus the
-    member path): equal sizes and equal parsed dynamic sections, a near-certain proxy."""
+    member path): equal sizes and equal parsed dynamic sections, a near-certain proxy.
+    ``elf_text`` is SQLite's minified JSON of one ElfFacts (keys in dataclass order)."""
     if crc is not None:
         return f"crc:{size}:{crc}"
-    try:
-        d = json.loads(elf_json)
-        d.pop("member", None)
-        canon = json.dumps(d, sort_keys=True, separators=(",", ":"))
-    except ValueError:
-        canon = elf_json
-    return f"facts:{size}:" + hashlib.blake2b(canon.encode(), digest_size=12).hexdigest()
+    body = _MEMBER_KEY.sub("{", elf_text, count=1)
+    return f"facts:{size}:" + hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
 
 
-_ELF_SQL = """
-SELECT w.id, w.project, w.filename,
-       json_extract(e.value, '$.member') AS member,
-       json_extract(e.value, '$.soname') AS soname,
-       ws_ident(
-         (SELECT json_extract(m.value, '$.size') FROM json_each(w.facts, '$.members') m
-           WHERE json_extract(m.value, '$.member') = json_extract(e.value, '$.member') LIMIT 1),
-         (SELECT json_extract(m.value, '$.crc32') FROM json_each(w.facts, '$.members') m
-           WHERE json_extract(m.value, '$.member') = json_extract(e.value, '$.member') LIMIT 1),
-         e.value) AS ident,
-       (SELECT json_extract(m.value, '$.size') FROM json_each(w.facts, '$.members') m
-         WHERE json_extract(m.value, '$.member') = json_extract(e.value, '$.member') LIMIT 1)
-         AS size
-  FROM wheels w, json_each(w.facts, '$.elfs') e
- WHERE w.facts IS NOT NULL AND json_valid(w.facts) AND {cond}
-"""
+def _json_rows(
+    con: sqlite3.Connection, path: str, filters: ReportFilters, what: str = "e.value"
+) -> Iterator[tuple[Any, ...]]:
+    """(wheel id, project, filename, *what) of each element ``e`` of facts' ``path`` array,
+    by wheel id. Facts the store holds are the scanner's own JSON; should one be malformed the
+    walk restarts from where it stopped, skipping rows that are not valid JSON."""
+    cond, params = filters.where()
+    done = -1  # wheels with id <= done were walked completely
+    guard = ""
+    while True:
+        sql = (
+            f"SELECT w.id, w.project, w.filename, {what} FROM wheels w, "
+            f"json_each(w.facts, '{path}') e WHERE w.facts IS NOT NULL AND w.id > ? {guard} "
+            f"AND {cond} ORDER BY w.id"
+        )
+        try:
+            # json_each parses a wheel's whole facts before its first row: a malformed one
+            # fails before yielding anything, and every wheel seen before it is complete
+            for row in con.execute(sql, [done, *params]):
+                yield row
+                done = row[0]
+            return
+        except sqlite3.OperationalError:
+            if guard:
+                raise
+            guard = "AND json_valid(w.facts)"
 
 
 def _elf_table(con: sqlite3.Connection, filters: ReportFilters) -> str:
-    """A temp table of every stored ELF member with its identity (built once per report)."""
+    """A temp table (on disk: ``temp_store=FILE``) of every stored ELF member with its identity,
+    filled from one streaming walk; the grouping queries run over it."""
     filters.install(con)
-    con.create_function("ws_ident", 3, _identity, deterministic=True)
-    cond, params = filters.where()
     con.execute("DROP TABLE IF EXISTS temp.ws_elfs")
-    con.execute(f"CREATE TEMP TABLE ws_elfs AS {_ELF_SQL.format(cond=cond)}", params)
+    con.execute(
+        "CREATE TEMP TABLE ws_elfs (id INTEGER, project TEXT, filename TEXT, member TEXT,"
+        " soname TEXT, size INTEGER, ident TEXT)"
+    )
+    loads = json.loads
+    members = _json_rows(
+        con, "$.members", filters,
+        "json_extract(e.value, '$.member'), json_extract(e.value, '$.size'),"
+        " json_extract(e.value, '$.crc32')",
+    )  # fmt: skip
+    pending: dict[str, tuple[object, object]] = {}
+    cur_id = -1
+    nxt = next(members, None)
+    batch: list[tuple[object, ...]] = []
+    for wid, project, filename, elf_text in _json_rows(con, "$.elfs", filters):
+        if wid != cur_id:
+            cur_id = wid
+            pending = {}
+            while nxt is not None and nxt[0] <= wid:
+                if nxt[0] == wid:
+                    pending[str(nxt[3])] = (nxt[4], nxt[5])
+                nxt = next(members, None)
+        mm = _MEMBER_KEY.match(elf_text)
+        if mm is None:
+            continue  # not an ElfFacts object
+        member = mm.group(1)
+        sm = _SONAME.search(elf_text)
+        soname = sm.group(1) if sm else None
+        try:
+            if "\\" in member:
+                member = loads(f'"{member}"')
+            if soname and "\\" in soname:
+                soname = loads(f'"{soname}"')
+        except ValueError:
+            continue
+        size, crc = pending.get(member, (None, None))
+        ident = _elf_identity(elf_text, size, crc)
+        batch.append((wid, project, filename, member, soname, size, ident))
+        if len(batch) >= 5000:
+            con.executemany("INSERT INTO ws_elfs VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+            batch.clear()
+    if batch:
+        con.executemany("INSERT INTO ws_elfs VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+    con.execute("CREATE INDEX temp.ws_elfs_soname ON ws_elfs (soname)")
+    con.execute("CREATE INDEX temp.ws_elfs_ident ON ws_elfs (ident)")
     return "temp.ws_elfs"
 
 
