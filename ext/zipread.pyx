@@ -53,7 +53,7 @@ cdef enum:
     INF_ZLIB = 0
     INF_PY = 1          # a Python decompressobj (isal, zlib-ng)
     PY_IN_CHUNK = 65536  # compressed input per Python-level call
-    MAX_ROUNDS = 32     # parse/inflate rounds per ELF member
+    MAX_ROUNDS = 64     # parse/inflate rounds per ELF member
     PEEK = 64           # first bytes inflated of every candidate member
     # below this size an ELF member stays with zlib: isal/zlib-ng's set-up costs more than
     # their faster inflate saves (measured on 14 KiB .so files: zlib 5 us to peek, isal 30)
@@ -394,7 +394,7 @@ cdef class Archive:
         the member's byte counts afterwards, whether it succeeded or raised.
         """
         cdef Member m
-        cdef uint64_t need, target, usize
+        cdef uint64_t need, target, usize, step
         cdef int rounds = 0
         self.last_inflated = self.last_read = 0
         m = self.open(index)
@@ -418,7 +418,12 @@ cdef class Archive:
                 if rounds > MAX_ROUNDS:
                     raise_status(ST_ELF, f"ELF tables still incomplete after {MAX_ROUNDS} "
                                          f"rounds ({m.produced} bytes inflated)")
-                target = m.produced + self.chunk
+                # grow geometrically from a few KiB (a small .so needs a fraction of itself),
+                # by at most one chunk per round, and at least to what the parser asked for
+                step = m.produced if m.produced > 4096 else 4096
+                if step > self.chunk:
+                    step = self.chunk
+                target = m.produced + step
                 if target < need:
                     target = need
                 if target > usize:
@@ -640,7 +645,7 @@ cdef class Member:
         return 0
 
     cdef int _fill_py(self, uint64_t target) except -1:
-        cdef uint64_t step, k
+        cdef uint64_t step, k, want
         if self.pyd is None:
             self.pyd = self.arc.pyfactory(-15)
             self.pending = b""
@@ -652,7 +657,15 @@ cdef class Member:
                 if self.fed >= self.csize:
                     raise_status(ST_INFLATE, f"deflate stream truncated: {self.produced} bytes "
                                              f"inflated, {self.usize} declared")
-                self.pending = self._next_input(PY_IN_CHUNK)
+                # isal inflates all the input it is handed (buffering what max_length holds
+                # back): hand it about what the remaining output needs at the ratio so far
+                if self.produced and self.fed:
+                    want = (target - self.produced) * self.fed // self.produced + 1024
+                else:
+                    want = (target - self.produced) // 2 + 1024
+                if want > PY_IN_CHUNK:
+                    want = PY_IN_CHUNK
+                self.pending = self._next_input(want)
             step = target - self.produced
             if step > self.arc.chunk:
                 step = self.arc.chunk

@@ -558,6 +558,12 @@ def test_file_object_source_matches_path(built: dict[str, Built], tmp_path: Path
     with w.open("rb") as fh:
         from_file = scan(fh)
     from_bytes = scan(io.BytesIO(w.read_bytes()), filename=w.name)
+    # compressed bytes consumed may differ by zlib's bit-buffer look-ahead, which depends on
+    # how much input was available (the whole mapping vs 4 KiB doubling reads)
+    reads = [f.members[0].read for f in (from_path, from_file, from_bytes)]
+    assert max(reads) - min(reads) <= 16, reads
+    for f in (from_path, from_file, from_bytes):
+        f.members[0].read = 0
     assert from_path.to_dict() == from_file.to_dict() == from_bytes.to_dict()
 
 
