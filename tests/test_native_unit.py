@@ -502,6 +502,8 @@ def test_early_stop_inflates_needed_prefix_plus_one_chunk(
         [stats] = facts.members
         assert stats.size == len(b.data)
         assert stats.inflated <= b.needed_prefix + CHUNK, (inflater, stats)
+        # prefixes grow geometrically from 4 KiB: a small library is not inflated a chunk deep
+        assert stats.inflated <= 2 * b.needed_prefix + 4096, (inflater, stats)
         assert stats.inflated >= b.needed_prefix - CHUNK
         assert 0 < stats.read <= stats.compressed_size
         if method == "deflate":
