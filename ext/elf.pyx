@@ -8,10 +8,19 @@ found as the loader finds them: dynamic-tag addresses mapped through PT_LOAD, ne
 section names. Every offset, size and count is checked against the bytes present (and the
 file size) before use; that is why bounds checking is off in this file.
 
-Symbol count: DT_HASH nchain, else the DT_GNU_HASH chain walk. Without either, the SHT_DYNSYM
-section size if the section headers are inside the prefix, else (DT_STRTAB - DT_SYMTAB) /
-DT_SYMENT when DT_STRTAB follows DT_SYMTAB in the same PT_LOAD segment, as GNU ld lays them
-out; otherwise the count is unknown (None) and no symbols are read.
+Symbol count (dynamic symbols including index 0): the hash table's count (DT_HASH nchain,
+else the DT_GNU_HASH chain walk), raised to the SHT_DYNSYM size when the section headers happen
+to be inside the prefix (never requested: they sit at the end of the file) and to 1 + the
+largest symbol index of the dynamic relocations (DT_RELA/DT_REL/DT_JMPREL), because an
+executable that exports nothing has an empty GNU hash table that does not count its imports.
+This matches lief's AUTO count, which the reference engine uses. Without a hash table or
+SHT_DYNSYM in the prefix: (DT_STRTAB - DT_SYMTAB) / DT_SYMENT when DT_STRTAB follows DT_SYMTAB
+in the same PT_LOAD segment, as GNU ld lays them out; otherwise the count is unknown (None)
+and no symbols are read.
+
+Version chains (Verneed/Vernaux/Verdef) are walked as glibc does: a zero next-offset ends the
+chain; the walk is bounded by DT_VERNEEDNUM/DT_VERDEFNUM, by 32768 entries (versym indexes are
+15 bits) and by offsets that must advance by at least one entry, so it cannot loop.
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
