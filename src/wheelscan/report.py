@@ -302,19 +302,27 @@ def findings_path(out: Path) -> Path:
     return out.with_name(stem + ".findings.csv")
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+_JSON_COLUMNS = frozenset({"claims", "per_claim", "minimal_tags", "policy", "exclude"})
+
+
 def _cell(value: object) -> object:
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return _ENCODE(value)
     return value
 
 
 def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
-    """The wheels CSV at ``out`` and its findings CSV beside it; (wheels, findings) written."""
+    """The wheels CSV at ``out`` and its findings CSV beside it; (wheels, findings) written.
+
+    Lists and objects are JSON in their cell; booleans ``true``/``false``; null is empty."""
     n = nf = 0
+    policy_cache: dict[str, str] = {}
+    plain = [c for c in CSV_COLUMNS if c not in _JSON_COLUMNS]
     with (
         open(out, "w", newline="", encoding="utf-8") as f1,
         open(findings_path(out), "w", newline="", encoding="utf-8") as f2,
@@ -325,16 +333,28 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
         w2.writerow(FINDINGS_COLUMNS)
         for rec in records:
             findings = rec.get("findings") or []
-            row = dict(rec)
-            row["findings"] = len(findings)
-            row["violations"] = sum(1 for x in findings if x.get("severity") == "violation")
-            w1.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
-            for x in findings:
-                w2.writerow([
-                    rec["wheel"], rec["location"], x.get("severity"), x.get("kind"),
-                    _cell(x.get("member")), x.get("detail"), _cell(x.get("evidence") or {}),
-                ])  # fmt: skip
-                nf += 1
+            cells = {c: _cell(rec.get(c)) for c in plain}
+            cells["findings"] = len(findings)
+            cells["violations"] = sum(1 for x in findings if x.get("severity") == "violation")
+            for c in ("claims", "per_claim", "minimal_tags", "exclude"):
+                cells[c] = _ENCODE(rec.get(c) or ([] if c != "minimal_tags" else {}))
+            pol = rec.get("policy") or {}
+            # the same policy on nearly every row: encode it once
+            files = pol.get("files")
+            pkey = f"{pol.get('source')}\0{pol.get('file')}\0" + "\0".join(
+                map(str, files.values()) if isinstance(files, dict) else ()
+            )
+            if pkey not in policy_cache:
+                policy_cache[pkey] = _ENCODE(pol)
+            cells["policy"] = policy_cache[pkey]
+            w1.writerow([cells[c] for c in CSV_COLUMNS])
+            wheel, loc = rec["wheel"], rec["location"]
+            w2.writerows(
+                [wheel, loc, x.get("severity"), x.get("kind"), x.get("member") or "",
+                 x.get("detail"), _ENCODE(x.get("evidence") or {})]
+                for x in findings
+            )  # fmt: skip
+            nf += len(findings)
             n += 1
     return n, nf
 
