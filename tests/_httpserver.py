@@ -93,7 +93,7 @@ class IndexServer:
         class Handler(_Handler):
             srv = server
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd = _QuietServer(("127.0.0.1", 0), Handler)
         httpd.daemon_threads = True
         self.httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -174,6 +174,11 @@ class IndexServer:
         body = "\n".join(links)
         return (f"<!DOCTYPE html><html><head><meta name=\"pypi:repository-version\" "
                 f"content=\"1.0\"></head><body>\n{body}\n</body></html>").encode()  # fmt: skip
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # resets from injected drops and impatient clients are expected
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -296,6 +296,8 @@ class HTTPFile(io.RawIOBase):
             pos = stop
 
     def _member_end(self, pos: int) -> int | None:
+        if self._offline:
+            return None
         if self._bounds is None and not self._bounds_final:
             self._load_bounds()
         if not self._bounds:
@@ -414,11 +416,11 @@ class HTTPFile(io.RawIOBase):
                 spool.write(chunk)
                 if h is not None:
                     h.update(chunk)
+            if h is not None and self.expected_hash is not None:
+                self._check_digest(h.hexdigest())
         except BaseException:
             spool.close()
             raise
-        if h is not None and self.expected_hash is not None:
-            self._check_digest(h.hexdigest())
         if self._whole is not None:
             self._whole.close()
         self._whole = spool
