@@ -9,8 +9,10 @@ import re
 import subprocess
 import sys
 import zipfile
+from collections import Counter
 from pathlib import Path
 
+import html5lib
 from elftools.elf.elffile import ELFFile
 
 
@@ -69,3 +71,17 @@ def test_demo_writes_reports_with_expected_statuses(tmp_path: Path) -> None:
                 assert lib in evidence
     text = (out / "report.txt").read_text()
     assert text.count("\n# ") + text.startswith("# ") == len(wheels)
+    # the batch report from the scan store agrees with the per-wheel check above
+    html = out / "report.html"
+    assert str(html) in r.stdout
+    doc = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(html.read_bytes())
+    assert len(list(doc.iter("{http://www.w3.org/2000/svg}svg"))) >= 3
+    cards = {
+        c.find("b").tail: int(c.find("b").text)
+        for c in doc.iter("div")
+        if "card" in (c.get("class") or "").split()
+    }
+    statuses = Counter(rec["status"] for rec in records)
+    assert cards == dict(statuses)
+    vrows = doc.findall(".//table[@id='vtable']/tbody/tr")
+    assert len(vrows) == statuses["mislabelled"]

@@ -1,5 +1,7 @@
 """``wheelscan demo [--out DIR]``: build a sample mirror from binaries on this machine, judge
-every wheel in it, and write the reports (text and JSON Lines) into DIR.
+every wheel in it, and write the reports (text and JSON Lines) into DIR; then scan the sample
+into ``DIR/wheelscan.sqlite`` as ``wheelscan scan`` does and write the batch HTML report
+``DIR/report.html`` from it (``wheelscan report``).
 
 The sample (see :mod:`wheelscan.sample`) needs no data, compiler or network; some wheels keep
 their published tags, some are deliberately mislabelled. Exit status 0 when the reports were
@@ -51,4 +53,24 @@ def execute(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     print(f"wheelscan demo: {len(samples)} sample wheels in {wheels_dir}: {summary}")
     print(f"wheelscan demo: reports written to {out / 'report.txt'} and {out / 'report.jsonl'}")
+    html = _scan_and_report(wheels_dir, out)
+    print(f"wheelscan demo: scanned into {out / 'wheelscan.sqlite'}; HTML report: {html}")
     return 0
+
+
+def _scan_and_report(wheels_dir: Path, out: Path) -> Path:
+    """The mirror workflow on the sample: ``wheelscan scan`` into a fresh store, then
+    ``wheelscan report --format html``."""
+    import os
+
+    from .cli_report import write_report
+    from .cli_scan import run_scan
+    from .report import ALL
+
+    db = out / "wheelscan.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    run_scan([str(wheels_dir)], str(db), jobs=min(2, os.cpu_count() or 1))
+    html = out / "report.html"
+    write_report(str(db), "html", str(html), ALL)
+    return html
