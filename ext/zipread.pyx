@@ -61,6 +61,10 @@ cdef enum:
     SMALL_FILE = 1 << 20  # archives up to this size are read, not mapped
 
 cdef object _factories = {}
+# one output buffer kept between archives (swapped under the GIL, so threads never share it)
+cdef uint8_t* _spare_out = NULL
+cdef size_t _spare_cap = 0
+DEF SPARE_MAX = 256 << 20
 
 
 cdef object _decompressobj_factory(str name):
@@ -127,12 +131,28 @@ cdef class Archive:
     cdef size_t out_cap
 
     def __cinit__(self):
-        self.out = NULL
-        self.out_cap = 0
+        global _spare_out, _spare_cap
+        # adopt the output buffer a previous archive left behind: its pages are already
+        # mapped, a fresh buffer would page-fault its way up to the largest prefix again
+        self.out = _spare_out
+        self.out_cap = _spare_cap
+        _spare_out = NULL
+        _spare_cap = 0
         self.base = NULL
 
     def __dealloc__(self):
-        free(self.out)
+        self._release_out()
+
+    cdef void _release_out(self) noexcept:
+        global _spare_out, _spare_cap
+        if self.out != NULL and self.out_cap <= SPARE_MAX and self.out_cap > _spare_cap:
+            free(_spare_out)
+            _spare_out = self.out
+            _spare_cap = self.out_cap
+        else:
+            free(self.out)
+        self.out = NULL
+        self.out_cap = 0
 
     def __init__(self, src, *, uint64_t max_wheel_inflate=4 << 30,
                  uint64_t max_members=200_000, uint64_t max_central_directory=256 << 20,
@@ -179,6 +199,7 @@ cdef class Archive:
             self.size = src.tell()
 
     def close(self):
+        self._release_out()
         self.base = NULL
         self._mv = None
         if isinstance(self._mm, mmap.mmap):
