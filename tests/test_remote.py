@@ -250,3 +250,18 @@ def test_facts_reused_only_for_a_proven_hash(wheels: list[Path], tmp_path: Path)
     finally:
         con.close()
     assert 0 < fetched <= size == w.stat().st_size  # the store keeps the per-wheel figures
+
+
+def test_big_reads_are_split_and_bounded(wheels: list[Path]) -> None:
+    w = max(wheels, key=lambda p: p.stat().st_size)
+    data = w.read_bytes()
+    with IndexServer([w]) as srv, HTTPFile(srv.file_url(w.name), tail=100, max_fetch=4096) as f:
+        f.seek(1000)
+        assert f.read(30000) == data[1000:31000]
+        sizes = []
+        for _, rng in srv.acct.ranges[1:]:
+            a, b = rng.removeprefix("bytes=").split("-")
+            sizes.append(int(b) - int(a) + 1)
+        assert max(sizes) <= 4096
+        # nothing fetched twice; beyond the read, at most one minimum fetch of read-ahead
+        assert 30000 <= sum(sizes) < 30000 + 4096

@@ -279,31 +279,35 @@ class HTTPFile(io.RawIOBase):
                 pos = self._starts[i] + len(self._segs[i])
                 continue
             nxt = self._starts[i + 1] if i + 1 < len(self._starts) else self.size
-            run = (
-                len(self._segs[i]) if i >= 0 and self._starts[i] + len(self._segs[i]) == pos else 0
-            )
+            seg_start = self._starts[i] if i >= 0 else pos
+            touching = i >= 0 and seg_start + len(self._segs[i]) == pos
+            member_start, bound = self._member_span(pos)
+            # the sequential run that justifies read-ahead: cached bytes just before pos,
+            # within this member (a big neighbour must not make us read ahead in a small one)
+            run = pos - max(seg_start, member_start) if touching else 0
             want = max(end - pos, self.min_fetch, int(run * self.growth))
-            if run == 0 and pos in self._heads:
+            if pos == member_start and pos in self._heads:
                 # a member's local header: take its name, extra and first input step at once
                 want = max(want, self._heads[pos] + self.min_fetch)
-            want = min(want, max(end - pos, self.max_fetch))
+            want = min(want, self.max_fetch)  # a bigger read takes several requests
             stop = min(pos + want, nxt, self.size)
-            bound = self._member_end(pos)
             if bound is not None and bound >= end:
                 stop = min(stop, bound)
-            stop = max(stop, min(end, nxt))
             self._fetch(pos, stop)
             pos = stop
 
-    def _member_end(self, pos: int) -> int | None:
+    def _member_span(self, pos: int) -> tuple[int, int | None]:
+        """(start of the member holding ``pos`` or 0, start of the next one or None)."""
         if self._offline:
-            return None
+            return 0, None
         if self._bounds is None and not self._bounds_final:
             self._load_bounds()
         if not self._bounds:
-            return None
+            return 0, None
         j = bisect.bisect_right(self._bounds, pos)
-        return self._bounds[j] if j < len(self._bounds) else None
+        return (self._bounds[j - 1] if j else 0), (
+            self._bounds[j] if j < len(self._bounds) else None
+        )
 
     def _load_bounds(self) -> None:
         """Member boundaries from the central directory, using only bytes already cached."""
