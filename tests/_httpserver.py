@@ -21,6 +21,7 @@ import hashlib
 import html
 import json
 import re
+import socket
 import threading
 import time
 import zlib
@@ -59,6 +60,7 @@ class ServerConfig:
     always_fail: frozenset[str] = frozenset()  # paths that always answer 500
     html_hash_fragment: bool = True  # PEP 503 "#sha256=" on file links
     json_relative_urls: bool = True
+    latency: float = 0.0  # seconds slept before every answer (a far-away server)
 
 
 @dataclass
@@ -185,6 +187,12 @@ class _Handler(BaseHTTPRequestHandler):
     srv: IndexServer
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out as separate writes: without this, Nagle + delayed ACK
+        # add ~40 ms to every answer
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
@@ -199,6 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
             key = f"{path}|{rng}"
             first = key not in srv.seen
             srv.seen.add(key)
+        if cfg.latency:
+            time.sleep(cfg.latency)
         if path in cfg.always_fail:
             self._send(500, b"always failing\n", "text/plain", path)
             return
