@@ -68,6 +68,10 @@ for line in sys.stdin:
             facts = wheelscan.scan_wheel(case["path"], engine=case["engine"], limits=limits)
         res["type"] = type(facts).__name__
         res["facts"] = facts.to_dict()
+        try:
+            json.dumps(res["facts"])
+        except (TypeError, ValueError) as e:
+            res["json_error"] = repr(e)
     except BaseException as e:
         res["raised"] = "".join(traceback.format_exception(type(e), e, e.__traceback__))[-4000:]
     res["seconds"] = time.perf_counter() - t0
@@ -108,6 +112,7 @@ class Outcome:
     seconds: float = 0.0
     rss_growth_kb: int = 0
     stderr: str = ""
+    json_error: str = ""  # the facts were not JSON-serialisable (a broken contract)
 
 
 class _Worker:
@@ -191,6 +196,7 @@ def run_cases(cases: list[Case], *, timeout: float = 20.0) -> dict[str, Outcome]
                     detail=res.get("raised", ""),
                     seconds=res["seconds"],
                     rss_growth_kb=res["rss_growth_kb"],
+                    json_error=res.get("json_error", ""),
                 )
                 results[case.id] = out
                 out.stderr = worker.stderr_text()
