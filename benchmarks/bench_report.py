@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -91,15 +91,15 @@ def make_store(db: Path, n: int, tpls: list[tuple[str, str, str]], seed: int = 1
 def run(db: Path, fmt: str, out: Path) -> tuple[float, float, float, int]:
     cmd = [sys.executable, "-m", "wheelscan", "report", "--db", str(db), "--format", fmt,
            "-o", str(out)]  # fmt: skip
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(proc.pid, 0)  # this child's own rusage
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
     size = out.stat().st_size if out.exists() else 0
-    # ru_maxrss of children is the largest child so far: reports run smallest-first below
-    return wall, cpu, after.ru_maxrss / 1024, size
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, size
 
 
 def main() -> int:

@@ -66,40 +66,46 @@ def write_report(db: str, fmt: str, output: str | None, filters: Any, top: int =
     from .report import (
         iter_lines,
         iter_records,
-        mirror_findings,
         open_store,
-        summarise,
+        summarise_all,
         write_csv,
         write_jsonl,
         write_jsonl_zst,
         write_text,
     )
 
+    to_stdout = fmt in ("text", "jsonl") and output in (None, "-")
+    out = Path(output or f"report.{fmt}")
+    if fmt == "text":
+        s, mf = summarise_all(db, filters, top)
+        if to_stdout:
+            write_text(s, mf, sys.stdout, top=top, source=db)
+            return "-"
+        with open(out, "w", encoding="utf-8") as f:
+            write_text(s, mf, f, top=top, source=db)
+        return str(out)
+    if fmt == "html":
+        from .report_html import render_html
+
+        s, mf = summarise_all(db, filters, 50)
+        con = open_store(db)
+        try:
+            out.write_text(render_html(con, filters, source=db, summary=s, mf=mf), "utf-8")
+        finally:
+            con.close()
+        return str(out)
     con = open_store(db)
     try:
-        if fmt in ("text", "jsonl") and output in (None, "-"):
-            if fmt == "text":
-                s = summarise(con, filters)
-                write_text(s, mirror_findings(con, filters, top), sys.stdout, top=top, source=db)
-            else:
+        if fmt == "jsonl":
+            if to_stdout:
                 write_jsonl(iter_lines(con, filters), sys.stdout)
-            return "-"
-        out = Path(output or f"report.{'csv' if fmt == 'csv' else fmt}")
-        if fmt == "text":
-            s = summarise(con, filters)
-            with open(out, "w", encoding="utf-8") as f:
-                write_text(s, mirror_findings(con, filters, top), f, top=top, source=db)
-        elif fmt == "jsonl":
+                return "-"
             with open(out, "w", encoding="utf-8") as f:
                 write_jsonl(iter_lines(con, filters), f)
         elif fmt == "jsonl.zst":
             write_jsonl_zst(iter_lines(con, filters), out)
-        elif fmt == "csv":
-            write_csv(iter_records(con, filters), out)
         else:
-            from .report_html import write_html
-
-            write_html(con, filters, out, source=db)
+            write_csv(iter_records(con, filters), out)
         return str(out)
     finally:
         con.close()

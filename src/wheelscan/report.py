@@ -18,6 +18,7 @@ import csv
 import functools
 import hashlib
 import json
+import os
 import re
 import sqlite3
 from collections import Counter, defaultdict
@@ -43,6 +44,7 @@ __all__ = [
     "open_store",
     "reasons_of",
     "summarise",
+    "summarise_all",
     "write_csv",
     "write_jsonl",
     "write_text",
@@ -740,6 +742,40 @@ def mirror_findings(
     dt, d = duplicate_binaries(con, filters, top, t)
     has_crc = con.execute(f"SELECT 1 FROM {t} WHERE ident LIKE 'crc:%' LIMIT 1").fetchone()
     return MirrorFindings(ct, c, dt, d, "crc32" if has_crc else "facts")
+
+
+def _mirror_findings_of(db: str, filters: ReportFilters, top: int) -> MirrorFindings:
+    con = open_store(db)
+    try:
+        return mirror_findings(con, filters, top)
+    finally:
+        con.close()
+
+
+def summarise_all(
+    db: str, filters: ReportFilters = ALL, top: int = 50
+) -> tuple[Summary, MirrorFindings]:
+    """The summary and the mirror-wide findings of the store at ``db``. They read different
+    columns in independent passes, so with two or more cores the mirror-wide pass runs in a
+    second process (its own read-only connection) while this one summarises."""
+    if (os.cpu_count() or 1) < 2:
+        con = open_store(db)
+        try:
+            return summarise(con, filters), mirror_findings(con, filters, top)
+        finally:
+            con.close()
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    con = open_store(db)
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            fut = pool.submit(_mirror_findings_of, db, filters, top)
+            summary = summarise(con, filters)
+            return summary, fut.result()
+    finally:
+        con.close()
 
 
 # ---------------------------------------------------------------------------------------------
