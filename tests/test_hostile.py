@@ -632,7 +632,8 @@ KNOWN_BUGS.update(
     {
         (f"elf-version-name-not-utf8{suffix}", "lief"): (
             "bug: lief engine puts bytes (lief's value for a non-UTF-8 string) into "
-            "VersionNeed.name and SymbolGroup.version: facts are not JSON-serialisable"
+            "VersionNeed.name, SymbolGroup.version (and version_defs, seen in fuzzing): facts "
+            "are not JSON-serialisable"
         )
         for suffix in VARIANTS
     }
