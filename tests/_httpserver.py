@@ -61,6 +61,7 @@ class ServerConfig:
     html_hash_fragment: bool = True  # PEP 503 "#sha256=" on file links
     json_relative_urls: bool = True
     latency: float = 0.0  # seconds slept before every answer (a far-away server)
+    lie: str = ""  # "shift": 206 for the range one byte later; "to-end": 206 up to the end
 
 
 @dataclass
@@ -266,6 +267,11 @@ class _Handler(BaseHTTPRequestHandler):
             start, end = max(0, size - int(b)), size
         else:
             start, end = int(a), min(size, int(b) + 1) if b else size
+        if cfg_lie := self.srv.config.lie:
+            if cfg_lie == "shift" and end < size:
+                start, end = start + 1, end + 1
+            elif cfg_lie == "to-end":
+                end = size
         if start >= size or end <= start:
             self.send_response(416)
             self.send_header("Content-Range", f"bytes */{size}")

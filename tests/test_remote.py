@@ -265,3 +265,13 @@ def test_big_reads_are_split_and_bounded(wheels: list[Path]) -> None:
         assert max(sizes) <= 4096
         # nothing fetched twice; beyond the read, at most one minimum fetch of read-ahead
         assert 30000 <= sum(sizes) < 30000 + 4096
+
+
+@pytest.mark.parametrize(("lie", "message"), [("shift", "asked for bytes"), ("to-end", "got")])
+def test_server_answering_other_ranges(wheels: list[Path], lie: str, message: str) -> None:
+    w = max(wheels, key=lambda p: p.stat().st_size)  # bigger than the tail: ranges are needed
+    with IndexServer([w], ServerConfig(lie=lie)) as srv:
+        facts = scan_remote(srv.file_url(w.name), w.name, **FAST)
+        assert facts.error is not None
+        assert srv.file_url(w.name) in facts.error
+        assert message in facts.error
