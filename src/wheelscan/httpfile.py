@@ -66,6 +66,7 @@ _RETRY_ERRORS = (ProtocolError, IncompleteRead, Urllib3Timeout, NewConnectionErr
 def _retryable(e: Urllib3Error) -> bool:
     return isinstance(e, _RETRY_ERRORS) and not isinstance(e, SSLError)
 
+
 _POOL: urllib3.PoolManager | None = None
 _POOL_LOCK = threading.Lock()
 
