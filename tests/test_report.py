@@ -206,6 +206,23 @@ def test_text_report(mirror: Mirror) -> None:
     assert int(dup.group(3)) == len(new_projects)
     assert dup.group(4).split(", ") == new_projects
     assert "  1 binary\n" in text
+    # every binary in two or more wheels, whatever the project: the test's own file list
+    import zipfile
+
+    seen: dict[bytes, list[int]] = {}
+    for b in m.wheels.values():
+        if b.status in ("error", "not-linux"):
+            continue
+        with zipfile.ZipFile(m.locations[b.filename]) as z:
+            for info in z.infolist():
+                data = z.read(info)
+                if data[:4] == b"\x7fELF":
+                    seen.setdefault(data, []).append(info.file_size)
+    repeated = {k: v for k, v in seen.items() if len(v) > 1}
+    copies = sum(len(v) - 1 for v in repeated.values())
+    extra = sum((len(v) - 1) * v[0] for v in repeated.values())
+    assert (f"  {len(repeated)} binaries in two or more wheels: {copies} extra copies, "
+            f"{extra} bytes\n") in text  # fmt: skip
 
 
 def test_duplicate_size_is_the_binary_size(mirror: Mirror, tmp_path: Path) -> None:

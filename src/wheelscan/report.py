@@ -732,6 +732,9 @@ class MirrorFindings:
     duplicates_total: int
     duplicates: list[DuplicateBinary]
     identity: str  # "crc32" or "facts" (what the store let us compare)
+    #: binaries found in two or more wheels (any projects), the copies beyond the first of
+    #: each, and the bytes those extra copies hold
+    repeated: tuple[int, int, int] = (0, 0, 0)
 
 
 def mirror_findings(
@@ -741,7 +744,14 @@ def mirror_findings(
     ct, c = vendored_conflicts(con, filters, top, t)
     dt, d = duplicate_binaries(con, filters, top, t)
     has_crc = con.execute(f"SELECT 1 FROM {t} WHERE ident LIKE 'crc:%' LIMIT 1").fetchone()
-    return MirrorFindings(ct, c, dt, d, "crc32" if has_crc else "facts")
+    rep = con.execute(
+        "SELECT count(*), coalesce(sum(n - 1), 0), coalesce(sum((n - 1) * coalesce(sz, 0)), 0)"
+        f" FROM (SELECT count(DISTINCT id) AS n, max(size) AS sz FROM {t} GROUP BY ident)"
+        " WHERE n > 1"
+    ).fetchone()
+    return MirrorFindings(
+        ct, c, dt, d, "crc32" if has_crc else "facts", (int(rep[0]), int(rep[1]), int(rep[2]))
+    )
 
 
 def _mirror_findings_of(db: str, filters: ReportFilters, top: int) -> MirrorFindings:
@@ -854,6 +864,12 @@ def write_text(
             out.write(
                 f"  {c.soname}: {c.variants} variants in {c.projects} projects, {c.wheels} wheels\n"
             )
+        nb, copies, extra = mf.repeated
+        out.write("\nIdentical binaries in several wheels\n")
+        out.write(
+            f"  {nb} binar{'ies' if nb != 1 else 'y'} in two or more wheels: {copies} extra "
+            f"cop{'ies' if copies != 1 else 'y'}, {extra} bytes\n"
+        )
         out.write("\nIdentical binaries shipped by several projects\n")
         out.write(f"  {mf.duplicates_total} binar{'ies' if mf.duplicates_total != 1 else 'y'}\n")
         for d in mf.duplicates[:top]:

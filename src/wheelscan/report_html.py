@@ -354,6 +354,11 @@ def render_html(
             "</td></tr>"
         )
     a("</tbody></table></div>")
+    nb, copies, extra = mf.repeated
+    a(
+        f'<p id="repeated">{nb} binaries appear in two or more wheels: {copies} extra copies, '
+        f"{extra / 1e6:.1f} MB.</p>"
+    )
     a(
         f"<h3>Identical binaries in several projects ({mf.duplicates_total})</h3>"
         '<div class="scroll"><table class="sortable" id="duplicates"><thead><tr><th>binary</th>'
