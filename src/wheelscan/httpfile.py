@@ -145,6 +145,7 @@ class HTTPFile(io.RawIOBase):
         retries: int = 4,
         backoff: float = 0.25,
         min_fetch: int = 4096,
+        run_fetch: int = 16384,
         growth: float = 0.1,
         max_fetch: int = 8 << 20,
         tail: int = TAIL,
@@ -161,6 +162,7 @@ class HTTPFile(io.RawIOBase):
         self.retries = max(0, retries)
         self.backoff = backoff
         self.min_fetch = max(1, min_fetch)
+        self.run_fetch = max(0, run_fetch)
         self.growth = growth
         self.max_fetch = max(self.min_fetch, max_fetch)
         self.max_size = max_size
@@ -287,6 +289,10 @@ class HTTPFile(io.RawIOBase):
             # within this member (a big neighbour must not make us read ahead in a small one)
             run = pos - max(seg_start, member_start) if touching else 0
             want = max(end - pos, self.min_fetch, int(run * self.growth))
+            if run > 0 and self.run_fetch:
+                # the reader came back for more of this member (an ELF being parsed, most
+                # likely): a bigger first step saves round trips for a bounded cost
+                want = max(want, self.run_fetch)
             if pos == member_start and pos in self._heads:
                 # a member's local header: take its name, extra and first input step at once
                 want = max(want, self._heads[pos] + self.min_fetch)
