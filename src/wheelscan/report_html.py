@@ -88,12 +88,12 @@ def heatmap_svg(s: Summary) -> str:
     rows, cols = s.matrix_axes()
     if not rows:
         return (
-            '<svg viewBox="0 0 300 40" role="img" aria-label="no data">'
+            '<svg viewBox="0 0 520 40" role="img" aria-label="no data">'
             + _svg_text(10, 25, "no judged Linux wheels")
             + "</svg>"
         )
-    left, top, cw, ch = 120, 90, 64, 26
-    w = left + cw * len(cols) + 10
+    left, top, cw, ch = 120, 100, 64, 26
+    w = left + cw * len(cols) + 70  # room for the last rotated column label
     h = top + ch * len(rows) + 10
     peak = max(s.matrix.values())
     parts = [
@@ -129,12 +129,14 @@ def heatmap_svg(s: Summary) -> str:
     return "".join(parts)
 
 
-def bars_svg(items: list[tuple[str, float, str]], label: str, *, percent: bool) -> str:
+def bars_svg(
+    items: list[tuple[str, float, str]], label: str, *, percent: bool, empty: str = "no data"
+) -> str:
     """Vertical bars: (x label, value, tooltip)."""
     if not items:
         return (
-            f'<svg viewBox="0 0 300 40" role="img" aria-label="{_e(label)}">'
-            + _svg_text(10, 25, "no data")
+            f'<svg viewBox="0 0 520 40" role="img" aria-label="{_e(label)}">'
+            + _svg_text(10, 25, empty)
             + "</svg>"
         )
     bw, left, top, hgt = 44, 36, 14, 150
@@ -175,7 +177,10 @@ def years_svg(s: Summary) -> str:
                 f"{year}: {c['mislabelled']} of {n} judged wheels mislabelled",
             )
         )
-    return bars_svg(items, "mislabelled share by upload year", percent=True)
+    return bars_svg(
+        items, "mislabelled share by upload year", percent=True,
+        empty="no upload times: the store's sources (plain directories) gave none",
+    )  # fmt: skip
 
 
 def glibc_svg(s: Summary) -> str:
