@@ -148,3 +148,17 @@ def test_html_caps(tmp_path: Path) -> None:
         shown = [li for li in items if li.find("code") is not None]
         assert len(shown) == min(PROJECT_WHEELS, per_project)
     assert out.stat().st_size < 5_000_000
+
+
+def test_empty_store_every_format(tmp_path: Path) -> None:
+    db = tmp_path / "empty.sqlite"
+    Store(str(db)).close()
+    assert ": 0 wheels" in _run(db).stdout
+    assert _run(db, "--format", "jsonl").stdout == ""
+    for fmt in ("csv", "jsonl.zst", "html"):
+        out = tmp_path / f"r.{fmt}"
+        _run(db, "--format", fmt, "-o", str(out))
+        assert out.stat().st_size > 0
+    html5lib.HTMLParser(strict=True).parse((tmp_path / "r.html").read_bytes())
+    assert (tmp_path / "r.csv").read_text().count("\n") == 1  # the header only
+    assert (tmp_path / "r.findings.csv").read_text().count("\n") == 1

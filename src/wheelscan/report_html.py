@@ -88,7 +88,7 @@ def heatmap_svg(s: Summary) -> str:
     rows, cols = s.matrix_axes()
     if not rows:
         return (
-            '<svg viewBox="0 0 520 40" role="img" aria-label="no data">'
+            '<svg viewBox="0 0 520 40" role="img" aria-label="claimed vs minimal tag heatmap">'
             + _svg_text(10, 25, "no judged Linux wheels")
             + "</svg>"
         )
