@@ -275,3 +275,51 @@ def test_server_answering_other_ranges(wheels: list[Path], lie: str, message: st
         assert facts.error is not None
         assert srv.file_url(w.name) in facts.error
         assert message in facts.error
+
+
+def _hostile_variants(good: bytes) -> dict[str, bytes]:
+    eocd = good.rindex(b"PK\x05\x06")
+    rng = random.Random(11)
+    out = {
+        "empty": b"",
+        "ten-bytes": b"0123456789",
+        "truncated-half": good[: len(good) // 2],
+        "truncated-tail": good[:-5],
+        "garbage-appended": good + rng.randbytes(3000),
+        "cd-offset-past-end": good[: eocd + 16] + (len(good) + 100).to_bytes(4, "little")
+        + good[eocd + 20 :],
+        "cd-size-huge": good[: eocd + 12] + (0x7FFFFFFF).to_bytes(4, "little") + good[eocd + 16 :],
+    }  # fmt: skip
+    for i in range(12):
+        b = bytearray(good)
+        for _ in range(8):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        out[f"flipped-{i}"] = bytes(b)
+    return out
+
+
+def test_hostile_archives_same_as_local_file_object(wheels: list[Path], tmp_path: Path) -> None:
+    """Broken archives over HTTP give the facts (and errors) a local file object gives, read
+    with the inflater and step remote scans use (error texts name the inflater's message)."""
+    from wheelscan._native_engine import scan_wheel_native
+    from wheelscan.limits import DEFAULT_LIMITS
+    from wheelscan.remote import REMOTE_CHUNK
+
+    limits = dataclasses.replace(DEFAULT_LIMITS, chunk_size=REMOTE_CHUNK)
+    good = next(p for p in wheels if "x86_64_deflate" in p.name)
+    paths = []
+    for cid, data in _hostile_variants(good.read_bytes()).items():
+        d = tmp_path / cid
+        d.mkdir()
+        p = d / good.name.replace("fixture_", f"h{cid.replace('-', '_')}_")
+        p.write_bytes(data)
+        paths.append(p)
+    broken = 0
+    with IndexServer(paths) as srv:
+        for p in paths:
+            with open(p, "rb") as f:
+                want = scan_wheel_native(f, filename=p.name, limits=limits, inflater="zlib")
+            got = scan_remote(srv.file_url(p.name), p.name, **FAST)
+            assert comparable(got) == comparable(want), p.parent.name
+            broken += bool(got.error or got.errors)
+    assert broken >= 8  # the variants do break things (empty, truncated, CD offsets, flips)

@@ -337,8 +337,8 @@ class HTTPFile(io.RawIOBase):
             self._bounds_final = True
         except _Offline:
             pass  # the central directory is not cached yet: try again on the next miss
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, OverflowError):
-            self._bounds_final = True  # hints only: the scanner reports what is wrong
+        except Exception:
+            self._bounds_final = True
         finally:
             self._offline = False
             self._pos = saved
