@@ -162,3 +162,11 @@ def test_empty_store_every_format(tmp_path: Path) -> None:
     html5lib.HTMLParser(strict=True).parse((tmp_path / "r.html").read_bytes())
     assert (tmp_path / "r.csv").read_text().count("\n") == 1  # the header only
     assert (tmp_path / "r.findings.csv").read_text().count("\n") == 1
+
+
+def test_store_path_needing_uri_quoting(odd_store: Path, tmp_path: Path) -> None:
+    d = tmp_path / "a dir?with#odd%chars"
+    d.mkdir()
+    db = d / "s.sqlite"
+    db.write_bytes(odd_store.read_bytes())
+    assert re.search(r"^  mislabelled +2$", _run(db).stdout, re.M)

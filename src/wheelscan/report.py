@@ -135,7 +135,7 @@ def open_store(path: str | Path) -> sqlite3.Connection:
         msg = f"{p}: no such scan store (run `wheelscan scan --db {p} SOURCE` first)"
         raise StoreError(msg)
     try:
-        con = sqlite3.connect(f"file:{p}?mode=ro", uri=True, timeout=60.0)
+        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=60.0)
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
     except sqlite3.DatabaseError as e:
         msg = f"{p}: not a wheelscan store ({e})"
@@ -814,7 +814,7 @@ def write_text(
         out,
     )
     if s.yanked_mislabelled:
-        out.write(f"  (of the mislabelled, {s.yanked_mislabelled} are yanked)\n")
+        out.write(f"  (yanked among the mislabelled: {s.yanked_mislabelled})\n")
     rows, cols = s.matrix_axes()
     out.write("\nClaimed tag (rows) vs minimal honest tag (columns), judged wheels\n")
     if rows:
