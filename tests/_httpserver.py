@@ -61,6 +61,7 @@ class ServerConfig:
     html_hash_fragment: bool = True  # PEP 503 "#sha256=" on file links
     json_relative_urls: bool = True
     latency: float = 0.0  # seconds slept before every answer (a far-away server)
+    no_suffix: bool = False  # answer suffix ranges ("bytes=-n") with 416, as a few servers do
     lie: str = ""  # "shift": 206 for the range one byte later; "to-end": 206 up to the end
 
 
@@ -263,6 +264,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, data, "application/octet-stream", path, drop=drop)
             return
         a, b = m.group(1), m.group(2)
+        if not a and self.srv.config.no_suffix:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if not a:
             start, end = max(0, size - int(b)), size
         else:

@@ -37,6 +37,7 @@ FAST = {"timeout": 0.5, "backoff": 0.01}  # client settings: a stall (1.5 s) tim
 
 CONFIGS = {
     "json-ranges": ServerConfig(flavour="json"),
+    "json-ranges-no-suffix": ServerConfig(flavour="json", no_suffix=True),
     "html-ranges": ServerConfig(flavour="html"),
     "json-no-ranges": ServerConfig(flavour="json", ranges=False),
     "html-no-ranges-faults": ServerConfig(flavour="html", ranges=False, faults=("500", "drop")),

@@ -258,9 +258,15 @@ class HTTPFile(io.RawIOBase):
         status, headers, body = self._request(f"bytes=-{max(1, tail)}", allow_whole=True)
         if status == 416:
             self.size = _total_from(headers.get("Content-Range", "")) or 0
-            if self.size:
-                raise RemoteError(f"{self.url}: 416 for a suffix range of a {self.size}-byte file")
-            return
+            if not self.size:
+                return  # an empty file
+            # a server that knows ranges but not suffix ranges: ask for the same bytes by offset
+            first = max(0, self.size - max(1, tail))
+            status, headers, body = self._request(f"bytes={first}-{self.size - 1}",
+                                                  allow_whole=True)  # fmt: skip
+            if status == 416:
+                raise RemoteError(f"{self.url}: 416 for bytes {first}-{self.size - 1} of a "
+                                  f"{self.size}-byte file")  # fmt: skip
         if status == 200:
             return  # _request streamed the whole file into self._whole
         start, end, total = _parse_content_range(self.url, headers, len(body))
