@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name
 
 __all__ = [
     "Discovery",
@@ -59,7 +59,7 @@ class Discovery:
     non_wheels: int = 0
     filtered: int = 0
     missing: int = 0  # listed (index or list file) but not on disk
-    invalid_names: int = 0  # *.whl names packaging rejects (still scanned: the verdict says why)
+    invalid_names: int = 0  # *.whl names without 5 or 6 dash-separated parts (still scanned)
     done: bool = False
     problems: list[str] = field(default_factory=list)  # unreadable index files etc. (capped)
 
@@ -117,12 +117,13 @@ def _platform_tags(filename: str) -> list[str]:
     return parts[-1].split(".") if len(parts) >= 5 else []
 
 
-def _project(filename: str) -> str | None:
-    try:
-        return str(parse_wheel_filename(filename)[0])
-    except InvalidWheelFilename:
-        head = filename.split("-", 1)[0]
-        return str(canonicalize_name(head)) if head else None
+def _project(filename: str, disc: Discovery | None = None) -> str | None:
+    # the name only: canonicalize_name, not parse_wheel_filename, which also parses the
+    # version and every tag and was the main process's largest cost per wheel
+    head = filename.split("-", 1)[0]
+    if disc is not None and (filename.count("-") not in (4, 5) or not head):
+        disc.invalid_names += 1
+    return str(canonicalize_name(head)) if head else None
 
 
 def _is_wheel(name: str) -> bool:
@@ -131,11 +132,7 @@ def _is_wheel(name: str) -> bool:
 
 def _make_ref(path: str, st: os.stat_result | None, disc: Discovery) -> WheelRef:
     filename = os.path.basename(path)
-    project = _project(filename)
-    try:
-        parse_wheel_filename(filename)
-    except InvalidWheelFilename:
-        disc.invalid_names += 1
+    project = _project(filename, disc)
     return WheelRef(
         location=path,
         filename=filename,
