@@ -433,6 +433,9 @@ class HTTPFile(io.RawIOBase):
                 spool.write(chunk)
                 if h is not None:
                     h.update(chunk)
+            if self.size and n != self.size:
+                raise RemoteError(f"{self.url}: the whole file is {n} bytes, earlier answers "
+                                  f"said {self.size} (changed while reading?)")  # fmt: skip
             if h is not None and self.expected_hash is not None:
                 self._check_digest(h.hexdigest())
         except BaseException:
