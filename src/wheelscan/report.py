@@ -3,9 +3,9 @@
 Everything here reads the SQLite store written by ``wheelscan scan`` (``docs/store-schema.md``)
 and never a wheel. Rows are streamed once through :class:`Summary`; the memory it keeps grows
 with the number of distinct tags, reasons and projects, not with the number of wheels. The
-mirror-wide findings (one soname vendored with different contents, duplicate binaries) are
-grouped by SQLite itself (``json_each`` + ``GROUP BY``; its sorter spills to disk), and the
-per-project sections and the violations table are bounded top-N queries.
+mirror-wide findings (one soname vendored with different contents, duplicate binaries) come
+from one ``json_each`` walk over the stored facts into an on-disk temporary table that SQLite
+groups, and the per-project sections and the violations table are bounded top-N queries.
 
 Exports (``csv``, ``jsonl``, ``jsonl.zst``) carry one record per wheel: the ``check --format
 json`` object plus where the wheel is and what the index said about it
