@@ -55,8 +55,8 @@ cdef enum:
     PY_IN_CHUNK = 65536  # compressed input per Python-level call
     MAX_ROUNDS = 64     # parse/inflate rounds per ELF member
     PEEK = 64           # first bytes inflated of every candidate member
-    # below this size an ELF member stays with zlib: isal/zlib-ng's set-up costs more than
-    # their faster inflate saves (measured on 14 KiB .so files: zlib 5 us to peek, isal 30)
+    # an ELF prefix shorter than this is inflated by zlib, which peeked at it: isal/zlib-ng's
+    # set-up costs more than their faster inflate saves (zlib 5 us to peek, isal 30)
     SMALL_MEMBER = 32768
     SMALL_FILE = 1 << 20  # archives up to this size are read, not mapped
 
@@ -123,6 +123,7 @@ cdef class Archive:
     cdef readonly uint64_t inflated_total
     cdef readonly uint64_t last_inflated
     cdef readonly uint64_t last_read
+    cdef readonly str last_inflater   # the deflate implementation scan_elf used last
     cdef uint64_t max_inflate, max_members, max_cd
     cdef size_t chunk
     cdef int inf_kind
@@ -426,10 +427,6 @@ cdef class Archive:
                 return None
             if m.method == 0 and m.csize != usize:
                 raise_status(ST_ZIP, f"stored member: compressed size {m.csize} != size {usize}")
-            if m.method == 8 and self.inf_kind != INF_ZLIB and usize > SMALL_MEMBER:
-                # worth the faster inflater's costlier set-up: start over with it
-                m.restart(self.inf_kind)
-                m.fill(min(<uint64_t>PEEK, usize))
             while True:
                 res = elf_parse(m.view(), usize, member)
                 if type(res) is not int:
@@ -449,11 +446,17 @@ cdef class Archive:
                     target = need
                 if target > usize:
                     target = usize
+                if (m.method == 8 and m.kind == INF_ZLIB and self.inf_kind != INF_ZLIB
+                        and target - m.produced > SMALL_MEMBER):
+                    # a long way to go: worth the faster inflater's costlier set-up, even
+                    # though it starts over (zlib has produced a few KiB at most so far)
+                    m.restart(self.inf_kind)
                 m.fill(target)
                 if m.produced < need:
                     raise_status(ST_INFLATE, f"member data ends after {m.produced} bytes, "
                                              f"ELF tables need {need} ({usize} declared)")
         finally:
+            self.last_inflater = "zlib" if m.kind == INF_ZLIB else self.inflater
             m.close()
 
     cdef int _reserve(self, size_t n) except -1:

@@ -70,6 +70,7 @@ def craft_elf(
     machine: int = 62,
     isa: int | None = None,
     tail: int = 0,
+    gap: bytes = b"",
 ) -> Crafted:
     """A shared object: libc.so.6 needed with GLIBC_2.14 (memcpy) and weak GLIBC_2.2 (sigx),
     one unversioned weak import (wfn), exports foo (LIBFOO_1), _ZNSt3fooE and a hidden
@@ -135,6 +136,8 @@ def craft_elf(
         e + "II", so[b"LIBFOO_1"], 0
     )
     place("verdef", vd1 + vd2, 4)
+    if gap:
+        place("gap", gap)  # code and data a loader-style reader skips over
     va = {k: v + VADDR for k, v in offs.items()}
     dyn = [("NEEDED", so[b"libc.so.6"]), ("SONAME", so[b"libfoo.so.1"]),
            ("RUNPATH", so[b"$ORIGIN:/x"]), ("STRTAB", va["dynstr"]), ("STRSZ", len(dynstr)),
@@ -838,3 +841,25 @@ def test_file_object_peek_reads_a_few_kib(tmp_path: Path) -> None:
     assert st.inflated == 64
     # the archive tail (EOCD search window) plus a few KiB of the member, not the member
     assert fh.consumed < (22 + 0xFFFF + 20) + 2 * 4096 + 1024
+
+
+def test_long_prefixes_switch_to_the_chosen_inflater(tmp_path: Path) -> None:
+    elf, zipread, scan = _mods()
+    # 600 KiB of incompressible bytes between the tables and PT_DYNAMIC, 1 MiB after it
+    c = craft_elf(gap=os.urandom(600 << 10), tail=1 << 20)
+    so = tmp_path / "libgap.so"
+    so.write_bytes(bytes(c.data))
+    expect = elf.parse(bytes(c.data), len(c.data), "g/libgap.so")
+    needed = c.offsets["dynamic"] + 16 * 16
+    w = make_wheel(tmp_path, "g-1.0-cp311-cp311-linux_x86_64.whl", {"g/libgap.so": so})
+    for name in zipread.INFLATERS:
+        facts = scan(w, inflater=name)
+        assert facts.errors == []
+        assert facts.elfs == [expect]
+        [st] = facts.members
+        assert needed <= st.inflated <= needed + CHUNK
+        a = zipread.Archive(w, inflater=name)
+        index = a.read_directory().index(next(e for e in a.entries if e[0] == "g/libgap.so"))
+        assert a.scan_elf(index, "g/libgap.so") == expect
+        assert a.last_inflater == name
+        a.close()

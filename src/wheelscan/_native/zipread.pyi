@@ -29,6 +29,7 @@ class Archive:
     inflated_total: int
     last_inflated: int
     last_read: int
+    last_inflater: str
     def __init__(
         self,
         src: str | bytes | PathLike[str] | BinaryIO,
