@@ -170,3 +170,24 @@ def test_store_path_needing_uri_quoting(odd_store: Path, tmp_path: Path) -> None
     db = d / "s.sqlite"
     db.write_bytes(odd_store.read_bytes())
     assert re.search(r"^  mislabelled +2$", _run(db).stdout, re.M)
+
+
+def test_crc32_in_member_stats_is_the_identity(tmp_path: Path) -> None:
+    """Facts whose member stats carry a central-directory CRC-32 (a proposed additive field)
+    are compared by CRC-32 + size: equal ELF facts and sizes but different CRCs are different
+    contents, and the report says which identity it used."""
+    db = tmp_path / "crc.sqlite"
+    plat = "manylinux2014_x86_64"
+    with Store(str(db)) as st:
+        for proj, crc in (("c-one", 111), ("c-two", 222), ("c-three", 222)):
+            fn = f"{proj.replace('-', '_')}-1.0-cp311-cp311-{plat}.whl"
+            facts = json.loads(_facts(fn, [("lib/libz.so.1", "libz.so.1", 5000)]))
+            facts["members"][0]["crc32"] = crc
+            v = _verdict(fn, "ok", plat, "manylinux_2_17_x86_64")
+            st.record(_ref(fn, proj), Outcome(fn, fn, "ok", facts_json=json.dumps(facts),
+                                              verdict_json=json.dumps(v)))  # fmt: skip
+    text = _run(db).stdout
+    assert "identity: CRC-32 and size" in text
+    assert "libz.so.1: 2 variants in 3 projects, 3 wheels" in text
+    assert re.search(r"^  libz\.so\.1 \(5000 bytes\): 2 wheels in 2 projects \(c-three, c-two\)$",
+                     text, re.M)  # fmt: skip
