@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from test_remote_bytes import minimum_bytes
 
+    from wheelscan import judge, scan_wheel
     from wheelscan.cli_scan import run_scan
     from wheelscan.remote import scan_remote
 
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                 secs = time.perf_counter() - t0
                 requests = srv.acct.requests[f"/files/{w.name}"]
                 full, dl_secs = _download(url)
+                same = judge(facts).to_dict() == judge(scan_wheel(w)).to_dict()
                 try:
                     m = minimum_bytes(w)
                     minimum, reader = m.total, m.reader
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                     "wheel": w.name, "size": full, "fetched": facts.transferred,
                     "requests": requests, "minimum": minimum, "reader_minimum": reader,
                     "scan_s": round(secs, 4), "download_s": round(dl_secs, 4),
-                    "error": facts.error,
+                    "error": facts.error, "same_verdict": same,
                 })  # fmt: skip
             db = Path(tmp) / "bench.sqlite"
             t0 = time.perf_counter()
@@ -103,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     tot = {k: sum(r[k] or 0 for r in rows) for k in ("size", "fetched", "minimum")}
     print(f"total: {tot['fetched']} of {tot['size']} bytes fetched "
           f"({tot['fetched'] / max(tot['size'], 1):.1%}); minimum {tot['minimum']}")  # fmt: skip
+    differ = [r["wheel"] for r in rows if not r["same_verdict"]]
+    print(f"verdicts equal to local scans: {len(rows) - len(differ)}/{len(rows)} {differ or ''}")
     print(f"end to end (wheelscan scan URL, 2 workers): {summary.line()} [{e2e:.1f} s]")
     if args.json:
         args.json.write_text(json.dumps({"latency": args.latency, "rows": rows}, indent=1))

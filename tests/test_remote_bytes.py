@@ -266,6 +266,8 @@ REAL_WHEELS = (
     "lxml-5.1.0-cp311-cp311-manylinux_2_12_i686.manylinux2010_i686.manylinux_2_17_i686.manylinux2014_i686.whl",
     "pillow-10.3.0-cp311-cp311-musllinux_1_1_x86_64.whl",
     "tensorboard_data_server-0.6.1-py3-none-manylinux2010_x86_64.whl",
+    "grpcio-1.30.0-cp38-cp38-manylinux2010_x86_64.whl",
+    "psutil-5.9.8-cp36-abi3-manylinux_2_12_x86_64.manylinux2010_x86_64.manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
 )
 
 

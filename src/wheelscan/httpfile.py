@@ -146,7 +146,7 @@ class HTTPFile(io.RawIOBase):
         backoff: float = 0.25,
         min_fetch: int = 4096,
         run_fetch: int = 16384,
-        growth: float = 0.1,
+        growth: float = 0.08,
         max_fetch: int = 8 << 20,
         tail: int = TAIL,
         max_size: int = 16 << 30,
@@ -295,9 +295,15 @@ class HTTPFile(io.RawIOBase):
             # within this member (a big neighbour must not make us read ahead in a small one)
             run = pos - max(seg_start, member_start) if touching else 0
             want = max(end - pos, self.min_fetch, int(run * self.growth))
-            if run > 0 and self.run_fetch:
-                # the reader came back for more of this member (an ELF being parsed, most
-                # likely): a bigger first step saves round trips for a bounded cost
+            if (
+                run > 0
+                and self.run_fetch
+                and bound is not None
+                and (bound - member_start >= 8 * self.run_fetch)
+            ):
+                # the reader came back for more of a big member (an ELF being parsed, most
+                # likely): a bigger first step saves round trips for a bounded cost; small
+                # members keep to the reader's own steps
                 want = max(want, self.run_fetch)
             if pos == member_start and pos in self._heads:
                 # a member's local header: take its name, extra and first input step at once
