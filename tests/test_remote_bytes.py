@@ -250,7 +250,7 @@ def test_remote_bytes_within_reader_minimum(measured: list[tuple[str, int, int, 
     strict=True,
     reason="the native reader reads a 64 KiB tail and 4 KiB input steps through file objects "
     "and copies stored ELF prefixes whole (ext/zipread.pyx read_directory, Member._feed_zlib, "
-    "_fill_stored); see the remote-scan notes",
+    "_fill_stored); see wheelscan/remote.py's docstring",
 )
 def test_remote_bytes_issue_minimum(measured: list[tuple[str, int, int, Minimum]]) -> None:
     """The issue's acceptance target against the bare minimum."""
