@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from _mirror import (
 )
 
 from wheelscan import scan_wheel
-from wheelscan.scheduler import LocalPool, ScanConfig
+from wheelscan.scheduler import MIN_CACHED, LocalPool, ScanConfig
 from wheelscan.sources import Discovery, iter_tree
 from wheelscan.store import Store
 
@@ -171,18 +172,28 @@ def test_first_results_arrive_while_listing(wheels: dict[str, str]) -> None:
     assert listed_at_first_result[0] < listed < 2000
 
 
-def test_member_cache_fills_the_store(wheels: dict[str, str], tmp_path: Path) -> None:
+def test_member_cache_fills_the_store(
+    wheels: dict[str, str], elfs: Elfs, tmp_path: Path
+) -> None:
     d, _expected = _dir_and_expected(wheels)
-    db = str(tmp_path / "s.sqlite")
-    store = Store(db)
-    pool = LocalPool(ScanConfig(engine=ENGINE, db_path=db), jobs=2, batch_wheels=4)
-    pool.run(iter_tree(d, Discovery()), store.record)
-    store.close()
-    con = sqlite3.connect(db)
-    (keys,) = con.execute("SELECT count(*) FROM members").fetchone()
-    (dups,) = con.execute("SELECT count(*) - count(DISTINCT key) FROM members").fetchone()
-    con.close()
-    if keys == 0:
-        pytest.skip(f"the {ENGINE} engine does not use the member cache")
-    # three distinct ELF files (old.so, new.so, the vendored library), compressed identically
-    assert (keys, dups) == (3, 0)
+
+    def compressed(path: Path) -> int:  # as builders.make_wheel deflates a member
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        return len(c.compress(path.read_bytes()) + c.flush())
+
+    for min_size, worth in ((0, 3), (MIN_CACHED, None)):
+        db = str(tmp_path / f"s{min_size}.sqlite")
+        store = Store(db)
+        cfg = ScanConfig(engine=ENGINE, db_path=db, cache_min_size=min_size)
+        LocalPool(cfg, jobs=2, batch_wheels=4).run(iter_tree(d, Discovery()), store.record)
+        store.close()
+        con = sqlite3.connect(db)
+        (keys,) = con.execute("SELECT count(*) FROM members").fetchone()
+        (dups,) = con.execute("SELECT count(*) - count(DISTINCT key) FROM members").fetchone()
+        con.close()
+        if min_size == 0 and keys == 0:
+            pytest.skip(f"the {ENGINE} engine does not use the member cache")
+        if worth is None:  # only members big enough to be worth a lookup are kept
+            worth = sum(compressed(p) >= MIN_CACHED for p in (elfs.old, elfs.new, elfs.bundled))
+        # distinct ELF files (old.so, new.so, the vendored library), compressed identically
+        assert (keys, dups) == (worth, 0), min_size

@@ -131,7 +131,7 @@ def test_member_cache_lru_and_store_backing(tmp_path: Path) -> None:
     db = str(tmp_path / "s.sqlite")
     Store(db).close()
     key = (8, 1234, 5678, "00112233445566778899aabbccddeeff")
-    cache = MemberCache(db, capacity=2)
+    cache = MemberCache(db, capacity=2, min_size=0)
     assert cache.get(key) is None
     cache.put(key, _elf("a/x.so"))
     got = cache.get(key)
@@ -143,14 +143,20 @@ def test_member_cache_lru_and_store_backing(tmp_path: Path) -> None:
     # evicted from a small LRU, and a new process: found again only through the store
     for i in range(3):
         cache.put((8, i, i, f"{i:032x}"), _elf(f"b{i}.so"))
-    assert MemberCache(db).get(key) is None  # not written by the cache itself...
+    assert MemberCache(db, min_size=0).get(key) is None  # not written by the cache itself...
     with Store(db) as store:  # ...but by the single writer, with the wheel's outcome
         out = Outcome("/w.whl", "w.whl", "ok", new_members=learned)
         store.record(_ref(0), out)
-    fresh = MemberCache(db)
+    fresh = MemberCache(db, min_size=0)
     assert fresh.get(key) == _elf("a/x.so")
     assert fresh.get((8, 1234, 5679, key[3])) is None  # same digest, other size: no hit
     assert (fresh.hits, fresh.misses) == (1, 1)
+    # members too small to be worth a lookup are neither looked up nor kept
+    small = MemberCache(db, min_size=1235)
+    assert small.get(key) is None
+    small.put(key, _elf("a/x.so"))
+    assert small.drain() == []
+    assert (small.hits, small.misses) == (0, 0)
 
 
 def test_member_cache_rejects_bad_keys() -> None:

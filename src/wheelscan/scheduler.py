@@ -61,6 +61,11 @@ ENV_HANG = "WHEELSCAN_TEST_HANG"  # a worker reaching a wheel whose filename con
 ENV_PIDFILE = "WHEELSCAN_TEST_PIDFILE"  # ...writes its pid here and sleeps until killed
 
 
+#: Members compressed smaller than this are not cached: re-inflating them costs less than a
+#: store lookup plus sending and storing their facts (measured on benchmarks/make_mirror.py).
+MIN_CACHED = 32 << 10
+
+
 @dataclass(frozen=True)
 class ScanConfig:
     """Everything a worker needs; picklable, sent once per worker (or per Dask batch)."""
@@ -70,6 +75,7 @@ class ScanConfig:
     db_path: str | None = None  # member cache backing store (read-only from workers)
     member_cache: bool = True
     cache_capacity: int = 4096
+    cache_min_size: int = MIN_CACHED  # compressed bytes; smaller members are re-inflated
     judge: bool = True
     policy: str | None = None
     exclude: tuple[str, ...] = ()
@@ -116,9 +122,12 @@ class MemberCache:
     worker runs several threads over one cache).
     """
 
-    def __init__(self, db_path: str | None = None, capacity: int = 4096) -> None:
+    def __init__(
+        self, db_path: str | None = None, capacity: int = 4096, min_size: int = MIN_CACHED
+    ) -> None:
         self.db_path = db_path
         self.capacity = capacity
+        self.min_size = min_size
         self._lru: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -146,6 +155,8 @@ class MemberCache:
 
     def get(self, key: object) -> ElfFacts | None:
         k = cache_key(key)
+        if self._small(key):
+            return None
         with self._lock:
             text = self._lru.get(k)
             if text is not None:
@@ -171,9 +182,14 @@ class MemberCache:
 
     def put(self, key: object, facts: ElfFacts) -> None:
         k = cache_key(key)
+        if self._small(key):
+            return
         text = facts_to_json(facts)
         self._remember(k, text)
         self._new().append((k, text))
+
+    def _small(self, key: object) -> bool:
+        return int(key[1]) < self.min_size  # type: ignore[index]
 
     def _remember(self, k: str, text: str) -> None:
         with self._lock:
@@ -262,7 +278,7 @@ class Worker:
         self.cfg = cfg
         self.judge = make_judge(cfg)
         self.cache = (
-            MemberCache(cfg.db_path, cfg.cache_capacity)
+            MemberCache(cfg.db_path, cfg.cache_capacity, cfg.cache_min_size)
             if cfg.member_cache and _accepts_member_cache(cfg.engine)
             else None
         )
