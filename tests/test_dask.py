@@ -16,15 +16,24 @@ from _mirror import (
     wheel,
     without_byte_accounting,
 )
+from conftest import require
 
 from wheelscan.cli_scan import run_scan
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-distributed = pytest.importorskip("distributed")
+try:
+    import distributed
+except ImportError:  # pragma: no cover - only on a box without the test extra
+    distributed = None
 
 ENGINE = engine_for_tests()
+
+
+@pytest.fixture(autouse=True)
+def _needs_distributed() -> None:
+    require(None if distributed is not None else "dask.distributed is not installed")
 COLUMNS = "filename, location, status, error, facts, verdict, policy_version, facts_schema"
 
 
