@@ -4,7 +4,11 @@ Every file is verified against its pinned sha256 and size; files already present
 are skipped, so re-runs are free. The cache lives outside git: ``--cache DIR``, else
 ``$WHEELSCAN_BENCH_CACHE``, else ``~/.cache/wheelscan-bench``.
 
-    python benchmarks/fetch_corpus.py [--cache DIR] [--jobs N]
+    python benchmarks/fetch_corpus.py [--cache DIR] [--jobs N] [--pin]
+
+Files come through pip (``pip download`` of the exact name, version and wheel tags, from
+whatever index pip is configured with), so the corpus names projects and files, not hosts.
+``--pin`` records sha256 and size for entries that have none yet (adding a wheel to the corpus).
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ import argparse
 import hashlib
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -51,25 +58,42 @@ def is_valid(path: Path, entry: dict[str, Any]) -> bool:
     )
 
 
-def fetch_one(entry: dict[str, Any], cache: Path) -> str:
-    dest = cache / entry["filename"]
-    if is_valid(dest, entry):
-        return "cached"
-    part = dest.with_name(dest.name + ".part")
-    h = hashlib.sha256()
-    size = 0
-    with urllib.request.urlopen(entry["url"], timeout=120) as resp, part.open("wb") as out:
-        while block := resp.read(_CHUNK):
-            h.update(block)
-            size += len(block)
-            if size > entry["size"]:
-                break
-            out.write(block)
-    if size != entry["size"] or h.hexdigest() != entry["sha256"]:
-        part.unlink(missing_ok=True)
-        msg = f"{entry['filename']}: size {size} / sha256 {h.hexdigest()} do not match the pin"
+def _pip_download(entry: dict[str, Any], into: Path) -> Path:
+    """Let pip fetch exactly ``entry['filename']``: its name, version and wheel tags."""
+    fn = entry["filename"]
+    py, abi, plat = fn[: -len(".whl")].split("-")[-3:]
+    pytag = py.split(".")[-1]
+    impl, pyver = re.fullmatch(r"([a-z]+)(\d+)", pytag).groups()  # type: ignore[union-attr]
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+           "--only-binary=:all:", "--dest", str(into), "--implementation", impl,
+           "--python-version", pyver]
+    for a in abi.split("."):
+        cmd += ["--abi", a]
+    for p in plat.split("."):
+        cmd += ["--platform", p]
+    cmd.append(f"{entry['name']}=={entry['version']}")
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    got = into / fn
+    if r.returncode != 0 or not got.is_file():
+        found = ", ".join(sorted(x.name for x in into.iterdir())) or "nothing"
+        msg = f"{fn}: pip download gave {found} (exit {r.returncode}) {r.stderr.strip()[-300:]}"
         raise ValueError(msg)
-    part.replace(dest)
+    return got
+
+
+def fetch_one(entry: dict[str, Any], cache: Path, *, pin: bool = False) -> str:
+    dest = cache / entry["filename"]
+    if "sha256" in entry and is_valid(dest, entry):
+        return "cached"
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        got = _pip_download(entry, Path(tmp))
+        digest, size = sha256_of(got), got.stat().st_size
+        if pin and "sha256" not in entry:
+            entry["sha256"], entry["size"] = digest, size
+        if size != entry["size"] or digest != entry["sha256"]:
+            msg = f"{entry['filename']}: size {size} / sha256 {digest} do not match the pin"
+            raise ValueError(msg)
+        shutil.move(str(got), dest)
     return "downloaded"
 
 
@@ -77,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=None, help="cache directory")
     ap.add_argument("--jobs", type=int, default=4, help="parallel downloads")
+    ap.add_argument("--pin", action="store_true",
+                    help="record sha256/size of entries without them in corpus.json")
     args = ap.parse_args(argv)
     cache: Path = args.cache or default_cache()
     cache.mkdir(parents=True, exist_ok=True)
@@ -86,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run(entry: dict[str, Any]) -> tuple[dict[str, Any], str]:
         try:
-            return entry, fetch_one(entry, cache)
+            return entry, fetch_one(entry, cache, pin=args.pin)
         except Exception as e:  # report every failure, keep fetching
             return entry, f"FAILED: {e}"
 
@@ -94,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         for entry, status in pool.map(run, wheels):
             failed += status.startswith("FAILED")
             print(f"{status:>10}  {entry['size'] / 1e6:8.1f} MB  {entry['filename']}")
-    total = sum(w["size"] for w in wheels)
+    if args.pin:
+        CORPUS.write_text(json.dumps({"wheels": wheels}, indent=1) + "\n")
+    total = sum(w.get("size", 0) for w in wheels)
     print(
         f"{len(wheels) - failed}/{len(wheels)} wheels, {total / 1e6:.1f} MB in {cache} "
         f"({time.monotonic() - t0:.1f} s)"
