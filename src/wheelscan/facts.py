@@ -134,6 +134,7 @@ class MemberStats:
     compressed_size: int
     inflated: int = 0  # bytes of output produced by the scan
     read: int = 0  # bytes of compressed input consumed by the scan
+    crc32: int | None = None  # CRC-32 from the central directory entry (the member's identity)
 
 
 @dataclass
