@@ -108,7 +108,7 @@ cdef str decode_name(const uint8_t* p, Py_ssize_t n, uint16_t flags):
 
 cdef class Archive:
     """One ZIP archive. ``read_directory()`` fills ``entries``: tuples of
-    (name, method, flags, compressed_size, size, local_header_offset)."""
+    (name, method, flags, compressed_size, size, local_header_offset, crc32)."""
 
     cdef object _mm
     cdef const uint8_t[::1] _mv
@@ -233,6 +233,7 @@ cdef class Archive:
         cdef uint64_t tail_len, tail_off, pos, eocd, clen, n_total, cd_size, cd_off, base_end
         cdef uint64_t z64, concat, i, nlen, elen, cmlen, csize, usize, offset, q, qend, hid, hsz
         cdef uint64_t min_off, parsed
+        cdef uint32_t crc
         cdef const uint8_t* p
         cdef const uint8_t* e
         cdef bint found = False
@@ -311,6 +312,7 @@ cdef class Archive:
                 raise_status(ST_LIMIT, f"more than {self.max_members} members")
             flags = u16(e + 8)
             method = u16(e + 10)
+            crc = u32(e + 16)
             csize = u32(e + 20)
             usize = u32(e + 24)
             nlen = u16(e + 28)
@@ -345,7 +347,7 @@ cdef class Archive:
             offset += concat
             if offset < min_off:
                 min_off = offset
-            entries.append((name, method, flags, csize, usize, offset))
+            entries.append((name, method, flags, csize, usize, offset, crc))
             names.append(name)
             parsed += 1
             pos += 46 + nlen + elen + cmlen
@@ -364,7 +366,7 @@ cdef class Archive:
         """A :class:`Member` reader for entry ``index`` (its local header checked)."""
         cdef uint64_t off, nlen, elen, data_off, csize
         cdef const uint8_t* p
-        name, method, flags, csize, usize, off = self.entries[index]
+        name, method, flags, csize, usize, off, _crc = self.entries[index]
         if flags & 1:
             raise_status(ST_ZIP, "member is encrypted")
         if method != 0 and method != 8 and method != 93:
@@ -394,7 +396,7 @@ cdef class Archive:
 
     def read_member(self, Py_ssize_t index, uint64_t limit):
         """The whole member (at most ``limit`` bytes, else LimitExceeded) as bytes."""
-        name, method, flags, csize, usize, off = self.entries[index]
+        name, method, flags, csize, usize, off, _crc = self.entries[index]
         if usize > limit:
             raise_status(ST_LIMIT, f"{usize} bytes exceed the limit of {limit}")
         cdef Member m = self.open(index)

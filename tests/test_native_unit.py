@@ -570,6 +570,8 @@ def test_file_object_source_matches_path(built: dict[str, Built], tmp_path: Path
     for f in (from_path, from_file, from_bytes):
         f.members[0].read = 0
     assert from_path.to_dict() == from_file.to_dict() == from_bytes.to_dict()
+    # the central directory's CRC-32 is the member's identity in reports
+    assert from_path.members[0].crc32 == zlib.crc32(built["x86_64"].path.read_bytes())
 
 
 def test_member_cache_hit_skips_inflate(built: dict[str, Built], tmp_path: Path) -> None:
@@ -618,11 +620,11 @@ def test_member_cache_hit_skips_inflate(built: dict[str, Built], tmp_path: Path)
 # ZIP reader
 
 
-def _entries(path: Path) -> list[tuple[str, int, int, int]]:
+def _entries(path: Path) -> list[tuple[str, int, int, int, int]]:
     _, zipread, _ = _mods()
     a = zipread.Archive(path)
     try:
-        return [(n, m, cs, s) for n, m, _f, cs, s, _o in a.read_directory()]
+        return [(n, m, cs, s, c) for n, m, _f, cs, s, _o, c in a.read_directory()]
     finally:
         a.close()
 
@@ -637,8 +639,10 @@ def test_central_directory_matches_zipfile(tmp_path: Path, zip64: bool) -> None:
     p = write_zip(tmp_path / "t.zip", members, zip64=zip64, comment=b"a comment")
     with zipfile.ZipFile(p) as zf:
         expect = [
-            (i.filename, i.compress_type, i.compress_size, i.file_size) for i in zf.infolist()
+            (i.filename, i.compress_type, i.compress_size, i.file_size, i.CRC)
+            for i in zf.infolist()
         ]
+    assert [e[4] for e in expect] == [zlib.crc32(m.data) for m in members]
     assert _entries(p) == expect
     a = zipread.Archive(p)
     a.read_directory()

@@ -153,7 +153,8 @@ def _scan(
         if not may_be_binary(info.filename, info.file_size):
             continue
         facts.members.append(
-            MemberStats(info.filename, info.compress_type, info.file_size, info.compress_size)
+            MemberStats(info.filename, info.compress_type, info.file_size, info.compress_size,
+                        crc32=info.CRC)
         )
         try:
             elf = _scan_member(fh, file_size, info, budget, member_cache)

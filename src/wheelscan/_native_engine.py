@@ -83,10 +83,10 @@ def _scan(
             fill_wheel_file_facts(facts, arc.read_member(index, limits.max_metadata))
         except WheelscanError as e:
             facts.errors.append(MemberError(wheel_name, str(e)))
-    for index, (name, method, _flags, csize, size, _off) in enumerate(entries):
+    for index, (name, method, _flags, csize, size, _off, crc) in enumerate(entries):
         if not may_be_binary(name, size):
             continue
-        stats = MemberStats(name, method, size, csize)
+        stats = MemberStats(name, method, size, csize, crc32=crc)
         facts.members.append(stats)
         key = None
         try:
