@@ -98,6 +98,25 @@ def test_resume_rule(tmp_path: Path) -> None:
     store.close()
 
 
+def test_batched_resume_lookup_follows_the_same_rule(tmp_path: Path) -> None:
+    db = str(tmp_path / "s.sqlite")
+    with Store(db) as store:
+        for i in range(0, 1200, 2):  # even wheels stored; 1200 refs cross the 500-per-query chunks
+            store.record(_ref(i, yanked=False), _out(_ref(i), "mislabelled" if i % 3 else "ok"))
+    refs = [_ref(i, yanked=False) for i in range(1200)]
+    refs[10] = _ref(10, size=1, yanked=False)  # changed file
+    refs[998] = _ref(998, yanked=True)  # yanked since: kept, index columns updated
+    with Store(db) as store:
+        got = store.current_statuses(refs)
+    expected: list[str | None] = [
+        None if i % 2 or i == 10 else ("mislabelled" if i % 3 else "ok") for i in range(1200)
+    ]
+    assert got == expected
+    con = sqlite3.connect(db)
+    yanked = con.execute("SELECT location FROM wheels WHERE yanked = 1").fetchall()
+    assert yanked == [(refs[998].location,)]
+
+
 def test_rerecording_a_location_replaces_it(tmp_path: Path) -> None:
     db = tmp_path / "s.sqlite"
     with Store(str(db)) as store:

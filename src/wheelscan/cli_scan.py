@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import time
@@ -172,14 +173,20 @@ def run_scan(
     t0 = time.perf_counter()
 
     def todo() -> Any:
-        for ref in iter_sources(specs, disc, filters, stdin):
-            status = None if rescan else store.current_status(ref)
-            if status is None:
-                yield ref
-            else:
-                summary.unchanged += 1
-                summary.counts[status] += 1
-                bar.update(summary)
+        # the resume lookup is one query per chunk; chunks grow from 1 so that a slow source
+        # (a list trickling in on stdin) still gets its first wheels scanned at once
+        refs = iter_sources(specs, disc, filters, stdin)
+        size = 1
+        while chunk := list(itertools.islice(refs, size)):
+            size = min(size * 2, 256)
+            statuses = [None] * len(chunk) if rescan else store.current_statuses(chunk)
+            for ref, status in zip(chunk, statuses, strict=True):
+                if status is None:
+                    yield ref
+                else:
+                    summary.unchanged += 1
+                    summary.counts[status] += 1
+                    bar.update(summary)
 
     def on_result(ref: WheelRef, out: Outcome) -> None:
         store.record(ref, out)

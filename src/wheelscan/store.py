@@ -163,15 +163,35 @@ class Store:
 
     # -- reads ------------------------------------------------------------------------------
 
+    _RESUME_COLS = "size, mtime, content_hash, facts_schema, status, upload_time, yanked"
+
     def current_status(self, ref: WheelRef) -> str | None:
         """The stored status if ``ref`` is already scanned and unchanged, else None."""
         row = self.con.execute(
-            "SELECT size, mtime, content_hash, facts_schema, status, upload_time, yanked "
-            "FROM wheels WHERE location = ?",
-            (ref.location,),
+            f"SELECT {self._RESUME_COLS} FROM wheels WHERE location = ?", (ref.location,)
         ).fetchone()
-        if row is None:
-            return None
+        return None if row is None else self._unchanged(ref, row)
+
+    def current_statuses(self, refs: list[WheelRef]) -> list[str | None]:
+        """:meth:`current_status` of each ref, with one indexed query per 500 refs."""
+        out: list[str | None] = []
+        for i in range(0, len(refs), 500):
+            chunk = refs[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = {
+                str(r[0]): r[1:]
+                for r in self.con.execute(
+                    f"SELECT location, {self._RESUME_COLS} FROM wheels "
+                    f"WHERE location IN ({marks})",
+                    [r.location for r in chunk],
+                )
+            }
+            for ref in chunk:
+                row = rows.get(ref.location)
+                out.append(None if row is None else self._unchanged(ref, row))
+        return out
+
+    def _unchanged(self, ref: WheelRef, row: tuple[object, ...]) -> str | None:
         size, mtime, chash, schema, status, upload, yanked = row
         if schema != FACTS_SCHEMA_VERSION or size != ref.size or mtime != ref.mtime:
             return None
