@@ -443,11 +443,15 @@ class LocalPool:
         pending: deque[WheelRef] = deque()
         pending_bytes = 0
         slots: list[_Slot] = []  # spawned on first need: a re-run with nothing to do is instant
+        low = max(0, self.lookahead - self.batch_wheels)
         try:
             while True:
                 # list a little, dispatch, collect, repeat: results flow while listing goes on
+                # refill only once a whole batch has room: topping up one wheel at a time
+                # cost a zero-timeout wait() (a selector set-up) per wheel in the main process
+                refill = source is not None and len(pending) <= low
                 pulled = 0
-                while source is not None and len(pending) < self.lookahead:
+                while refill and source is not None and len(pending) < self.lookahead:
                     ref = next(source, None)
                     if ref is None:
                         source = None
@@ -467,7 +471,7 @@ class LocalPool:
                     if source is None and not pending:
                         return
                     continue
-                listing = source is not None and len(pending) < self.lookahead
+                listing = source is not None and len(pending) <= low
                 self._wait(busy, on_result, 0.0 if listing else None)
                 for i, s in enumerate(slots):
                     if s.dead:
