@@ -628,16 +628,6 @@ KNOWN_BUGS: dict[tuple[str, str], str] = {
     for chain in ("vn_next", "vna_next", "vd_next")
     for suffix in VARIANTS
 }
-KNOWN_BUGS.update(
-    {
-        (f"elf-version-name-not-utf8{suffix}", "lief"): (
-            "bug: lief engine puts bytes (lief's value for a non-UTF-8 string) into "
-            "VersionNeed.name, SymbolGroup.version (and version_defs, seen in fuzzing): facts "
-            "are not JSON-serialisable"
-        )
-        for suffix in VARIANTS
-    }
-)
 
 
 def _params(ids: list[str], source: str = "") -> list[Any]:

@@ -369,7 +369,7 @@ def elf_facts(member: str, data: bytes) -> ElfFacts:
         e_flags=int(header.processor_flag),
     )
     if binary.has_interpreter:
-        elf.interpreter = binary.interpreter
+        elf.interpreter = _text(binary.interpreter)
     for seg in binary.segments:
         if seg.type == _SEG.DYNAMIC:
             elf.has_dynamic = True
@@ -476,14 +476,14 @@ def _dynamic(binary: Any, elf: ElfFacts) -> None:
     for entry in binary.dynamic_entries:
         tag = entry.tag
         if tag == _TAG.NEEDED:
-            elf.needed.append(entry.name)
+            elf.needed.append(_text(entry.name))
         elif tag == _TAG.SONAME:
             if elf.soname is None:
-                elf.soname = entry.name
+                elf.soname = _text(entry.name)
         elif tag == _TAG.RPATH:
-            elf.rpath.extend(_split_path(entry.rpath))
+            elf.rpath.extend(_split_path(_text(entry.rpath)))
         elif tag == _TAG.RUNPATH:
-            elf.runpath.extend(_split_path(entry.runpath))
+            elf.runpath.extend(_split_path(_text(entry.runpath)))
         elif tag == _TAG.FLAGS:
             elf.dt_flags = int(entry.value)
         elif tag == _TAG.FLAGS_1:
@@ -494,6 +494,12 @@ def _dynamic(binary: Any, elf: ElfFacts) -> None:
         elf.textrel = True
 
 
+def _text(value: str | bytes) -> str:
+    """lief hands back bytes for a string that is not UTF-8; decode it as the native engine
+    does (UTF-8 with replacement), so facts hold only str and stay JSON-serialisable."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
 def _split_path(value: str) -> list[str]:
     return value.split(":") if value else []
 
@@ -502,15 +508,17 @@ def _versions(binary: Any, elf: ElfFacts) -> None:
     for req in binary.symbols_version_requirement:
         elf.version_needs.append(
             LibraryNeed(
-                req.name,
+                _text(req.name),
                 [
-                    VersionNeed(aux.name, bool(aux.flags & _VER_FLG_WEAK))
+                    VersionNeed(_text(aux.name), bool(aux.flags & _VER_FLG_WEAK))
                     for aux in req.get_auxiliary_symbols()
                 ],
             )
         )
     defs = sorted(binary.symbols_version_definition, key=lambda d: d.ndx)
-    elf.version_defs = [d.auxiliary_symbols[0].name for d in defs if len(d.auxiliary_symbols)]
+    elf.version_defs = [
+        _text(d.auxiliary_symbols[0].name) for d in defs if len(d.auxiliary_symbols)
+    ]
 
 
 def _symbols(binary: Any, syms: list[Any], elf: ElfFacts) -> None:
@@ -518,7 +526,7 @@ def _symbols(binary: Any, syms: list[Any], elf: ElfFacts) -> None:
     needs: dict[int, tuple[str, str]] = {}
     for req in binary.symbols_version_requirement:
         for aux in req.get_auxiliary_symbols():
-            needs[int(aux.other)] = (req.name, aux.name)
+            needs[int(aux.other)] = (_text(req.name), _text(aux.name))
     groups: dict[tuple[str | None, str | None], list[Any]] = {}
     runtime: list[str] = []
     for sym in syms[1:]:
@@ -534,9 +542,9 @@ def _symbols(binary: Any, syms: list[Any], elf: ElfFacts) -> None:
         if (
             sym.binding == _BIND.GLOBAL
             and sym.visibility == _VIS.DEFAULT
-            and sym.name.startswith(RUNTIME_PREFIXES)
+            and _text(sym.name).startswith(RUNTIME_PREFIXES)
         ):
-            runtime.append(sym.name)
+            runtime.append(_text(sym.name))
     runtime.sort()
     elf.runtime_export_count = len(runtime)
     elf.runtime_exports = runtime[:RUNTIME_EXPORT_CAP]
@@ -546,7 +554,7 @@ def _symbols(binary: Any, syms: list[Any], elf: ElfFacts) -> None:
 
 def _group(library: str | None, version: str | None, syms: Iterable[Any]) -> SymbolGroup:
     syms = list(syms)
-    names = sorted(s.name for s in syms)
+    names = sorted(_text(s.name) for s in syms)
     cap = UNVERSIONED_NAME_CAP if version is None else IMPORT_NAME_CAP
     return SymbolGroup(
         library=library,
