@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import wheelscan
+
 __all__ = [
     "Case",
     "Outcome",
@@ -33,7 +35,9 @@ __all__ = [
     "run_cases",
 ]
 
-_SRC = str(Path(__file__).resolve().parents[1] / "src")
+# the directory holding the wheelscan package this test run imported: src/ in a development
+# tree, site-packages after `pip install .` (whose src/ has no compiled modules)
+_SRC = str(Path(wheelscan.__file__).resolve().parents[1])
 
 _WORKER = r"""
 import io, json, os, resource, sys, time, traceback
