@@ -24,6 +24,7 @@ import inspect
 import json
 import multiprocessing as mp
 import os
+import selectors
 import signal
 import sqlite3
 import threading
@@ -31,7 +32,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from .facts import FACTS_SCHEMA_VERSION, _elf_from_dict
@@ -429,13 +430,26 @@ class LocalPool:
         self.ctx = mp.get_context("spawn")
         self.deaths = 0
         self.timeouts = 0
+        # one epoll set for the whole run: multiprocessing.connection.wait() builds a selector
+        # per call, and Connection.poll() is such a call, twice per wheel in the main process
+        self._sel: selectors.BaseSelector | None = None
 
     def _spawn(self) -> _Slot:
         parent, child = self.ctx.Pipe(duplex=True)
         proc = self.ctx.Process(target=_worker_main, args=(child, self.cfg), daemon=True)
         proc.start()
         child.close()
-        return _Slot(proc, parent)
+        s = _Slot(proc, parent)
+        if self._sel is not None:
+            self._sel.register(parent, selectors.EVENT_READ, (s, False))
+            self._sel.register(proc.sentinel, selectors.EVENT_READ, (s, True))
+        return s
+
+    def _unwatch(self, s: _Slot) -> None:
+        if self._sel is not None:
+            for obj in (s.conn, s.proc.sentinel):
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(obj)
 
     def run(self, refs: Iterable[WheelRef], on_result: OnResult) -> None:
         """Scan every ref, calling ``on_result`` in the main process as each wheel finishes."""
@@ -443,6 +457,7 @@ class LocalPool:
         pending: deque[WheelRef] = deque()
         pending_bytes = 0
         slots: list[_Slot] = []  # spawned on first need: a re-run with nothing to do is instant
+        self._sel = selectors.DefaultSelector()
         low = max(0, self.lookahead - self.batch_wheels)
         try:
             while True:
@@ -503,20 +518,21 @@ class LocalPool:
         return nbytes
 
     def _wait(self, busy: list[_Slot], on_result: OnResult, timeout: float | None) -> None:
-        by_conn = {id(s.conn): s for s in busy}
-        by_sentinel = {s.proc.sentinel: s for s in busy}
+        assert self._sel is not None
         if self.timeout is not None:
             now = time.monotonic()
             started = [s.since for s in busy if s.ready]
             if started:
                 due = max(0.0, min(started) + self.timeout - now)
                 timeout = due if timeout is None else min(timeout, due)
-        ready = wait([s.conn for s in busy] + list(by_sentinel), timeout)
-        for obj in ready:
-            s = by_sentinel.get(obj) if isinstance(obj, int) else by_conn.get(id(obj))
-            if s is None or s.dead:
+        for key, _ in self._sel.select(timeout):
+            s, is_sentinel = key.data
+            if s.dead:
                 continue
-            self._drain(s, on_result)
+            if is_sentinel:
+                self._reap(s, on_result)
+            else:
+                self._recv_one(s, on_result)
         if self.timeout is not None:
             now = time.monotonic()
             for s in busy:
@@ -526,34 +542,51 @@ class LocalPool:
                     ref = s.inflight.popleft()
                     on_result(ref, _failed(ref, f"timed out after {self.timeout:g} s"))
 
-    def _drain(self, s: _Slot, on_result: OnResult) -> None:
+    def _recv_one(self, s: _Slot, on_result: OnResult) -> None:
+        """One message (the selector is level-triggered: more waiting means another event)."""
+        try:
+            out = s.conn.recv()
+        except (EOFError, OSError):
+            self._reap(s, on_result)
+            return
+        self._handle(s, out, on_result)
+
+    def _handle(self, s: _Slot, out: Any, on_result: OnResult) -> None:
+        if out == _READY:
+            s.ready = True
+            s.since = time.monotonic()
+            return
+        ref = s.inflight.popleft()
+        s.batches[0] -= 1
+        if s.batches[0] == 0:
+            s.batches.popleft()
+        s.since = time.monotonic()
+        on_result(ref, out)
+
+    def _reap(self, s: _Slot, on_result: OnResult) -> None:
+        """The worker exited: keep what it finished, blame the wheel it was on."""
         try:
             while s.conn.poll():
-                out = s.conn.recv()
-                if out == _READY:
-                    s.ready = True
-                    s.since = time.monotonic()
-                    continue
-                ref = s.inflight.popleft()
-                s.batches[0] -= 1
-                if s.batches[0] == 0:
-                    s.batches.popleft()
-                s.since = time.monotonic()
-                on_result(ref, out)
+                self._handle(s, s.conn.recv(), on_result)
         except (EOFError, OSError):
             pass
-        if not s.proc.is_alive():
+        s.proc.join(timeout=5)
+        if s.proc.is_alive():  # its pipe broke but it lives on: it is of no use any more
+            with contextlib.suppress(ProcessLookupError):
+                s.proc.kill()
             s.proc.join()
-            s.dead = True
-            self.deaths += 1
-            if s.inflight:
-                ref = s.inflight.popleft()
-                on_result(ref, _failed(ref, _death_reason(s.proc.exitcode)))
+        self._unwatch(s)
+        s.dead = True
+        self.deaths += 1
+        if s.inflight:
+            ref = s.inflight.popleft()
+            on_result(ref, _failed(ref, _death_reason(s.proc.exitcode)))
 
     def _kill(self, s: _Slot) -> None:
         with contextlib.suppress(ProcessLookupError):
             s.proc.kill()
         s.proc.join()
+        self._unwatch(s)
         s.dead = True
 
     def _shutdown(self, slots: list[_Slot]) -> None:
@@ -572,6 +605,9 @@ class LocalPool:
                 s.proc.kill()
                 s.proc.join()
             s.conn.close()
+        if self._sel is not None:
+            self._sel.close()
+            self._sel = None
 
 
 def _death_reason(exitcode: int | None) -> str:
