@@ -12,6 +12,7 @@ where ``h`` is the hex blake2b-256 digest of the file; that digest is kept as th
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import os
 import sys
@@ -123,7 +124,13 @@ def _project(filename: str, disc: Discovery | None = None) -> str | None:
     head = filename.split("-", 1)[0]
     if disc is not None and (filename.count("-") not in (4, 5) or not head):
         disc.invalid_names += 1
-    return str(canonicalize_name(head)) if head else None
+    return _canonical(head) if head else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical(head: str) -> str:
+    # the files of one project arrive together (a directory, an index): its name is parsed once
+    return str(canonicalize_name(head))
 
 
 def _is_wheel(name: str) -> bool:
@@ -145,7 +152,7 @@ def _make_ref(path: str, st: os.stat_result | None, disc: Discovery) -> WheelRef
 
 def _hash_from_mirror_path(path: str) -> str | None:
     """``.../packages/ab/cd/<60 hex>/file.whl`` carries blake2b-256 of the file (bandersnatch)."""
-    parts = path.replace(os.sep, "/").split("/")
+    parts = path.replace(os.sep, "/").rsplit("/", 5)  # the last five components are enough
     if len(parts) < 5 or parts[-5] != "packages":
         return None
     a, b, rest = parts[-4], parts[-3], parts[-2]
