@@ -181,8 +181,7 @@ class Store:
             rows = {
                 str(r[0]): r[1:]
                 for r in self.con.execute(
-                    f"SELECT location, {self._RESUME_COLS} FROM wheels "
-                    f"WHERE location IN ({marks})",
+                    f"SELECT location, {self._RESUME_COLS} FROM wheels WHERE location IN ({marks})",
                     [r.location for r in chunk],
                 )
             }
