@@ -24,6 +24,7 @@ chain; the walk is bounded by DT_VERNEEDNUM/DT_VERDEFNUM, by 32768 entries (vers
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcmp, memset
 from libc.stdio cimport snprintf
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -48,6 +49,8 @@ __all__ = ["parse", "raise_status", "HEADER_PREFIX"]
 HEADER_PREFIX = 64
 
 DEF MAX_VERSIONS = 0x8000  # version indexes are 15 bits (versym & 0x7fff)
+DEF MAX_MISSING = 32       # missing ranges one sparse parse reports (the rest on the next)
+DEF MAX_PRESENT = 4096     # present ranges a sparse parse accepts
 
 cdef enum:
     PT_LOAD = 1
@@ -101,6 +104,12 @@ cdef struct Ctx:
     uint64_t have        # bytes present at p
     uint64_t total       # the file's size (bytes that could ever be present)
     uint64_t need        # largest prefix a check found missing
+    # sparse mode (parse(..., present=...)): ranges present beyond the prefix ``have``,
+    # sorted and coalesced [start, end) pairs, and the ranges checks found missing
+    const uint64_t* extra
+    uint64_t nextra
+    uint64_t miss[2 * MAX_MISSING]
+    int nmiss
     bint is64
     bint be
     char msg[240]
@@ -152,10 +161,30 @@ cdef int check(Ctx* c, uint64_t off, uint64_t size, const char* what) noexcept n
                  <unsigned long long>c.total)
         return ST_ELF
     if end > c.have:
+        if c.nextra and covered(c, off, end):
+            return ST_OK
         if end > c.need:
             c.need = end
+        if c.nmiss < MAX_MISSING:
+            c.miss[2 * c.nmiss] = off
+            c.miss[2 * c.nmiss + 1] = end
+            c.nmiss += 1
         return ST_NEED
     return ST_OK
+
+
+cdef inline bint covered(const Ctx* c, uint64_t off, uint64_t end) noexcept nogil:
+    """[off, end) lies in the prefix or in one present range (ranges are coalesced)."""
+    cdef uint64_t lo = 0, hi = c.nextra, mid
+    if end <= c.have:
+        return True
+    while lo < hi:  # the last range starting at or before off
+        mid = (lo + hi) // 2
+        if c.extra[2 * mid] <= off:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo > 0 and c.extra[2 * (lo - 1) + 1] >= end
 
 
 cdef int map_addr(Ctx* c, uint64_t addr, uint64_t* out, uint64_t* seg_end,
@@ -356,7 +385,10 @@ cdef object cstr(Ctx* c, const Dyn* d, uint64_t off, const char* what):
 
 
 cdef object need_or_error(Ctx* c, int r):
+    cdef int i
     if r == ST_NEED:
+        if c.extra != NULL:
+            return [(c.miss[2 * i], c.miss[2 * i + 1]) for i in range(c.nmiss)]
         return c.need
     raise_status(r, c.msg.decode("utf-8", "replace"))
 
@@ -405,15 +437,21 @@ def raise_status(int status, str message):
     raise ValueError(f"unexpected status {status}: {message}")
 
 
-def parse(const uint8_t[::1] data not None, uint64_t total, str member=""):
+def parse(const uint8_t[::1] data not None, uint64_t total, str member="", present=None):
     """Facts of the ELF file whose first ``len(data)`` bytes are ``data`` (``total`` bytes long),
     or the prefix length (an ``int`` > ``len(data)``) needed to go on.
+
+    Sparse mode, for readers that fetch ranges rather than a prefix (a stored member read
+    through a file object): ``data`` spans the whole file, ``present`` lists the ``(start,
+    end)`` ranges of it that hold the file's bytes, and what is missing comes back as a list of
+    ``(start, end)`` ranges (at most 32 per call) instead of a prefix length. The facts are the
+    same as from a prefix holding those ranges.
 
     Raises :class:`~wheelscan.errors.ElfError` naming the problem for malformed input.
     """
     cdef Ctx c
-    cdef Layout L
-    cdef int r
+    cdef uint64_t* ext = NULL
+    cdef uint64_t k = 0, s, e
     c.p = &data[0] if data.shape[0] else <const uint8_t*>b""
     c.have = <uint64_t>data.shape[0]
     if c.have > total:
@@ -421,15 +459,50 @@ def parse(const uint8_t[::1] data not None, uint64_t total, str member=""):
     c.total = total
     c.need = 0
     c.msg[0] = 0
-    r = parse_header(&c)
+    c.extra = NULL
+    c.nextra = 0
+    c.nmiss = 0
+    if present is None:
+        return _parse(&c, member)
+    if c.have < total:
+        raise ValueError(f"sparse parse: {c.have} bytes of buffer for a {total}-byte file")
+    ranges = sorted(present)
+    if len(ranges) > MAX_PRESENT:
+        raise ValueError(f"sparse parse: more than {MAX_PRESENT} present ranges")
+    ext = <uint64_t*>malloc((2 * len(ranges) + 2) * sizeof(uint64_t))
+    if ext == NULL:
+        raise MemoryError()
+    try:
+        for s, e in ranges:
+            if e > total or s >= e:
+                continue
+            if k and s <= ext[2 * k - 1]:  # overlapping or adjacent: coalesce
+                if e > ext[2 * k - 1]:
+                    ext[2 * k - 1] = e
+                continue
+            ext[2 * k] = s
+            ext[2 * k + 1] = e
+            k += 1
+        c.have = ext[1] if k and ext[0] == 0 else 0
+        c.extra = ext
+        c.nextra = k
+        return _parse(&c, member)
+    finally:
+        free(ext)
+
+
+cdef object _parse(Ctx* c, str member):
+    cdef Layout L
+    cdef int r
+    r = parse_header(c)
     if r != ST_OK:
-        return need_or_error(&c, r)
+        return need_or_error(c, r)
     L.dynamic.found = L.interp.found = L.stack.found = L.prop.found = False
     L.nnotes = 0
-    r = scan_phdrs(&c, &L)
+    r = scan_phdrs(c, &L)
     if r != ST_OK:
-        return need_or_error(&c, r)
-    return _dynamic_phase(&c, &L, member)
+        return need_or_error(c, r)
+    return _dynamic_phase(c, &L, member)
 
 
 cdef object _dynamic_phase(Ctx* c, Layout* L, str member):
@@ -720,7 +793,9 @@ cdef int section_dynsym_count(Ctx* c, Dyn* d, uint64_t* out) noexcept nogil:
     cdef uint64_t i, sh, size, ent, shent = 64 if c.is64 else 40
     if c.shoff == 0 or c.shnum == 0 or c.shentsize < shent:
         return 0
-    if c.shoff + c.shnum * c.shentsize > c.have or c.shoff + c.shnum * c.shentsize < c.shoff:
+    if c.shoff + c.shnum * c.shentsize < c.shoff:
+        return 0
+    if not covered(c, c.shoff, c.shoff + c.shnum * c.shentsize):
         return 0
     for i in range(c.shnum):
         sh = c.shoff + i * c.shentsize

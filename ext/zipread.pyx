@@ -18,7 +18,7 @@ import os
 from importlib.util import find_spec
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeASCII
@@ -241,9 +241,16 @@ cdef class Archive:
         cdef uint16_t flags, method
         if self.size < 22:
             raise_status(ST_ZIP, f"not a ZIP archive: {self.size} bytes, too small for an end of central directory record")
-        tail_len = min(self.size, 22 + 0xFFFF + 20)
+        # the last 22 bytes first (and 20 before them, where a ZIP64 locator would be): an
+        # archive without a comment ends with its record, and a file object (perhaps over
+        # HTTP) is then asked for 42 bytes, not 64 KiB; the full search window otherwise
+        tail_len = min(self.size, 22 + 20)
         tail_off = self.size - tail_len
         p = self._at(tail_off, tail_len, "archive tail")
+        if memcmp(p + tail_len - 22, b"PK\x05\x06", 4) != 0 or u16(p + tail_len - 2) != 0:
+            tail_len = min(self.size, 22 + 0xFFFF + 20)
+            tail_off = self.size - tail_len
+            p = self._at(tail_off, tail_len, "archive tail")
         # the record whose comment ends exactly at the end of the file wins (a comment may
         # hold the signature too); failing that, the last one whose comment fits
         pos = tail_len - 22
@@ -424,6 +431,11 @@ cdef class Archive:
         m = self.open(index)
         usize = m.usize
         try:
+            if m.method == 0 and self.base == NULL:
+                res = self._scan_stored_ranges(m, member)
+                if res is not False:
+                    return res
+                m.produced = m.fed = 0  # no memory for a sparse buffer: read a prefix
             m.fill(min(<uint64_t>PEEK, usize))
             if m.produced < 4 or memcmp(m.ptr(), b"\x7fELF", 4) != 0:
                 return None
@@ -461,6 +473,49 @@ cdef class Archive:
             self.last_inflater = "zlib" if m.kind == INF_ZLIB else self.inflater
             m.close()
 
+    cdef object _scan_stored_ranges(self, Member m, str member):
+        """A stored member through a file object: read only the ranges the parser asks for
+        (header, program headers, each table) into a sparse buffer, not the prefix up to the
+        last table. ElfFacts, None for a non-ELF member, or False if no buffer could be had."""
+        cdef uint64_t usize = m.usize, n, s, e, got
+        cdef uint8_t* buf
+        cdef const uint8_t* p
+        cdef int rounds = 0
+        n = usize if usize < <uint64_t>PEEK else <uint64_t>PEEK
+        p = self._at(m.data_off, n, "member data")
+        m.produced = m.fed = n
+        if n < 4 or memcmp(p, b"\x7fELF", 4) != 0:
+            return None
+        if m.csize != usize:
+            raise_status(ST_ZIP, f"stored member: compressed size {m.csize} != size {usize}")
+        buf = <uint8_t*>calloc(usize, 1)  # large blocks come zeroed from mmap, untouched
+        if buf == NULL:
+            return False
+        try:
+            memcpy(buf, p, n)
+            present = [(0, n)]
+            got = n
+            while True:
+                res = elf_parse(<uint8_t[:usize]> buf, usize, member, present)
+                if type(res) is not list:
+                    return res
+                rounds += 1
+                if rounds > MAX_ROUNDS:
+                    raise_status(ST_ELF, f"ELF tables still incomplete after {MAX_ROUNDS} "
+                                         f"rounds ({got} bytes read)")
+                for s, e in _gaps(res, present):
+                    if self.inflated_total + got + (e - s) > self.max_inflate:
+                        raise_status(ST_LIMIT, f"the wheel's inflate limit of "
+                                               f"{self.max_inflate} bytes would be exceeded")
+                    p = self._at(m.data_off + s, e - s, "member data")
+                    memcpy(buf + s, p, e - s)
+                    got += e - s
+                    m.produced = m.fed = got
+                    present.append((s, e))
+                present.sort()
+        finally:
+            free(buf)
+
     cdef int _reserve(self, size_t n) except -1:
         cdef size_t cap
         cdef uint8_t* q
@@ -477,6 +532,36 @@ cdef class Archive:
         self.out = q
         self.out_cap = cap
         return 0
+
+
+cdef list _gaps(list wanted, list present):
+    """The parts of the ``wanted`` ranges not in the sorted ``present`` ones, merged, in order."""
+    cdef list raw = [], out = []
+    cdef uint64_t s, e, ps, pe, cur
+    for s, e in wanted:
+        cur = s
+        for ps, pe in present:
+            if pe <= cur:
+                continue
+            if ps >= e:
+                break
+            if ps > cur:
+                raw.append((cur, ps))
+            cur = pe
+            if cur >= e:
+                break
+        if cur < e:
+            raw.append((cur, e))
+    raw.sort()
+    cdef Py_ssize_t last
+    for s, e in raw:
+        last = len(out) - 1
+        if last >= 0 and s <= out[last][1]:
+            if e > out[last][1]:
+                out[last] = (out[last][0], e)
+        else:
+            out.append((s, e))
+    return out
 
 
 cdef class _Source:

@@ -275,6 +275,71 @@ def test_prefix_protocol_stops_at_the_dynamic_tables() -> None:
     assert len(asked) <= 4
 
 
+def _converge_sparse(
+    parse: Callable[..., Any], data: bytes
+) -> tuple[Any, list[tuple[int, int]]]:
+    """Run the sparse protocol: a zeroed buffer of the file's size, filled with exactly the
+    ranges the parser asks for. Returns the result and every range copied."""
+    buf = bytearray(len(data))
+    present = [(0, 64)]
+    buf[:64] = data[:64]
+    copied: list[tuple[int, int]] = []
+    for _ in range(64):
+        r = parse(buf, len(data), "x", present)
+        if not isinstance(r, list):
+            return r, copied
+        assert r, "asked for nothing"
+        for s, e in r:
+            assert 0 <= s < e <= len(data), (s, e)
+            # every range asked for is missing (not inside one range already present)
+            assert not any(ps <= s and e <= pe for ps, pe in present), ((s, e), present)
+            buf[s:e] = data[s:e]
+            copied.append((s, e))
+        present = sorted(present + r)
+    raise AssertionError("the sparse protocol did not converge in 64 rounds")
+
+
+def _union(ranges: list[tuple[int, int]]) -> int:
+    covered: set[int] = set()
+    for s, e in ranges:
+        covered.update(range(s, e))
+    return len(covered)
+
+
+@pytest.mark.parametrize(("is64", "big"), [(a, b) for a in (True, False) for b in (False, True)])
+def test_sparse_protocol_reads_only_the_tables(is64: bool, big: bool) -> None:
+    """A gap of 600 KiB between the tables and PT_DYNAMIC (as .text sits in a real library):
+    the prefix protocol must read across it, the sparse one reads the tables alone, and both
+    give the facts of the whole file."""
+    elf, _, _ = _mods()
+    c = craft_elf(is64=is64, big=big, gap=os.urandom(600 << 10), tail=100_000)
+    data = bytes(c.data)
+    full = elf.parse(data, len(data), "x")
+    got, copied = _converge_sparse(elf.parse, data)
+    assert got == full
+    _, asked = _converge(lambda d, t: elf.parse(d, t, "x"), data)
+    assert max(asked) >= 600 << 10  # the prefix reaches past the gap
+    assert _union(copied) < 8192, copied  # header, program headers, tables, dynamic section
+    dyn = c.offsets["dynamic"]
+    assert any(s <= dyn < e for s, e in copied)
+
+
+def test_sparse_protocol_on_gcc_built_libraries(built: dict[str, Built]) -> None:
+    elf, _, _ = _mods()
+    for arch, b in built.items():
+        full = elf.parse(b.data, len(b.data), "x")
+        got, copied = _converge_sparse(elf.parse, b.data)
+        assert got == full, arch
+        assert _union(copied) <= b.needed_prefix, arch
+
+
+def test_sparse_protocol_rejects_a_short_buffer() -> None:
+    elf, _, _ = _mods()
+    data = bytes(craft_elf().data)
+    with pytest.raises(ValueError, match="sparse parse"):
+        elf.parse(data[:100], len(data), "x", [(0, 64)])
+
+
 def test_need_past_end_of_file_is_an_error() -> None:
     elf, _, _ = _mods()
     from wheelscan.errors import ElfError
@@ -843,8 +908,40 @@ def test_file_object_peek_reads_a_few_kib(tmp_path: Path) -> None:
     assert not f.elfs
     [st] = f.members
     assert st.inflated == 64
-    # the archive tail (EOCD search window) plus a few KiB of the member, not the member
-    assert fh.consumed < (22 + 0xFFFF + 20) + 2 * 4096 + 1024
+    # the end record, the central directory, a few KiB of the member: not the member, and
+    # not the 64 KiB search window an archive comment would need
+    assert fh.consumed < 2 * 4096 + 1024
+
+
+def test_stored_member_through_a_file_object_reads_only_the_tables(tmp_path: Path) -> None:
+    """A stored ELF read through a file object (a remote wheel): the ranges the parser asks
+    for, not the prefix up to PT_DYNAMIC; the same facts as the mapped path."""
+    _, _, scan = _mods()
+
+    class Counting(io.BytesIO):
+        consumed = 0
+
+        def read(self, n: int | None = -1) -> bytes:
+            out = super().read(n)
+            self.consumed += len(out)
+            return out
+
+    c = craft_elf(gap=os.urandom(600 << 10), tail=100_000)
+    so = tmp_path / "libgap.so"
+    so.write_bytes(bytes(c.data))
+    w = make_wheel(tmp_path, "g-1.0-cp311-cp311-linux_x86_64.whl", {"g/libgap.so": so},
+                   method="stored")  # fmt: skip
+    from_path = scan(w)
+    fh = Counting(w.read_bytes())
+    from_file = scan(fh, filename=w.name)
+    assert from_file.error is None, from_file
+    assert not from_file.errors, from_file
+    assert from_file.elfs == from_path.elfs
+    [st] = from_file.members
+    assert st.inflated == st.read < 8192, st  # the bytes copied into the sparse buffer
+    assert fh.consumed < 16384, fh.consumed
+    [mapped] = from_path.members
+    assert mapped.inflated > 600 << 10  # the mapped path maps a prefix (no copy)
 
 
 def test_long_prefixes_switch_to_the_chosen_inflater(tmp_path: Path) -> None:

@@ -159,9 +159,11 @@ def _union_length(ranges: list[tuple[int, int]]) -> int:
 
 
 #: what the native reader (ext/zipread.pyx) reads through a file object regardless of need:
-#: the last 22 + 65535 + 20 bytes (EOCD search), and compressed input in steps of the
-#: archive's chunk size (4 KiB for remote scans: Limits.chunk_size's floor)
-READER_TAIL = 22 + 0xFFFF + 20
+#: the last 22 + 20 bytes (end record and ZIP64 locator; the whole 64 KiB search window only
+#: when the archive has a comment), and compressed input in steps of the archive's chunk size
+#: (4 KiB for remote scans: Limits.chunk_size's floor). Stored members: the ranges parsed.
+READER_TAIL = 22 + 20
+READER_TAIL_COMMENT = 22 + 0xFFFF + 20
 READER_STEP = 4096
 
 
@@ -176,7 +178,10 @@ def minimum_bytes(path: Path) -> Minimum:
     size = len(raw)
     zf = zipfile.ZipFile(path)
     need: list[tuple[int, int]] = [(zf.start_dir, size)]  # CD, ZIP64 records, EOCD
-    forced: list[tuple[int, int]] = [(max(0, size - READER_TAIL), size)]
+    tail = READER_TAIL if raw.endswith(b"\x00\x00") and raw[-22:-18] == b"PK\x05\x06" else (
+        READER_TAIL_COMMENT
+    )
+    forced: list[tuple[int, int]] = [(max(0, size - tail), size)]
     for info in zf.infolist():
         name = info.filename
         is_meta = name.endswith((".dist-info/WHEEL", ".dist-info/RECORD")) and name.count("/") == 1
@@ -204,7 +209,6 @@ def minimum_bytes(path: Path) -> Minimum:
                 forced.append((data, data + min(steps, info.compress_size)))
             else:
                 need += [(data + s, data + e) for s, e in ranges]
-                forced.append((data, data + end))  # stored: the reader copies the prefix
     return Minimum(_union_length(need), _union_length(need + forced))
 
 
@@ -246,12 +250,6 @@ def test_remote_bytes_within_reader_minimum(measured: list[tuple[str, int, int, 
         assert fetched >= m.total, f"{name}: fewer bytes than the verdict needs?\n{report}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the native reader reads a 64 KiB tail and 4 KiB input steps through file objects "
-    "and copies stored ELF prefixes whole (ext/zipread.pyx read_directory, Member._feed_zlib, "
-    "_fill_stored); see wheelscan/remote.py's docstring",
-)
 def test_remote_bytes_issue_minimum(measured: list[tuple[str, int, int, Minimum]]) -> None:
     """The issue's acceptance target against the bare minimum."""
     report = _report(measured)

@@ -52,9 +52,15 @@ __all__ = [
     "pool_manager",
 ]
 
-#: The native reader reads this many bytes at the end of an archive (EOCD search window:
-#: 22-byte record + 65535-byte comment + 20-byte ZIP64 locator), so one request gets them all.
-TAIL = 22 + 0xFFFF + 20
+#: The first request asks for this many bytes at the end of the file. The native reader reads
+#: the last 42 bytes (end record and ZIP64 locator) and then the central directory, which for
+#: most wheels fits here: one request, and at most this much of the last member's data beyond
+#: need (usually RECORD, which the scan reads anyway). A bigger directory costs one more
+#: request for exactly the missing part; an archive comment makes the reader widen its
+#: search to the 64 KiB + 42 bytes the format allows.
+TAIL = 8192
+#: slack over ``max_fetch`` before a range answer counts as too long
+_ANSWER_SLACK = 22 + 0xFFFF + 20
 #: hashes we can verify (hashlib names as they appear in PEP 503 fragments / PEP 691 'hashes')
 _HASHES = ("sha256", "sha384", "sha512", "blake2b_256", "md5", "sha1")
 _RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
@@ -409,7 +415,7 @@ class HTTPFile(io.RawIOBase):
             if r.status not in (206, 416):
                 raise RemoteError(f"{self.url}: HTTP {r.status} for Range {rng}")
             length = r.headers.get("Content-Length")
-            cap = self.max_fetch + TAIL
+            cap = self.max_fetch + _ANSWER_SLACK
             if length is not None and length.isdigit() and int(length) > cap:
                 raise RemoteError(f"{self.url}: a range answer of {length} bytes (asked {rng})")
             body = bytearray()

@@ -12,17 +12,14 @@ index's whole-wheel hash proves the wheel was scanned already, else reads the wh
 :class:`~wheelscan.httpfile.HTTPFile` (range requests) with the native engine set for small
 reads (zlib, 4 KiB steps), and records the response-body bytes in ``facts.transferred``.
 
-What the native reader (ext/zipread.pyx) makes a file object fetch beyond the bare minimum,
-measured in tests/test_remote_bytes.py (negligible on real wheels, x1.03 over 54 of them;
-dominant on small ones):
-
-- ``Archive.read_directory`` reads ``min(size, 65577)`` tail bytes in one call; it could read
-  the last 22 (+20 for the ZIP64 locator) first and widen only when no EOCD record fits;
-- ``Member._feed_zlib`` / ``_next_input`` feed ``chunk_size`` (at least 4 KiB) or
-  ``PY_IN_CHUNK`` (64 KiB, isal/zlib-ng) per read, even to peek 64 bytes; a first step of a
-  few hundred bytes, growing, would do;
-- ``Member._fill_stored`` copies a stored ELF's whole prefix up to the last table the parser
-  needs; reading only the ranges ``elf.parse`` asks for would do.
+What the native reader (ext/zipread.pyx) reads through a file object, measured against the
+bare minimum in tests/test_remote_bytes.py (x1.03 on the synthetic corpus, x1.03 over 54 real
+wheels): the last 42 bytes (end record, ZIP64 locator; the 64 KiB search window only when the
+archive has a comment), the central directory, each candidate member's local header and first
+input step (4 KiB doubling), each deflate ELF's compressed bytes up to its needed prefix in
+doubling steps, and for a stored ELF only the ranges the parser asks for (a sparse buffer).
+:class:`~wheelscan.httpfile.HTTPFile` adds its first 8 KiB tail request and 4 KiB minimum
+fetches on top.
 """
 
 from __future__ import annotations
