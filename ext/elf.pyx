@@ -933,9 +933,27 @@ def _group_key(g):
     return (g.library or "", g.version or "")
 
 
+DEF CHAIN_END = 2  # chain_step: the next-offset is 0
+
+
+cdef int chain_step(Ctx* c, uint64_t* pos, uint64_t nxt, uint64_t entsize, const char* chain,
+                    const char* field) noexcept nogil:
+    """Follow a Verneed/Vernaux/Verdef next-offset as glibc does: 0 ends the chain
+    (CHAIN_END); an offset that does not move past the entry would loop (ST_ELF); else
+    ``pos`` advances (ST_OK). The caller checks the new entry against the bytes present."""
+    if nxt == 0:
+        return CHAIN_END
+    if nxt < entsize:
+        snprintf(c.msg, sizeof(c.msg), "%s chain loops at offset 0x%llx (%s %llu)", chain,
+                 <unsigned long long>pos[0], field, <unsigned long long>nxt)
+        return ST_ELF
+    pos[0] += nxt
+    return ST_OK
+
+
 cdef int walk_verneed(Ctx* c, Dyn* d, object elf, dict vneeds) except? -100:
     """Verneed chain: bounded by DT_VERNEEDNUM and by strictly advancing offsets."""
-    cdef uint64_t pos, aux, n, k, cnt, nxt, anxt, total_aux = 0
+    cdef uint64_t pos, aux, n, k, cnt, total_aux = 0
     cdef uint16_t flags, other
     cdef int r
     if not d.has_verneed:
@@ -969,31 +987,25 @@ cdef int walk_verneed(Ctx* c, Dyn* d, object elf, dict vneeds) except? -100:
                 return ST_ELF
             versions.append(VersionNeed(vname, (flags & VER_FLG_WEAK) != 0))
             vneeds[other & 0x7FFF] = (fname, vname)
-            anxt = r32(c, aux + 12)
-            if anxt == 0:
+            r = chain_step(c, &aux, r32(c, aux + 12), 16, "vernaux", "vna_next")
+            if r == CHAIN_END:
                 break
-            if anxt < 16:
-                snprintf(c.msg, sizeof(c.msg), "vernaux chain loops at offset 0x%llx "
-                         "(vna_next %llu)", <unsigned long long>aux, <unsigned long long>anxt)
-                return ST_ELF
-            aux += anxt
+            if r != ST_OK:
+                return r
         needs.append(LibraryNeed(fname, versions))
         n += 1
-        nxt = r32(c, pos + 12)
-        if nxt == 0:
+        r = chain_step(c, &pos, r32(c, pos + 12), 16, "verneed", "vn_next")
+        if r == CHAIN_END:
             break
-        if nxt < 16:
-            snprintf(c.msg, sizeof(c.msg), "verneed chain loops at offset 0x%llx (vn_next %llu)",
-                     <unsigned long long>pos, <unsigned long long>nxt)
-            return ST_ELF
-        pos += nxt
+        if r != ST_OK:
+            return r
     elf.version_needs = needs
     return ST_OK
 
 
 cdef int walk_verdef(Ctx* c, Dyn* d, object elf) except? -100:
     """Verdef chain: the first Verdaux of each entry names the version; kept in vd_ndx order."""
-    cdef uint64_t pos, n, nxt, aux
+    cdef uint64_t pos, n, aux
     cdef int r
     if not d.has_verdef:
         return ST_OK
@@ -1018,14 +1030,11 @@ cdef int walk_verdef(Ctx* c, Dyn* d, object elf) except? -100:
                 return ST_ELF
             defs.append((r16(c, pos + 4), n, name))
         n += 1
-        nxt = r32(c, pos + 16)
-        if nxt == 0:
+        r = chain_step(c, &pos, r32(c, pos + 16), 20, "verdef", "vd_next")
+        if r == CHAIN_END:
             break
-        if nxt < 20:
-            snprintf(c.msg, sizeof(c.msg), "verdef chain loops at offset 0x%llx (vd_next %llu)",
-                     <unsigned long long>pos, <unsigned long long>nxt)
-            return ST_ELF
-        pos += nxt
+        if r != ST_OK:
+            return r
     defs.sort()
     elf.version_defs = [t[2] for t in defs]
     return ST_OK
