@@ -25,9 +25,7 @@ def rejudge(
     from .store import Store
 
     judge = make_judge(ScanConfig(policy=policy, exclude=exclude, strict=strict))
-    if judge is None:
-        msg = "no verdict engine available (wheelscan.verdict is missing)"
-        raise RuntimeError(msg)
+    assert judge is not None  # ScanConfig judges by default
     with Store(db) as store:
         for chunk in store.iter_facts():
             for row_id, filename, location, facts_json in chunk:
@@ -46,7 +44,7 @@ def rejudge(
 
 
 def configure_parser(sub: Any) -> None:
-    from .cli_scan import add_judge_arguments
+    from .cli_check import add_judge_arguments
 
     p = sub.add_parser(
         "rejudge",

@@ -20,7 +20,6 @@ import ctypes
 import dataclasses
 import hashlib
 import importlib
-import inspect
 import json
 import multiprocessing as mp
 import os
@@ -212,64 +211,34 @@ Judge = Callable[[Any, "str | None"], tuple[str, str | None, str | None]]
 
 
 def make_judge(cfg: ScanConfig) -> Judge | None:
-    """(status, verdict JSON, policy version) from facts, or None if no verdict engine exists."""
+    """(status, verdict JSON, policy version) from facts; None when ``cfg.judge`` is off."""
     if not cfg.judge:
         return None
-    try:
-        verdict_mod: Any = importlib.import_module("wheelscan.verdict")
-    except ImportError:
-        return None
-    judge_fn = verdict_mod.judge
-    params = inspect.signature(judge_fn).parameters
-    kwargs: dict[str, Any] = {}
-    if cfg.policy is not None and "policy" in params:
-        kwargs["policy"] = _load_policy(verdict_mod, cfg.policy)
-    if cfg.exclude and "exclude" in params:
-        kwargs["exclude"] = cfg.exclude
-    if cfg.strict and "strict" in params:
-        kwargs["strict"] = cfg.strict
+    from .policy import load_policies
+    from .verdict import judge
+
+    policies = load_policies(cfg.policy)
+    exclude = tuple(cfg.exclude)
+    strict = cfg.strict
+    version = policy_version(dict(policies.provenance))
 
     def run(facts: Any, path: str | None = None) -> tuple[str, str | None, str | None]:
-        v = judge_fn(facts, **kwargs)
-        if path is not None and hasattr(v, "path"):
+        v = judge(facts, policies, exclude, strict=strict)
+        if path is not None:
             v.path = path
-        d = v.to_dict()
-        policy_version = _policy_version(verdict_mod, d)
-        return str(v.status), json.dumps(d, separators=(",", ":")), policy_version
+        return str(v.status), json.dumps(v.to_dict(), separators=(",", ":")), version
 
     return run
 
 
-def _load_policy(verdict_mod: Any, spec: str) -> Any:
-    loader = getattr(importlib.import_module("wheelscan.policy"), "load_policies", None)
-    return loader(spec) if callable(loader) else spec
-
-
-def _policy_version(verdict_mod: Any, d: dict[str, Any]) -> str | None:
-    """A short stable name for the policy a verdict used: its source version + a digest."""
-    prov = d.get("policy")
-    if isinstance(prov, dict) and prov:
-        digest = hashlib.sha256(json.dumps(prov, sort_keys=True).encode()).hexdigest()[:12]
-        base = prov.get("auditwheel_version")
-        return f"auditwheel-{base}+{digest}" if base else digest
-    v = getattr(verdict_mod, "POLICY_VERSION", None)
-    return None if v is None else str(v)
-
-
-def _accepts_member_cache(engine: str | None) -> bool:
-    """Whether the concrete engine takes ``member_cache`` (engine.scan_wheel always passes it)."""
-    from .engine import default_engine
-
-    name = engine or default_engine()
-    module, func = {
-        "native": ("wheelscan._native_engine", "scan_wheel_native"),
-        "lief": ("wheelscan._lief_engine", "scan_wheel_lief"),
-    }.get(name, ("", ""))
-    try:
-        fn = getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError, ValueError):
-        return False
-    return "member_cache" in inspect.signature(fn).parameters
+def policy_version(provenance: dict[str, Any]) -> str | None:
+    """A short stable name for a policy set: its auditwheel version + a digest of its
+    provenance (the ``policy`` object every verdict carries)."""
+    if not provenance:
+        return None
+    digest = hashlib.sha256(json.dumps(provenance, sort_keys=True).encode()).hexdigest()[:12]
+    base = provenance.get("auditwheel_version")
+    return f"auditwheel-{base}+{digest}" if base else digest
 
 
 class Worker:
@@ -280,7 +249,7 @@ class Worker:
         self.judge = make_judge(cfg)
         self.cache = (
             MemberCache(cfg.db_path, cfg.cache_capacity, cfg.cache_min_size)
-            if cfg.member_cache and _accepts_member_cache(cfg.engine)
+            if cfg.member_cache
             else None
         )
 
@@ -500,12 +469,9 @@ class LocalPool:
         target = self.batch_bytes
         if last:  # guided self-scheduling: share what is left so all workers finish together
             target = max(1, min(target, pending_bytes // (2 * self.jobs)))
-        batch: list[WheelRef] = []
-        nbytes = 0
-        while pending and len(batch) < self.batch_wheels and (not batch or nbytes < target):
-            ref = pending.popleft()
-            batch.append(ref)
-            nbytes += ref.size or 0
+        batch, nbytes, _ = take_batch(
+            lambda: pending.popleft() if pending else None, self.batch_wheels, target
+        )
         if not s.inflight and s.ready:
             s.since = time.monotonic()
         s.inflight.extend(batch)
@@ -610,6 +576,22 @@ class LocalPool:
             self._sel = None
 
 
+def take_batch(
+    next_ref: Callable[[], WheelRef | None], max_wheels: int, max_bytes: int
+) -> tuple[list[WheelRef], int, bool]:
+    """Refs from ``next_ref`` (None: no more) until ``max_wheels`` or ``max_bytes`` is reached;
+    a wheel bigger than ``max_bytes`` goes alone. Returns (batch, its bytes, source ended)."""
+    batch: list[WheelRef] = []
+    nbytes = 0
+    while len(batch) < max_wheels and (not batch or nbytes < max_bytes):
+        ref = next_ref()
+        if ref is None:
+            return batch, nbytes, True
+        batch.append(ref)
+        nbytes += ref.size or 0
+    return batch, nbytes, False
+
+
 def _death_reason(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         try:
@@ -675,16 +657,9 @@ class DaskPool:
             def top_up() -> None:
                 nonlocal exhausted
                 while not exhausted and len(futures) < inflight_max:
-                    batch: list[WheelRef] = []
-                    nbytes = 0
-                    full = self.batch_bytes
-                    while len(batch) < self.batch_wheels and (not batch or nbytes < full):
-                        ref = next(source, None)
-                        if ref is None:
-                            exhausted = True
-                            break
-                        batch.append(ref)
-                        nbytes += ref.size or 0
+                    batch, _, exhausted = take_batch(
+                        lambda: next(source, None), self.batch_wheels, self.batch_bytes
+                    )
                     if batch:
                         submit(batch)
 
