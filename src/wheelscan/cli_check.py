@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from .verdict import Verdict
 
-__all__ = ["configure_parser", "execute", "iter_wheels"]
+__all__ = ["add_judge_arguments", "configure_parser", "execute", "iter_wheels"]
 
 
 def configure_parser(sub: Any) -> None:
@@ -30,13 +30,18 @@ def configure_parser(sub: Any) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--engine", choices=("native", "lief"), default=None,
                    help="scanner (default: native, or $WHEELSCAN_ENGINE)")
+    add_judge_arguments(p)
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="text format: list findings (-vv: with info)")
+
+
+def add_judge_arguments(p: argparse.ArgumentParser) -> None:
+    """``--exclude``, ``--policy``, ``--strict``: the same flags for check, scan and rejudge."""
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="SONAME glob of a library provided by something else (repeatable)")
     p.add_argument("--policy", metavar="FILE", default=None,
                    help="policy JSON to judge with instead of the shipped one")
     p.add_argument("--strict", action="store_true", help="warnings count as violations")
-    p.add_argument("-v", "--verbose", action="count", default=0,
-                   help="text format: list findings (-vv: with info)")
 
 
 def iter_wheels(path: str) -> Iterator[str]:

@@ -216,28 +216,9 @@ def run_scan(
     return summary
 
 
-def add_judge_arguments(p: argparse.ArgumentParser) -> None:
-    """``--exclude``, ``--policy``, ``--strict`` as ``check`` has them."""
-    import importlib
-
-    try:
-        helper = getattr(
-            importlib.import_module("wheelscan.cli_check"), "add_judge_arguments", None
-        )
-    except ImportError:
-        helper = None
-    if callable(helper):
-        helper(p)
-        return
-    p.add_argument(
-        "--exclude", action="append", default=[], metavar="LIB",
-        help="a library name (glob) not to judge, e.g. one known to be provided (repeatable)",
-    )  # fmt: skip
-    p.add_argument("--policy", metavar="FILE", help="a policy JSON file instead of the built-in")
-    p.add_argument("--strict", action="store_true", help="treat warnings as violations")
-
-
 def configure_parser(sub: Any) -> None:
+    from .cli_check import add_judge_arguments
+
     p = sub.add_parser(
         "scan",
         help="scan trees, bandersnatch mirrors or path lists into a resumable SQLite store",
