@@ -202,17 +202,20 @@ def iter_rows(
     filters.install(con)
     cond, params = filters.where()
     sql = f"SELECT {_COLUMNS} FROM wheels w WHERE {cond} {extra} ORDER BY w.id"
-    loads = json.loads
     for i, loc, fn, proj, up, yk, st, err, vj, _mt in con.execute(sql, [*params, *extra_params]):
-        verdict = None
-        if vj:
-            try:
-                verdict = loads(vj)
-            except ValueError:
-                verdict = None
-            if not isinstance(verdict, dict):
-                verdict = None
-        yield Row(i, loc, fn, proj, up, None if yk is None else bool(yk), st, err, verdict)
+        yanked = None if yk is None else bool(yk)
+        yield Row(i, loc, fn, proj, up, yanked, st, err, _stored_verdict(vj))
+
+
+def _stored_verdict(text: str | None) -> dict[str, Any] | None:
+    """A stored verdict's JSON object, or None when absent or not a JSON object."""
+    if not text:
+        return None
+    try:
+        verdict = json.loads(text)
+    except ValueError:
+        return None
+    return verdict if isinstance(verdict, dict) else None
 
 
 def iter_records(con: sqlite3.Connection, filters: ReportFilters = ALL) -> Iterator[dict[str, Any]]:
@@ -234,7 +237,6 @@ def iter_lines(con: sqlite3.Connection, filters: ReportFilters = ALL) -> Iterato
         f" w.error, w.verdict FROM wheels w WHERE {cond} ORDER BY w.id"
     )
     dumps = json.dumps
-    loads = json.loads
     for i, loc, fn, proj, up, yk, st, err, vj in con.execute(sql, params):
         yanked = None if yk is None else bool(yk)
         if (
@@ -251,15 +253,7 @@ def iter_lines(con: sqlite3.Connection, filters: ReportFilters = ALL) -> Iterato
             )  # fmt: skip
             yield f"{vj[:-1]},{tail[1:]}\n"
             continue
-        verdict = None
-        if vj:
-            try:
-                verdict = loads(vj)
-            except ValueError:
-                verdict = None
-        if not isinstance(verdict, dict):
-            verdict = None
-        row = Row(i, loc, fn, proj, up, yanked, st, err, verdict)
+        row = Row(i, loc, fn, proj, up, yanked, st, err, _stored_verdict(vj))
         yield dumps(row.record(), separators=(",", ":")) + "\n"
 
 
