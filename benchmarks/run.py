@@ -10,7 +10,8 @@ Measures, in one run, on the same page-cached wheels:
   its own subprocess, and ``engine="lief"``;
 - bytes the scanner inflated per member vs the needed prefix (+ one chunk allowed);
 - small wheels (< 100 KB): one in-process scan vs ``zipfile.ZipFile(path).infolist()``.
-Timings are the minimum over repeats; wall (perf_counter) and CPU (os.times user+sys).
+Timings are the minimum over repeats, interleaved (each round times every floor and every
+scan configuration once); wall (perf_counter) and CPU (os.times user+sys).
 """
 
 from __future__ import annotations
@@ -230,6 +231,32 @@ def run_scan(paths: list[Path], engine: str, repeats: int, inflater: str | None)
     return result
 
 
+def _merge_min(acc: dict[str, Any], new: dict[str, Any]) -> None:
+    """Per configuration, the minimum wall and CPU seen so far (errors are kept)."""
+    for name, t in new.items():
+        old = acc.get(name)
+        if old is None or "error" in t:
+            acc[name] = dict(t)
+        elif "error" not in old:
+            old["wall"] = min(old["wall"], t["wall"])
+            old["cpu"] = min(old["cpu"], t["cpu"])
+
+
+def _merge_scan(acc: dict[str, Any], label: str, new: dict[str, Any]) -> None:
+    """One more round of a scan configuration: minimum totals and per-wheel walls."""
+    old = acc.get(label)
+    if old is None or "error" in new:
+        acc[label] = new
+        return
+    if "error" in old:
+        return
+    for k in ("wall", "cpu"):
+        old["total"][k] = min(old["total"][k], new["total"][k])
+    old["per_wheel_wall"] = [
+        min(a, b) for a, b in zip(old["per_wheel_wall"], new["per_wheel_wall"], strict=True)
+    ]
+
+
 def check_inflated(
     wheels: list[tuple[dict[str, Any], Path]], fdata: dict[str, Any], scan: dict[str, Any]
 ) -> dict[str, Any]:
@@ -372,7 +399,17 @@ def main(argv: list[str] | None = None) -> int:
         f"corpus: {len(wheels)} wheels, {total_mb:.1f} MB, {len(items)} deflated ELF members",
         flush=True,
     )
-    res["floor"] = time_floor(items, args.repeats, inflaters)
+    # Repeats are interleaved (every floor and every scan once per round, minimum per
+    # configuration over rounds): on a shared machine a burst of other load then hits one
+    # round of every configuration instead of all repeats of one.
+    configs = [("native", None)] + [(f"native {v}", v) for v in inflaters]
+    res["floor"] = {}
+    res["scans"] = {}
+    for r in range(args.repeats):
+        print(f"  round {r + 1}/{args.repeats}: floors, then scans", flush=True)
+        _merge_min(res["floor"], time_floor(items, 1, inflaters))
+        for label, inflater in configs:
+            _merge_scan(res["scans"], label, run_scan(paths, "native", 1, inflater))
     floor_ok = {k: v for k, v in res["floor"].items() if "error" not in v}
     # the fastest floor, by CPU (robust to other load on the machine) and by wall
     fastest = min(floor_ok, key=lambda k: floor_ok[k]["cpu"])
@@ -380,10 +417,6 @@ def main(argv: list[str] | None = None) -> int:
     floor = {"wall": floor_ok[fastest_wall]["wall"], "cpu": floor_ok[fastest]["cpu"]}
     res["floor_fastest"] = {"cpu": fastest, "wall": fastest_wall, **floor}
 
-    res["scans"] = {}
-    for label, inflater in [("native", None)] + [(f"native {v}", v) for v in inflaters]:
-        print(f"  timing {label} ...", flush=True)
-        res["scans"][label] = run_scan(paths, "native", args.repeats, inflater)
     if not args.no_lief:
         print("  timing lief ...", flush=True)
         res["scans"]["lief"] = run_scan(paths, "lief", args.lief_repeats, None)
