@@ -257,7 +257,7 @@ def execute(args: argparse.Namespace) -> int:
 
     from packaging.utils import canonicalize_name
 
-    from .httpfile import RemoteError
+    from .errors import RemoteError
     from .sources import Filters, parse_since
     from .store import StoreError
 

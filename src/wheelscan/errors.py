@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["ElfError", "InflateError", "LimitExceeded", "WheelscanError", "ZipFormatError"]
+__all__ = [
+    "ElfError",
+    "InflateError",
+    "LimitExceeded",
+    "RemoteError",
+    "WheelscanError",
+    "ZipFormatError",
+]
 
 
 class WheelscanError(ValueError):
@@ -23,3 +30,10 @@ class ElfError(WheelscanError):
 
 class LimitExceeded(WheelscanError):
     """A wheel asked for more work than the configured limits allow (e.g. a zip bomb)."""
+
+
+class RemoteError(OSError):
+    """A remote file could not be read (after retries), or its bytes are not what they claim.
+
+    An OSError, as a failing disk would raise: the engines turn it into the wheel's error.
+    """

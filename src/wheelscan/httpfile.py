@@ -41,6 +41,8 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from .errors import RemoteError
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -75,13 +77,6 @@ def _retryable(e: Urllib3Error) -> bool:
 
 _POOL: urllib3.PoolManager | None = None
 _POOL_LOCK = threading.Lock()
-
-
-class RemoteError(OSError):
-    """A remote file could not be read (after retries), or its bytes are not what they claim.
-
-    An OSError, as a failing disk would raise: the engines turn it into the wheel's error.
-    """
 
 
 def pool_manager(maxsize: int = 8) -> urllib3.PoolManager:
