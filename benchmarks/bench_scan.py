@@ -6,8 +6,8 @@
 Measures, in one run, on the same wheels:
 
 1. wheels/s and MB/s of ``wheelscan scan`` at 1 and 2 workers (member cache off, fresh store),
-   against 1 and 2 processes doing nothing but inflating the same ELF members fully (the
-   floor: scanning inflates most of each binary to reach PT_DYNAMIC);
+   against 1 and 2 processes doing nothing but inflating the same ELF members fully with the
+   scanner's inflater (the floor: scanning inflates most of each binary to reach PT_DYNAMIC);
 2. per-wheel overhead of scheduler + store: ``scan --jobs 1`` against the same scan + judge +
    JSON encoding done in-process in a plain loop;
 3. the member cache: ``scan --jobs 2`` with the cache, cold (empty store) and warm (a
@@ -27,7 +27,6 @@ import sys
 import tempfile
 import time
 import zipfile
-import zlib
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,24 @@ def wheels_of(mirror: Path) -> list[Path]:
     return sorted((mirror / "web" / "packages").rglob("*.whl"))
 
 
+def _inflater_module() -> Any:
+    """The deflate implementation the scanner uses by default (``zipread.inflater``): the
+    floor must do *the same* inflating. zlib and ISA-L scale differently over the two
+    hyperthreads of this VM (zlib is latency-bound and pairs well; ISA-L much less), so a zlib
+    floor would measure a speed-up the scanner's inflater cannot have."""
+    import importlib
+
+    from wheelscan._native import zipread
+
+    return importlib.import_module(
+        {"isal": "isal.isal_zlib", "zlib-ng": "zlib_ng.zlib_ng", "zlib": "zlib"}[zipread.inflater]
+    )
+
+
 def _inflate_all(paths: list[str]) -> int:
     from wheelscan.members import may_be_binary
+
+    inflater = _inflater_module()
 
     n = 0
     for p in paths:
@@ -56,12 +71,13 @@ def _inflate_all(paths: list[str]) -> int:
                     )
                     f.seek(info.header_offset + 30 + nlen + xlen)
                     comp = f.read(info.compress_size)
-                n += len(zlib.decompressobj(-15).decompress(comp))
+                n += len(inflater.decompressobj(-15).decompress(comp))
     return n
 
 
 def inflate_floor(paths: list[Path], procs: int) -> float:
-    """Seconds for ``procs`` processes to inflate every ELF member of ``paths`` fully."""
+    """Seconds for ``procs`` processes to inflate every candidate member of ``paths`` fully,
+    with the scanner's inflater."""
     chunks = [[str(p) for p in paths[i::procs]] for i in range(procs)]
     with get_context("spawn").Pool(procs) as pool:
         pool.map(_inflate_all, [[str(paths[0])]] * procs)  # warm imports
