@@ -889,16 +889,19 @@ def test_zip64_sizes_near_2_64_are_member_errors(tmp_path: Path) -> None:
     assert "runs past the end of the archive" in f.errors[0].message
 
 
+class Counting(io.BytesIO):
+    """An in-memory file object that counts the bytes read from it."""
+
+    consumed = 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        out = super().read(n)
+        self.consumed += len(out)
+        return out
+
+
 def test_file_object_peek_reads_a_few_kib(tmp_path: Path) -> None:
     _, _, scan = _mods()
-
-    class Counting(io.BytesIO):
-        consumed = 0
-
-        def read(self, n: int | None = -1) -> bytes:
-            out = super().read(n)
-            self.consumed += len(out)
-            return out
 
     blob = os.urandom(1 << 20)  # incompressible, not ELF: only its first bytes are peeked
     w = make_wheel(tmp_path, "p-1.0-cp311-cp311-linux_x86_64.whl", {"p/blob.bin": blob})
@@ -917,14 +920,6 @@ def test_stored_member_through_a_file_object_reads_only_the_tables(tmp_path: Pat
     """A stored ELF read through a file object (a remote wheel): the ranges the parser asks
     for, not the prefix up to PT_DYNAMIC; the same facts as the mapped path."""
     _, _, scan = _mods()
-
-    class Counting(io.BytesIO):
-        consumed = 0
-
-        def read(self, n: int | None = -1) -> bytes:
-            out = super().read(n)
-            self.consumed += len(out)
-            return out
 
     c = craft_elf(gap=os.urandom(600 << 10), tail=100_000)
     so = tmp_path / "libgap.so"
