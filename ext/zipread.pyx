@@ -476,7 +476,8 @@ cdef class Archive:
         """A stored member through a file object: read only the ranges the parser asks for
         (header, program headers, each table) into a sparse buffer, not the prefix up to the
         last table. ElfFacts, None for a non-ELF member, or False if no buffer could be had."""
-        cdef uint64_t usize = m.usize, n, s, e, got
+        cdef uint64_t usize = m.usize, n, s, e, got, grow
+        cdef int tiny = 0
         cdef uint8_t* buf
         cdef const uint8_t* p
         cdef int rounds = 0
@@ -502,7 +503,19 @@ cdef class Archive:
                 if rounds > MAX_ROUNDS:
                     raise_status(ST_ELF, f"ELF tables still incomplete after {MAX_ROUNDS} "
                                          f"rounds ({got} bytes read)")
-                for s, e in _gaps(res, present):
+                # tiny ranges are version-chain entries (16 or 20 bytes, one per round as
+                # the walk finds their offsets): read ahead of them, from 512 bytes and
+                # doubling with each one asked for, so a long chain takes a few rounds, not
+                # one per entry; the tables themselves come with their sizes, read exactly
+                wanted = []
+                for s, e in res:
+                    if e - s < 64:
+                        tiny += 1
+                        grow = <uint64_t>256 << (tiny if tiny < 12 else 12)
+                        if e < s + grow:
+                            e = s + grow if s + grow < usize else usize
+                    wanted.append((s, e))
+                for s, e in _gaps(wanted, present):
                     if self.inflated_total + got + (e - s) > self.max_inflate:
                         raise_status(ST_LIMIT, f"the wheel's inflate limit of "
                                                f"{self.max_inflate} bytes would be exceeded")

@@ -916,6 +916,35 @@ def test_file_object_peek_reads_a_few_kib(tmp_path: Path) -> None:
     assert fh.consumed < 2 * 4096 + 1024
 
 
+def test_stored_member_with_long_version_chains_through_a_file_object(tmp_path: Path) -> None:
+    """120 version needs from 30 libraries, 80 version definitions: the sparse reader must not
+    take one round per chain entry (64 rounds at most) and must give the mapped path's facts."""
+    _, _, scan = _mods()
+    imports = []
+    for k in range(30):
+        stub = build_stub(tmp_path / "stubs", f"libv{k}.so.1",
+                          {f"V{k}_{i}": [f"v{k}_{i}"] for i in range(4)})  # fmt: skip
+        imports += [Import(f"v{k}_{i}", stub) for i in range(4)]
+    vmap = tmp_path / "defs.map"
+    nodes = [f"D_{i} {{ global: d_{i}; }}{f' D_{i - 1}' if i else ''};" for i in range(80)]
+    vmap.write_text("\n".join(nodes) + "\n")
+    src = "".join(f"int d_{i}(void) {{ return {i}; }}\n" for i in range(80))
+    so = build_elf(tmp_path, "libchains.so", src, imports=imports,
+                   flags=[f"-Wl,--version-script={vmap}"])  # fmt: skip
+    w = make_wheel(tmp_path, "c-1.0-cp311-cp311-linux_x86_64.whl", {"c/libchains.so": so},
+                   method="stored")  # fmt: skip
+    from_path = scan(w)
+    from_file = scan(Counting(w.read_bytes()), filename=w.name)
+    assert from_path.error is None, from_path
+    assert not from_path.errors, from_path.errors
+    assert from_file.error is None, from_file
+    assert not from_file.errors, from_file.errors
+    assert from_file.elfs == from_path.elfs
+    [ef] = from_file.elfs
+    assert sum(len(n.versions) for n in ef.version_needs) >= 120
+    assert len(ef.version_defs) >= 80
+
+
 def test_stored_member_through_a_file_object_reads_only_the_tables(tmp_path: Path) -> None:
     """A stored ELF read through a file object (a remote wheel): the ranges the parser asks
     for, not the prefix up to PT_DYNAMIC; the same facts as the mapped path."""
