@@ -18,7 +18,8 @@ import os
 from importlib.util import find_spec
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free, realloc
+from libc.stdlib cimport free, realloc
+cimport posix.mman as mman
 from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeASCII
@@ -479,6 +480,7 @@ cdef class Archive:
         cdef uint64_t usize = m.usize, n, s, e, got, grow
         cdef int tiny = 0
         cdef uint8_t* buf
+        cdef void* mem
         cdef const uint8_t* p
         cdef int rounds = 0
         n = usize if usize < <uint64_t>PEEK else <uint64_t>PEEK
@@ -488,9 +490,13 @@ cdef class Archive:
             return None
         if m.csize != usize:
             raise_status(ST_ZIP, f"stored member: compressed size {m.csize} != size {usize}")
-        buf = <uint8_t*>calloc(usize, 1)  # large blocks come zeroed from mmap, untouched
-        if buf == NULL:
+        # an anonymous mapping: zero pages the kernel provides on first touch, so a sparse
+        # read costs memory for the pages it fills only (calloc would memset heap blocks)
+        mem = mman.mmap(NULL, usize, mman.PROT_READ | mman.PROT_WRITE,
+                        mman.MAP_PRIVATE | mman.MAP_ANONYMOUS, -1, 0)
+        if mem == mman.MAP_FAILED:
             return False
+        buf = <uint8_t*>mem
         try:
             memcpy(buf, p, n)
             present = [(0, n)]
@@ -515,7 +521,11 @@ cdef class Archive:
                         if e < s + grow:
                             e = s + grow if s + grow < usize else usize
                     wanted.append((s, e))
-                for s, e in _gaps(wanted, present):
+                gaps = _gaps(wanted, present)
+                if not gaps:  # the parser asked only for bytes it has: it cannot progress
+                    raise_status(ST_ELF, f"ELF parse made no progress after {rounds} rounds "
+                                         f"({got} bytes read)")
+                for s, e in gaps:
                     if self.inflated_total + got + (e - s) > self.max_inflate:
                         raise_status(ST_LIMIT, f"the wheel's inflate limit of "
                                                f"{self.max_inflate} bytes would be exceeded")
@@ -524,9 +534,9 @@ cdef class Archive:
                     got += e - s
                     m.produced = m.fed = got
                     present.append((s, e))
-                present.sort()
+                present = _gaps(present, [])  # sorted and coalesced: stays short
         finally:
-            free(buf)
+            mman.munmap(mem, usize)
 
     cdef int _reserve(self, size_t n) except -1:
         cdef size_t cap

@@ -988,3 +988,94 @@ def test_long_prefixes_switch_to_the_chosen_inflater(tmp_path: Path) -> None:
         assert a.scan_elf(index, "g/libgap.so") == expect
         assert a.last_inflater == name
         a.close()
+
+
+# -- regressions from the review of the sparse reader ----------------------------------------
+
+
+def _mini_elf(
+    dyn: list[tuple[int, int]],
+    *,
+    blobs: tuple[tuple[int, bytes], ...] = (),
+    size: int = 0x1000,
+    notes: tuple[tuple[int, int], ...] = (),
+    shdr: tuple[int, int] = (0, 0),
+) -> bytes:
+    """An ELF64 LE ET_DYN of ``size`` bytes: one PT_LOAD mapping it at address 0, PT_DYNAMIC
+    at 0x100 holding ``dyn`` (tag, value) pairs, PT_NOTEs at (offset, size), ``blobs`` placed
+    at their offsets and the section header table at ``shdr`` (offset, count)."""
+    buf = bytearray(size)
+    dyn_size = 16 * len(dyn) + 16
+    phs = [(1, 5, 0, 0, 0, size, size, 0x1000), (2, 6, 0x100, 0x100, 0x100, dyn_size, dyn_size, 8)]
+    phs += [(4, 4, off, off, off, n, n, 4) for off, n in notes]
+    hdr = struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0, 64, shdr[0], 0, 64, 56, len(phs), 64,
+                      shdr[1], 0)  # fmt: skip
+    buf[:64] = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8) + hdr
+    for i, ph in enumerate(phs):
+        struct.pack_into("<IIQQQQQQ", buf, 64 + 56 * i, *ph)
+    for i, (tag, val) in enumerate(dyn):
+        struct.pack_into("<qQ", buf, 0x100 + 16 * i, tag, val)
+    for off, blob in blobs:
+        buf[off : off + len(blob)] = blob
+    return bytes(buf)
+
+
+def _stored_wheel(tmp_path: Path, data: bytes) -> Path:
+    so = tmp_path / "libr.so"
+    so.write_bytes(data)
+    return make_wheel(tmp_path, "r-1.0-cp311-cp311-linux_x86_64.whl", {"r/libr.so": so},
+                      method="stored")  # fmt: skip
+
+
+def test_strsz_without_strtab_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    """DT_STRSZ of 2**62 and no DT_STRTAB: symbol names must not be read through an unchecked
+    string table (this crashed the interpreter). In a child process, so a crash is a failure."""
+    hash_ = struct.pack("<IIII", 1, 2, 0, 0)  # DT_HASH: 1 bucket, nchain 2
+    sym = bytes(24) + struct.pack("<IBBHQQ", 0x7FFFFFF0, 0x12, 0, 0, 0, 0)
+    data = _mini_elf([(4, 0x200), (6, 0x240), (11, 24), (10, 1 << 62)],
+                     blobs=((0x200, hash_), (0x240, sym)))  # fmt: skip
+    p = tmp_path / "libr.so"
+    p.write_bytes(data)
+    code = (
+        "import sys\nfrom wheelscan._native import elf\nfrom wheelscan.errors import ElfError\n"
+        f"data = open({str(p)!r}, 'rb').read()\n"
+        "try:\n    elf.parse(data, len(data), 'r')\nexcept ElfError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=False)  # fmt: skip
+    assert out.returncode == 0, (out.returncode, out.stderr)
+    assert "outside dynstr" in out.stdout
+
+
+def test_empty_range_at_end_of_file_needs_nothing(tmp_path: Path) -> None:
+    """A PT_NOTE of 0 bytes at offset == file size: both readers parse it (the sparse one
+    used to ask for the empty range until it ran out of rounds)."""
+    _, _, scan = _mods()
+    data = _mini_elf([], notes=((0x1000, 0),))
+    w = _stored_wheel(tmp_path, data)
+    for f in (scan(w), scan(Counting(w.read_bytes()), filename=w.name)):
+        assert f.error is None, f
+        assert not f.errors, f.errors
+        assert len(f.elfs) == 1
+
+
+def test_section_headers_never_change_the_facts(tmp_path: Path) -> None:
+    """A SHT_DYNSYM larger than the hash table's count: a small file's first prefix reaches the
+    section headers, a sparse read never does; the facts must not depend on that."""
+    _, _, scan = _mods()
+    strtab = b"\0memcpy\0hidden_import\0"
+    syms = bytes(24) + b"".join(struct.pack("<IBBHQQ", n, 0x12, 0, 0, 0, 0) for n in (1, 8))
+    sh = bytes(64) + struct.pack("<IIQQQQIIQQ", 0, 11, 2, 0x240, 0x240, 3 * 24, 0, 0, 8, 24)
+    data = _mini_elf(
+        [(4, 0x200), (6, 0x240), (11, 24), (5, 0x300), (10, len(strtab))],
+        blobs=((0x200, struct.pack("<IIII", 1, 2, 0, 0)), (0x240, syms), (0x300, strtab),
+               (0xF00, sh)),
+        shdr=(0xF00, 2),
+    )  # fmt: skip
+    w = _stored_wheel(tmp_path, data)
+    from_path = scan(w)
+    from_file = scan(Counting(w.read_bytes()), filename=w.name)
+    assert from_path.elfs == from_file.elfs
+    [ef] = from_path.elfs
+    assert ef.symbol_count == 2  # the hash table's count
+    assert [g.names for g in ef.imports] == [["memcpy"]]
