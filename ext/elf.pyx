@@ -91,7 +91,6 @@ cdef enum:
 
     DF_TEXTREL = 4
     VER_FLG_WEAK = 2
-    SHT_DYNSYM = 11
     EM_386 = 3
     EM_X86_64 = 62
     NT_GNU_PROPERTY_TYPE_0 = 5
@@ -117,9 +116,6 @@ cdef struct Ctx:
     uint64_t phoff
     uint64_t phentsize
     uint64_t phnum
-    uint64_t shoff
-    uint64_t shentsize
-    uint64_t shnum
     uint16_t machine
 
 
@@ -176,10 +172,9 @@ cdef int check(Ctx* c, uint64_t off, uint64_t size, const char* what) noexcept n
 
 
 cdef inline bint covered(const Ctx* c, uint64_t off, uint64_t end) noexcept nogil:
-    """[off, end) lies in the prefix or in one present range (ranges are coalesced)."""
+    """[off, end), which runs past the prefix (check() tested that), lies in one present
+    range (ranges are coalesced)."""
     cdef uint64_t lo = 0, hi = c.nextra, mid
-    if end <= c.have:
-        return True
     while lo < hi:  # the last range starting at or before off
         mid = (lo + hi) // 2
         if c.extra[2 * mid] <= off:
@@ -240,18 +235,12 @@ cdef int parse_header(Ctx* c) noexcept nogil:
     c.machine = r16(c, 18)
     if c.is64:
         c.phoff = r64(c, 32)
-        c.shoff = r64(c, 40)
         c.phentsize = r16(c, 54)
         c.phnum = r16(c, 56)
-        c.shentsize = r16(c, 58)
-        c.shnum = r16(c, 60)
     else:
         c.phoff = r32(c, 28)
-        c.shoff = r32(c, 32)
         c.phentsize = r16(c, 42)
         c.phnum = r16(c, 44)
-        c.shentsize = r16(c, 46)
-        c.shnum = r16(c, 48)
     if c.phnum and c.phentsize < (56 if c.is64 else 32):
         snprintf(c.msg, sizeof(c.msg), "e_phentsize %d too small", <int>c.phentsize)
         return ST_ELF

@@ -439,8 +439,8 @@ cdef class Archive:
                 if res is not False:
                     return res
                 m.produced = m.fed = 0  # no memory for a sparse buffer: read a prefix
-            if m.method == 8 and self.inf_kind != INF_ZLIB and usize >= <uint64_t>PY_FIRST:
-                m.restart(self.inf_kind)
+            if m.method == 8 and usize >= <uint64_t>PY_FIRST:
+                m.kind = self.inf_kind  # nothing read yet: the member starts with it
             m.fill(min(<uint64_t>PEEK, usize))
             if m.produced < 4 or memcmp(m.ptr(), b"\x7fELF", 4) != 0:
                 return None
@@ -626,18 +626,6 @@ cdef class Member:
         self.zs_live = False
         self.direct = NULL
         self.kind = INF_ZLIB
-
-    cdef int restart(self, int kind) except -1:
-        """Start the member over with another inflater (before anything was read)."""
-        if self.zs_live:
-            z.inflateEnd(&self.zs)
-            self.zs_live = False
-        self.pyd = self.zreader = self.pending = None
-        self.produced = self.fed = 0
-        self.eof = self.py_full = False
-        self.direct = NULL
-        self.kind = kind
-        return 0
 
     def __dealloc__(self):
         if self.zs_live:

@@ -162,40 +162,12 @@ def craft_elf(
         else:
             ph += struct.pack(e + "IIIIIIII", t, o, v, v, fs, ms, fl, 8)
     ident = b"\x7fELF" + bytes([2 if is64 else 1, 2 if big else 1, 1, 0]) + b"\0" * 8
-    if is64:
-        hdr = ident + struct.pack(
-            e + "HHIQQQIHHHHHH",
-            3,
-            machine,
-            1,
-            0,
-            ehsize,
-            0,
-            0x5000_0400,
-            ehsize,
-            phent,
-            nph,
-            64,
-            0,
-            0,
-        )
-    else:
-        hdr = ident + struct.pack(
-            e + "HHIIIIIHHHHHH",
-            3,
-            machine,
-            1,
-            0,
-            ehsize,
-            0,
-            0x5000_0400,
-            ehsize,
-            phent,
-            nph,
-            40,
-            0,
-            0,
-        )
+    # e_type ET_DYN, e_machine, e_version 1, e_entry 0, e_phoff (right after the header),
+    # e_shoff 0, e_flags (ARM EABI5 hard-float), e_ehsize, e_phentsize, e_phnum, e_shentsize,
+    # e_shnum 0, e_shstrndx 0
+    fmt = "HHIQQQIHHHHHH" if is64 else "HHIIIIIHHHHHH"
+    hdr = ident + struct.pack(e + fmt, 3, machine, 1, 0, ehsize, 0, 0x5000_0400, ehsize, phent,
+                              nph, 64 if is64 else 40, 0, 0)  # fmt: skip
     data = bytearray(hdr + ph + body)
     assert len(data) == total
     offs["phdrs"] = ehsize
