@@ -778,12 +778,20 @@ cdef class Member:
                 if self.fed >= self.csize:
                     raise_status(ST_INFLATE, f"deflate stream truncated: {self.produced} bytes "
                                              f"inflated, {self.usize} declared")
-                # isal inflates all the input it is handed (buffering what max_length holds
-                # back): hand it about what the remaining output needs at the ratio so far
-                if self.produced and self.fed:
-                    want = (target - self.produced) * self.fed // self.produced + 1024
+                # isal inflates ahead of max_length, buffering the output it holds back, so
+                # input handed over beyond what the target needs is inflated for nothing: hand
+                # it what the remaining output needs at the ratio seen so far (exact once a
+                # call returned short, i.e. nothing is buffered), else the member's average
+                # ratio, plus room for a block header. Too little costs one more call.
+                if self.produced >= 4096 and not self.py_full:
+                    want = (target - self.produced) * self.read // self.produced
                 else:
-                    want = (target - self.produced) // 2 + 1024
+                    want = (target - self.produced) * self.csize // (self.usize or 1)
+                want += 512
+                # ... and never more than it has consumed so far: where the ratio changes
+                # (a run of zero padding), over-feeding stays within a factor of two
+                if want > self.read and self.read >= 2048:
+                    want = self.read
                 if want > PY_IN_CHUNK:
                     want = PY_IN_CHUNK
                 self.pending = self._next_input(want)
