@@ -109,6 +109,64 @@ cdef str decode_name(const uint8_t* p, Py_ssize_t n, uint16_t flags):
     return raw.decode("cp437")
 
 
+from wheelscan.members import _NOT_BINARY_SUFFIXES, may_be_binary
+
+cdef Py_ssize_t _MAX_SUFFIX = max(len(x) for x in _NOT_BINARY_SUFFIXES)
+assert _MAX_SUFFIX <= 16, "classify() lowers suffixes in a 16-byte buffer"
+
+cdef enum:
+    K_SKIP = 0
+    K_CANDIDATE = 1
+    K_WHEEL = 2      # a top-level *.dist-info/WHEEL
+    K_RECORD = 3     # a top-level *.dist-info/RECORD
+
+
+cdef int classify(const uint8_t* p, Py_ssize_t n, uint64_t usize, str name):
+    """members.may_be_binary on the raw name, plus the WHEEL/RECORD test of
+    wheelinfo.find_wheel_file. Names are UTF-8 or CP437, where every ASCII byte is its own
+    character and no other byte decodes to ASCII, so '/', '.' and ASCII words can be matched
+    on bytes; only a suffix with other bytes (whose lower() may be ASCII) asks the Python
+    rule."""
+    cdef Py_ssize_t i, slash = -1, last_slash = -1, dot = -1
+    cdef char low[16]
+    cdef bint ascii = True
+    for i in range(n):
+        if p[i] == 47:  # '/'
+            if slash < 0:
+                slash = i
+            last_slash = i
+    if slash < 0:  # the whole name is the top level: a file named "*.dist-info" is skipped
+        if n >= 10 and memcmp(p + n - 10, b".dist-info", 10) == 0:
+            return K_SKIP
+    elif slash >= 10 and memcmp(p + slash - 10, b".dist-info", 10) == 0:
+        if last_slash == slash:  # directly inside the .dist-info directory
+            if n - slash - 1 == 5 and memcmp(p + slash + 1, b"WHEEL", 5) == 0:
+                return K_WHEEL
+            if n - slash - 1 == 6 and memcmp(p + slash + 1, b"RECORD", 6) == 0:
+                return K_RECORD
+            return K_SKIP
+    if (n and p[n - 1] == 47) or usize < 4:
+        return K_SKIP
+    for i in range(n - 1, last_slash, -1):
+        if p[i] == 46:  # '.'
+            dot = i
+            break
+    if dot <= last_slash + 1:
+        return K_CANDIDATE  # no suffix (or a leading dot only): executables, blobs
+    if n - dot > _MAX_SUFFIX:
+        for i in range(dot, n):
+            if p[i] & 0x80:
+                return K_CANDIDATE if may_be_binary(name, usize) else K_SKIP
+        return K_CANDIDATE
+    for i in range(n - dot):
+        if p[dot + i] & 0x80:
+            return K_CANDIDATE if may_be_binary(name, usize) else K_SKIP
+        low[i] = p[dot + i] + 32 if 65 <= p[dot + i] <= 90 else p[dot + i]
+    if PyUnicode_DecodeASCII(low, n - dot, NULL) in _NOT_BINARY_SUFFIXES:
+        return K_SKIP
+    return K_CANDIDATE
+
+
 cdef class Archive:
     """One ZIP archive. ``read_directory()`` fills ``entries``: tuples of
     (name, method, flags, compressed_size, size, local_header_offset, crc32)."""
@@ -122,6 +180,9 @@ cdef class Archive:
     cdef readonly list entries
     cdef readonly list names
     cdef readonly list anomalies
+    cdef readonly list candidates   # indexes of entries that may be binaries (name rule)
+    cdef readonly Py_ssize_t wheel_index  # the first top-level *.dist-info/WHEEL, or -1
+    cdef readonly bint has_record   # a top-level *.dist-info/RECORD exists
     cdef readonly str inflater
     cdef readonly uint64_t inflated_total
     cdef readonly uint64_t last_inflated
@@ -165,6 +226,8 @@ cdef class Archive:
         self.entries = []
         self.names = []
         self.anomalies = []
+        self.candidates = []
+        self.wheel_index = -1
         self.max_inflate = max_wheel_inflate
         self.max_members = max_members
         self.max_cd = max_central_directory
@@ -240,6 +303,7 @@ cdef class Archive:
         cdef const uint8_t* p
         cdef const uint8_t* e
         cdef bint found = False
+        cdef int kind
         cdef int64_t fallback
         cdef uint16_t flags, method
         if self.size < 22:
@@ -314,6 +378,7 @@ cdef class Archive:
         min_off = self.size
         entries = self.entries
         names = self.names
+        candidates = self.candidates
         while pos + 46 <= cd_size:
             e = p + pos
             if memcmp(e, b"PK\x01\x02", 4) != 0:
@@ -359,6 +424,14 @@ cdef class Archive:
                 min_off = offset
             entries.append((name, method, flags, csize, usize, offset, crc))
             names.append(name)
+            kind = classify(e + 46, nlen, usize, name)
+            if kind == K_CANDIDATE:
+                candidates.append(parsed)
+            elif kind == K_WHEEL:
+                if self.wheel_index < 0:
+                    self.wheel_index = parsed
+            elif kind == K_RECORD:
+                self.has_record = True
             parsed += 1
             pos += 46 + nlen + elen + cmlen
         if parsed != n_total:

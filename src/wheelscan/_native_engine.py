@@ -15,8 +15,7 @@ from ._native import zipread
 from .errors import WheelscanError
 from .facts import ElfFacts, MemberError, MemberStats, WheelFacts
 from .limits import DEFAULT_LIMITS, Limits
-from .members import may_be_binary
-from .wheelinfo import fill_filename_facts, fill_wheel_file_facts, find_wheel_file
+from .wheelinfo import fill_filename_facts, fill_wheel_file_facts
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
@@ -76,16 +75,14 @@ def _scan(
 ) -> None:
     entries = arc.read_directory()
     facts.member_count = len(entries)
-    wheel_name, facts.has_record = find_wheel_file(arc.names)
-    if wheel_name is not None:
-        index = arc.names.index(wheel_name)
+    facts.has_record = arc.has_record  # the directory walk applied the name rules in C
+    if arc.wheel_index >= 0:
         try:
-            fill_wheel_file_facts(facts, arc.read_member(index, limits.max_metadata))
+            fill_wheel_file_facts(facts, arc.read_member(arc.wheel_index, limits.max_metadata))
         except WheelscanError as e:
-            facts.errors.append(MemberError(wheel_name, str(e)))
-    for index, (name, method, _flags, csize, size, _off, crc) in enumerate(entries):
-        if not may_be_binary(name, size):
-            continue
+            facts.errors.append(MemberError(arc.names[arc.wheel_index], str(e)))
+    for index in arc.candidates:
+        name, method, _flags, csize, size, _off, crc = entries[index]
         stats = MemberStats(name, method, size, csize, crc32=crc)
         facts.members.append(stats)
         key = None

@@ -1,0 +1,136 @@
+"""The native scanner applies the member-name rules in C while it walks the central directory,
+and parses common wheel filenames without packaging. Both must give exactly the answers of the
+Python reference (``members.may_be_binary``, ``wheelinfo.find_wheel_file`` and packaging's
+``parse_wheel_filename``), which the lief engine keeps using: hypothesis searches for a name
+on which they differ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from builders import ZipMember, write_zip
+from conftest import native_engine_error, require
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from packaging.utils import parse_wheel_filename
+
+from wheelscan.facts import WheelFacts
+from wheelscan.members import _NOT_BINARY_SUFFIXES, may_be_binary
+from wheelscan.wheelinfo import _SIMPLE_WHEEL, fill_filename_facts, find_wheel_file
+
+# Pieces that make the rules' corner cases likely: directory separators, the .dist-info
+# level, WHEEL/RECORD, listed suffixes in any case, and characters whose lower() is ASCII
+# (KELVIN SIGN -> "k") or longer than themselves (DOTTED CAPITAL I -> "i" + combining dot).
+_PIECES = st.sampled_from(
+    [
+        "/", ".", "a", "lib", "x.dist-info", ".dist-info", "dist-info", "WHEEL", "RECORD",
+        "wheel", "so", ".so.1", "K", "\u212a", "\u0130", "\u00e9", "\u2603", "_", "-", "1",
+        *sorted(_NOT_BINARY_SUFFIXES), *(s.upper() for s in sorted(_NOT_BINARY_SUFFIXES)),
+        ".CMA\u212aE", ".P\u0130", ".toolongsuffix",
+    ]
+)  # fmt: skip
+_NAMES = st.lists(_PIECES, min_size=1, max_size=6).map("".join)
+
+
+@pytest.fixture(scope="module")
+def zipread() -> object:
+    require(native_engine_error())
+    from wheelscan._native import zipread
+
+    return zipread
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    members=st.lists(
+        st.tuples(_NAMES, st.integers(0, 6), st.sampled_from([0, 0x800])), min_size=1, max_size=12
+    )
+)
+@example(members=[("pkg-1.0.dist-info/WHEEL", 5, 0x800), ("pkg-1.0.dist-info/RECORD", 5, 0)])
+@example(members=[("a/b.CMA\u212aE", 6, 0x800), ("lib.P\u0130", 6, 0x800), (".hidden", 6, 0)])
+@example(members=[("x.dist-info/sub/lib.so", 6, 0x800), ("x.dist-info/", 0, 0)])
+def test_directory_walk_applies_the_python_name_rules(
+    zipread: object, tmp_path: Path, members: list[tuple[str, int, int]]
+) -> None:
+    path = write_zip(
+        tmp_path / "names.zip",
+        [ZipMember(name, b"\x7fELF\0\0"[:size], "stored", flags) for name, size, flags in members],
+    )
+    arc = zipread.Archive(path)  # type: ignore[attr-defined]
+    entries = arc.read_directory()
+    # the names as the archive decoded them (CP437 without bit 11): the rules apply to those
+    expected = [i for i, e in enumerate(entries) if may_be_binary(e[0], e[4])]
+    assert arc.candidates == expected
+    wheel, has_record = find_wheel_file(arc.names)
+    assert (arc.names[arc.wheel_index] if arc.wheel_index >= 0 else None) == wheel
+    assert arc.has_record == has_record
+    arc.close()
+
+
+def _reference(fn: str) -> WheelFacts:
+    """What packaging alone makes of ``fn``, in the fields fill_filename_facts sets."""
+    ref = WheelFacts(filename=fn)
+    try:
+        name, version, build, _ = parse_wheel_filename(fn)
+    except Exception as e:  # noqa: BLE001 - any rejection: the fast path must not accept it
+        ref.filename_error = str(e)
+        return ref
+    ref.name, ref.version = str(name), str(version)
+    ref.build = f"{build[0]}{build[1]}" if build else None
+    py, abi, plat = fn[: -len(".whl")].split("-")[-3:]
+    ref.python_tags, ref.abi_tags, ref.platform_tags = py.split("."), abi.split("."), plat.split(".")
+    return ref
+
+
+_VERSION = st.lists(
+    st.sampled_from(
+        ["0", "1", "01", "10", ".", "a", "b", "rc", "c", "alpha", "post", ".post", "-post",
+         ".dev", "dev", "!", "+", "local", "v", "_", "2", "9"]
+    ),
+    min_size=1,
+    max_size=6,
+).map("".join)  # fmt: skip
+_NAME = st.lists(
+    st.sampled_from(["Mark", "up", "Safe", "_", "__", ".", "-", "9", "\u00e9", "a"]),
+    min_size=0,
+    max_size=4,
+).map("".join)
+_BUILD = st.one_of(st.just(""), st.sampled_from(["1", "01", "2abc", "x1", ""]).map(lambda b: b + "-"))
+_TAGS = st.sampled_from(
+    ["cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64", "py3-none-any", "py2.py3-none-any",
+     "cp39-abi3-musllinux_1_1_aarch64", "--", "cp311-cp311"]
+)  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(name=_NAME, version=_VERSION, build=_BUILD, tags=_TAGS, ext=st.sampled_from([".whl", ".zip"]))
+@example(name="crc32c", version="2.3.post0", build="", tags="py3-none-any", ext=".whl")
+@example(name="Foo.Bar_baz", version="1!2.0rc1.post3.dev4", build="7x-", tags="py3-none-any", ext=".whl")
+@example(name="foo", version="1.01", build="", tags="py3-none-any", ext=".whl")
+@example(name="foo__bar", version="1.0", build="", tags="py3-none-any", ext=".whl")
+def test_filename_fast_path_equals_packaging(
+    name: str, version: str, build: str, tags: str, ext: str
+) -> None:
+    fn = f"{name}-{version}-{build}{tags}{ext}"
+    got = WheelFacts(filename=fn)
+    fill_filename_facts(got)
+    ref = _reference(fn)
+    assert (got.name, got.version, got.build) == (ref.name, ref.version, ref.build)
+    assert (got.python_tags, got.abi_tags, got.platform_tags) == (
+        ref.python_tags, ref.abi_tags, ref.platform_tags
+    )  # fmt: skip
+    assert (got.filename_error is None) == (ref.filename_error is None)
+
+
+def test_fast_path_covers_common_filenames() -> None:
+    """The fast path is only worth having if ordinary index filenames take it."""
+    for fn in [
+        "MarkupSafe-2.1.5-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "crc32c-2.3.post0-cp311-cp311-manylinux_2_5_x86_64.manylinux1_x86_64.whl",
+        "opencv_python_headless-4.8.1.78-cp37-abi3-musllinux_1_1_x86_64.whl",
+        "tensorflow-1.13.1-cp37-cp37m-manylinux1_x86_64.whl",
+        "pkg-1.0rc1-1-py3-none-any.whl",
+    ]:
+        assert _SIMPLE_WHEEL.fullmatch(fn), fn
