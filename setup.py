@@ -2,9 +2,16 @@
 
 Every ext/<format>.pyx becomes wheelscan._native.<format>. Set WHEELSCAN_CYTHON_ANNOTATE=1
 for HTML annotation, WHEELSCAN_CYTHON_TRACE=1 for line tracing (coverage, profiling).
+
+The ZIP reader links ISA-L's C library when its header and library are installed (Debian:
+libisal-dev), which lets it inflate straight into its buffer; without it, ISA-L is used
+through python-isal. WHEELSCAN_LIBISAL=1 makes a missing libisal an error, =0 skips it.
 """
 
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from Cython.Build import cythonize
@@ -12,13 +19,35 @@ from setuptools import Extension, setup
 
 TRACE = os.environ.get("WHEELSCAN_CYTHON_TRACE") == "1"
 macros = [("CYTHON_TRACE_NOGIL", "1")] if TRACE else []
+
+
+def have_libisal() -> bool:
+    """Whether a C program using ISA-L's inflate compiles and links here."""
+    want = os.environ.get("WHEELSCAN_LIBISAL")
+    if want == "0":
+        return False
+    src = "#include <isa-l/igzip_lib.h>\nint main(void){struct inflate_state s;" \
+          "isal_inflate_init(&s);return isal_inflate(&s) == 12345;}\n"
+    cc = os.environ.get("CC", "cc")
+    with tempfile.TemporaryDirectory() as tmp:
+        c = Path(tmp, "t.c")
+        c.write_text(src)
+        ok = subprocess.run([cc, str(c), "-o", str(Path(tmp, "t")), "-lisal"],
+                            capture_output=True).returncode == 0
+    if want == "1" and not ok:
+        sys.exit("WHEELSCAN_LIBISAL=1 but libisal (isa-l/igzip_lib.h, -lisal) is not usable")
+    print(f"wheelscan: building {'with' if ok else 'without'} libisal", file=sys.stderr)
+    return ok
+
+
+LIBISAL = have_libisal()
 extensions = [
     Extension(
         f"wheelscan._native.{pyx.stem}",
         [str(pyx)],
         include_dirs=["ext"],
-        libraries=["z"],
-        define_macros=macros,
+        libraries=["z", "isal"] if LIBISAL and pyx.stem == "zipread" else ["z"],
+        define_macros=macros + ([("WHEELSCAN_HAVE_LIBISAL", "1")] if LIBISAL else []),
         extra_compile_args=["-O3", "-fno-strict-aliasing"],
     )
     for pyx in sorted(Path("ext").glob("*.pyx"))

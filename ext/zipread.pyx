@@ -18,25 +18,50 @@ import os
 from importlib.util import find_spec
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport free, malloc, realloc
 cimport posix.mman as mman
 from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeASCII
 
 cimport zlib as z
+
+cdef extern from "isal_shim.h":
+    """
+    """
+    int WS_HAVE_LIBISAL
+    int ISAL_DEFLATE
+    int ISAL_BLOCK_FINISH
+    struct inflate_state:
+        uint8_t* next_out
+        uint32_t avail_out
+        uint32_t total_out
+        uint8_t* next_in
+        uint32_t avail_in
+        int block_state
+        uint32_t crc_flag
+        uint32_t hist_bits
+    void isal_inflate_init(inflate_state* s) nogil
+    int isal_inflate(inflate_state* s) nogil
 from status cimport ST_ELF, ST_INFLATE, ST_LIMIT, ST_NOMEM, ST_ZIP
 
 from wheelscan._native.elf import parse as elf_parse, raise_status
 
-__all__ = ["Archive", "INFLATERS", "inflater", "ZLIB_VERSION"]
+__all__ = ["Archive", "INFLATERS", "LIBISAL", "inflater", "ZLIB_VERSION"]
 
 ZLIB_VERSION = z.zlibVersion().decode()
 
 # Fastest first, as measured on real .so members (see the README's benchmark figures).
-_PREFERENCE = ("isal", "zlib-ng", "zlib")
+# "libisal" is ISA-L through its C API (built in when setup.py found libisal), "isal" the
+# same library through python-isal's decompressobj.
+_PREFERENCE = ("libisal", "isal", "zlib-ng", "zlib")
 _MODULES = {"isal": "isal", "zlib-ng": "zlib_ng"}
-INFLATERS = tuple(n for n in _PREFERENCE if n == "zlib" or find_spec(_MODULES[n]) is not None)
+LIBISAL = bool(WS_HAVE_LIBISAL)
+INFLATERS = tuple(
+    n for n in _PREFERENCE
+    if n == "zlib" or (n == "libisal" and LIBISAL)
+    or (n in _MODULES and find_spec(_MODULES[n]) is not None)
+)
 
 
 def _default_inflater():
@@ -53,6 +78,7 @@ inflater = _default_inflater()
 cdef enum:
     INF_ZLIB = 0
     INF_PY = 1          # a Python decompressobj (isal, zlib-ng)
+    INF_ISAL = 2        # ISA-L's C API, straight into the output buffer
     PY_IN_CHUNK = 65536  # compressed input per Python-level call
     MAX_ROUNDS = 64     # parse/inflate rounds per ELF member
     PEEK = 64           # first bytes inflated of every candidate member
@@ -64,6 +90,8 @@ cdef enum:
     SMALL_FILE = 1 << 20  # archives up to this size are read, not mapped
 
 cdef object _factories = {}
+# one ISA-L inflate state kept between members (it is ~80 KB; swapped under the GIL)
+cdef inflate_state* _spare_ist = NULL
 # one output buffer kept between archives (swapped under the GIL, so threads never share it)
 cdef uint8_t* _spare_out = NULL
 cdef size_t _spare_cap = 0
@@ -235,6 +263,8 @@ cdef class Archive:
         self.inflater = inflater or globals()["inflater"]
         if self.inflater == "zlib":
             self.inf_kind = INF_ZLIB
+        elif self.inflater == "libisal" and LIBISAL:
+            self.inf_kind = INF_ISAL
         else:
             if self.inflater not in INFLATERS:
                 raise ValueError(f"inflater {self.inflater!r} not installed: {INFLATERS}")
@@ -483,6 +513,7 @@ cdef class Archive:
         if usize > limit:
             raise_status(ST_LIMIT, f"{usize} bytes exceed the limit of {limit}")
         cdef Member m = self.open(index)
+        self._choose(m)
         try:
             if method == 0 and csize != usize:
                 raise_status(ST_ZIP, f"stored member: compressed size {csize} != size {usize}")
@@ -512,8 +543,7 @@ cdef class Archive:
                 if res is not False:
                     return res
                 m.produced = m.fed = 0  # no memory for a sparse buffer: read a prefix
-            if m.method == 8 and usize >= <uint64_t>PY_FIRST:
-                m.kind = self.inf_kind  # nothing read yet: the member starts with it
+            self._choose(m)
             m.fill(min(<uint64_t>PEEK, usize))
             if m.produced < 4 or memcmp(m.ptr(), b"\x7fELF", 4) != 0:
                 return None
@@ -611,6 +641,13 @@ cdef class Archive:
         finally:
             mman.munmap(mem, usize)
 
+    cdef void _choose(self, Member m):
+        """Before anything is read: deflated members go to the archive's inflater, except
+        small ones when that is a Python decompressobj (its set-up costs more than zlib's)."""
+        if m.method == 8 and (self.inf_kind == INF_ISAL or
+                              (self.inf_kind == INF_PY and m.usize >= <uint64_t>PY_FIRST)):
+            m.kind = self.inf_kind
+
     cdef int _reserve(self, size_t n) except -1:
         cdef size_t cap
         cdef uint8_t* q
@@ -682,7 +719,8 @@ cdef class Member:
     cdef const uint8_t* direct
     cdef z.z_stream zs
     cdef bint zs_live
-    cdef int kind               # INF_ZLIB or INF_PY (the archive's Python inflater)
+    cdef int kind               # INF_ZLIB, INF_PY (the archive's Python inflater) or INF_ISAL
+    cdef inflate_state* ist     # INF_ISAL's state (malloc'd on first use)
     cdef bint py_full      # the last inflate call filled its output: call again before feeding
     cdef object pyd
     cdef object pending
@@ -703,12 +741,25 @@ cdef class Member:
     def __dealloc__(self):
         if self.zs_live:
             z.inflateEnd(&self.zs)
+        self._release_ist()
+
+    cdef void _release_ist(self) noexcept:
+        global _spare_ist
+        if self.ist == NULL:
+            return
+        if _spare_ist == NULL:
+            _spare_ist = self.ist
+        else:
+            free(self.ist)
+        self.ist = NULL
 
     @property
     def read(self):
         """Compressed bytes consumed so far."""
         if self.method == 8 and self.kind == INF_ZLIB:
             return self.zs.total_in if self.zs_live else self.fed
+        if self.method == 8 and self.kind == INF_ISAL:
+            return self.fed - self.ist.avail_in if self.ist != NULL else self.fed
         if self.method == 8 and self.pending is not None:
             return self.fed - len(self.pending)
         return self.fed
@@ -720,6 +771,7 @@ cdef class Member:
         if self.zs_live:
             z.inflateEnd(&self.zs)
             self.zs_live = False
+        self._release_ist()
         self.pyd = self.zreader = self.pending = None
 
     cdef const uint8_t* ptr(self):
@@ -763,7 +815,9 @@ cdef class Member:
         if self.method == 0:
             self._fill_stored(target)
         elif self.method == 8:
-            if self.kind == INF_ZLIB:
+            if self.kind == INF_ISAL:
+                self._fill_isal(target)
+            elif self.kind == INF_ZLIB:
                 self._fill_zlib(target)
             else:
                 self._fill_py(target)
@@ -838,6 +892,94 @@ cdef class Member:
                                          f"{msg}")
         return 0
 
+    cdef uint64_t _want(self, uint64_t target):
+        """Compressed input to hand ISA-L for output up to ``target``. ISA-L decodes ahead of
+        the output asked for (python-isal buffers it, the C API fills a 64 KiB side buffer),
+        so input beyond what the target needs is inflated for nothing: hand it what the
+        remaining output needs at the ratio seen so far (exact once a call returned short,
+        i.e. nothing is held back), else the member's average ratio, plus room for a block
+        header, and never more than was consumed so far (where the ratio changes, e.g. at a
+        run of zero padding, over-feeding stays within a factor of two). Too little costs
+        one more call."""
+        cdef uint64_t want, consumed = self.read
+        if self.produced >= 4096 and not self.py_full:
+            want = (target - self.produced) * consumed // self.produced
+        else:
+            want = (target - self.produced) * self.csize // (self.usize or 1)
+        want += 512
+        if want > consumed and consumed >= 2048:
+            want = consumed
+        if want > PY_IN_CHUNK:
+            want = PY_IN_CHUNK
+        return want
+
+    cdef int _feed_isal(self, uint64_t want) except -1:
+        cdef uint64_t k
+        if self.arc.base != NULL:
+            k = self.csize - self.fed
+            if k > want:
+                k = want
+            self.ist.next_in = <uint8_t*>(self.arc.base + self.data_off + self.fed)
+            self.fed += k
+        else:
+            self._inbuf = self._next_input(want)
+            k = PyBytes_GET_SIZE(self._inbuf)
+            self.ist.next_in = <uint8_t*>PyBytes_AS_STRING(self._inbuf)
+        self.ist.avail_in = <uint32_t>k
+        return 0
+
+    cdef int _isal_start(self) except -1:
+        global _spare_ist
+        if self.ist != NULL:
+            return 0
+        if _spare_ist != NULL:
+            self.ist = _spare_ist
+            _spare_ist = NULL
+        else:
+            self.ist = <inflate_state*>malloc(sizeof(inflate_state))
+            if self.ist == NULL:
+                raise_status(ST_NOMEM, "cannot allocate an ISA-L inflate state")
+        isal_inflate_init(self.ist)
+        self.ist.crc_flag = ISAL_DEFLATE  # raw deflate, as in ZIP members
+        self.ist.hist_bits = 0            # the full 32 KiB window
+        self.ist.avail_in = 0
+        return 0
+
+    cdef int _fill_isal(self, uint64_t target) except -1:
+        """ISA-L straight into the output buffer: no Python call, no copy per chunk."""
+        cdef int ret
+        cdef uint64_t step, before_out
+        cdef uint32_t before_in
+        self._isal_start()
+        while self.produced < target and not self.eof:
+            if self.ist.avail_in == 0 and not self.py_full:
+                if self.fed >= self.csize:
+                    raise_status(ST_INFLATE, f"deflate stream truncated: {self.produced} bytes "
+                                             f"inflated, {self.usize} declared")
+                self._feed_isal(self._want(target))
+            step = target - self.produced
+            if step > self.arc.chunk:
+                step = self.arc.chunk
+            self.arc._reserve(self.produced + step)
+            self.ist.next_out = self.arc.out + self.produced
+            self.ist.avail_out = <uint32_t>step
+            before_in = self.ist.avail_in
+            with nogil:
+                ret = isal_inflate(self.ist)
+            before_out = self.produced
+            self.produced += step - self.ist.avail_out
+            # output full: ISA-L may hold decoded bytes back, ask again before feeding
+            self.py_full = self.ist.avail_out == 0
+            if ret < 0:
+                raise_status(ST_INFLATE, f"corrupt deflate stream after {self.produced} bytes "
+                                         f"(ISA-L error {ret})")
+            if self.ist.block_state == ISAL_BLOCK_FINISH:
+                self.eof = True
+            elif (self.produced == before_out and self.ist.avail_in == before_in
+                  and before_in != 0):
+                raise_status(ST_INFLATE, f"deflate stream stalls after {self.produced} bytes")
+        return 0
+
     cdef int _fill_py(self, uint64_t target) except -1:
         cdef uint64_t step, k, want
         if self.pyd is None:
@@ -851,22 +993,7 @@ cdef class Member:
                 if self.fed >= self.csize:
                     raise_status(ST_INFLATE, f"deflate stream truncated: {self.produced} bytes "
                                              f"inflated, {self.usize} declared")
-                # isal inflates ahead of max_length, buffering the output it holds back, so
-                # input handed over beyond what the target needs is inflated for nothing: hand
-                # it what the remaining output needs at the ratio seen so far (exact once a
-                # call returned short, i.e. nothing is buffered), else the member's average
-                # ratio, plus room for a block header. Too little costs one more call.
-                if self.produced >= 4096 and not self.py_full:
-                    want = (target - self.produced) * self.read // self.produced
-                else:
-                    want = (target - self.produced) * self.csize // (self.usize or 1)
-                want += 512
-                # ... and never more than it has consumed so far: where the ratio changes
-                # (a run of zero padding), over-feeding stays within a factor of two
-                if want > self.read and self.read >= 2048:
-                    want = self.read
-                if want > PY_IN_CHUNK:
-                    want = PY_IN_CHUNK
+                want = self._want(target)
                 self.pending = self._next_input(want)
             step = target - self.produced
             if step > self.arc.chunk:
@@ -917,7 +1044,27 @@ cdef class Member:
         cdef int ret
         cdef unsigned long before
         cdef bint more = False
-        if self.method == 8 and self.kind == INF_ZLIB:
+        if self.method == 8 and self.kind == INF_ISAL:
+            while not self.eof:
+                if self.ist.avail_in == 0 and not self.py_full:
+                    if self.fed >= self.csize:
+                        break
+                    self._feed_isal(PY_IN_CHUNK)
+                self.py_full = False
+                self.ist.next_out = extra
+                self.ist.avail_out = 1
+                before = self.ist.avail_in
+                ret = isal_inflate(self.ist)
+                if self.ist.avail_out == 0:
+                    more = True
+                    break
+                if ret < 0:
+                    break
+                if self.ist.block_state == ISAL_BLOCK_FINISH:
+                    self.eof = True
+                elif self.ist.avail_in == before and before != 0:
+                    break
+        elif self.method == 8 and self.kind == INF_ZLIB:
             while True:
                 if self.zs.avail_in == 0 and not self.py_full:
                     if self.fed >= self.csize:

@@ -42,7 +42,9 @@ def zipread() -> object:
     return zipread
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     members=st.lists(
         st.tuples(_NAMES, st.integers(0, 6), st.sampled_from([0, 0x800])), min_size=1, max_size=12
@@ -74,13 +76,17 @@ def _reference(fn: str) -> WheelFacts:
     ref = WheelFacts(filename=fn)
     try:
         name, version, build, _ = parse_wheel_filename(fn)
-    except Exception as e:  # noqa: BLE001 - any rejection: the fast path must not accept it
+    except Exception as e:
         ref.filename_error = str(e)
         return ref
     ref.name, ref.version = str(name), str(version)
     ref.build = f"{build[0]}{build[1]}" if build else None
     py, abi, plat = fn[: -len(".whl")].split("-")[-3:]
-    ref.python_tags, ref.abi_tags, ref.platform_tags = py.split("."), abi.split("."), plat.split(".")
+    ref.python_tags, ref.abi_tags, ref.platform_tags = (
+        py.split("."),
+        abi.split("."),
+        plat.split("."),
+    )
     return ref
 
 
@@ -97,7 +103,9 @@ _NAME = st.lists(
     min_size=0,
     max_size=4,
 ).map("".join)
-_BUILD = st.one_of(st.just(""), st.sampled_from(["1", "01", "2abc", "x1", ""]).map(lambda b: b + "-"))
+_BUILD = st.one_of(
+    st.just(""), st.sampled_from(["1", "01", "2abc", "x1", ""]).map(lambda b: b + "-")
+)
 _TAGS = st.sampled_from(
     ["cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64", "py3-none-any", "py2.py3-none-any",
      "cp39-abi3-musllinux_1_1_aarch64", "--", "cp311-cp311"]
@@ -105,9 +113,13 @@ _TAGS = st.sampled_from(
 
 
 @settings(max_examples=1500, deadline=None)
-@given(name=_NAME, version=_VERSION, build=_BUILD, tags=_TAGS, ext=st.sampled_from([".whl", ".zip"]))
+@given(
+    name=_NAME, version=_VERSION, build=_BUILD, tags=_TAGS, ext=st.sampled_from([".whl", ".zip"])
+)
 @example(name="crc32c", version="2.3.post0", build="", tags="py3-none-any", ext=".whl")
-@example(name="Foo.Bar_baz", version="1!2.0rc1.post3.dev4", build="7x-", tags="py3-none-any", ext=".whl")
+@example(
+    name="Foo.Bar_baz", version="1!2.0rc1.post3.dev4", build="7x-", tags="py3-none-any", ext=".whl"
+)
 @example(name="foo", version="1.01", build="", tags="py3-none-any", ext=".whl")
 @example(name="foo__bar", version="1.0", build="", tags="py3-none-any", ext=".whl")
 def test_filename_fast_path_equals_packaging(

@@ -1051,3 +1051,51 @@ def test_section_headers_never_change_the_facts(tmp_path: Path) -> None:
     [ef] = from_path.elfs
     assert ef.symbol_count == 2  # the hash table's count
     assert [g.names for g in ef.imports] == [["memcpy"]]
+
+
+@pytest.mark.parametrize("inflater", ["zlib", "zlib-ng", "isal", "libisal"])
+def test_every_inflater_bounds_and_rejects_bad_streams(tmp_path: Path, inflater: str) -> None:
+    """A size that lies (zip bomb), a truncated stream and a corrupt one give the same clear
+    errors whichever deflate implementation reads the member (ISA-L's C API included)."""
+    _, zipread, _ = _mods()
+    if inflater not in zipread.INFLATERS:
+        require(None if inflater != "libisal" or not os.environ.get("CI") else
+                "wheelscan built without libisal (install libisal-dev before pip install)")
+        pytest.skip(f"{inflater} not available in this build")
+    from wheelscan.errors import InflateError, LimitExceeded
+
+    def member(path: Path, data: bytes, declared: int) -> Any:
+        a = zipread.Archive(_with_member_stream(path, data, declared), inflater=inflater)
+        a.read_directory()
+        return a
+
+    def stream(data: bytes) -> bytes:
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        return c.compress(data) + c.flush()
+
+    # a real ELF whose PT_DYNAMIC comes after 200 KB of incompressible bytes
+    elfish = bytes(craft_elf(gap=os.urandom(200_000)).data)
+    # 8 MiB of zeros declared as 20,000 bytes: the byte past the declared size is refused
+    a = member(tmp_path / "bomb.zip", stream(bytes(8 << 20)), 20_000)
+    with pytest.raises(LimitExceeded, match="beyond its declared size of 20000"):
+        a.read_member(0, 1 << 20)
+    a.close()
+    # half a stream
+    full = stream(elfish)
+    a = member(tmp_path / "trunc.zip", full[: len(full) // 2], len(elfish))
+    with pytest.raises(InflateError, match="truncated"):
+        a.read_member(0, 1 << 20)
+    a.close()
+    # a block header that cannot be (block type 3 is reserved) after the first block
+    bad = bytearray(full)
+    bad[0] |= 0b110  # BTYPE=11 in the first block header
+    a = member(tmp_path / "corrupt.zip", bytes(bad), len(elfish))
+    with pytest.raises(InflateError, match="corrupt deflate stream"):
+        a.read_member(0, 1 << 20)
+    a.close()
+    # scan_elf reads the member with the archive's inflater up to PT_DYNAMIC, past the cut
+    a = member(tmp_path / "trunc2.zip", full[: len(full) // 2], len(elfish))
+    with pytest.raises(InflateError, match="truncated"):
+        a.scan_elf(0, "t.bin")
+    assert a.last_inflater == inflater
+    a.close()

@@ -4,6 +4,7 @@ from typing import BinaryIO
 from wheelscan.facts import ElfFacts
 
 INFLATERS: tuple[str, ...]
+LIBISAL: bool
 inflater: str
 ZLIB_VERSION: str
 
@@ -25,6 +26,9 @@ class Archive:
     entries: list[tuple[str, int, int, int, int, int, int]]
     names: list[str]
     anomalies: list[str]
+    candidates: list[int]  # entries that may be binaries, by the member-name rules
+    wheel_index: int  # the first top-level *.dist-info/WHEEL, or -1
+    has_record: bool
     inflater: str
     inflated_total: int
     last_inflated: int
