@@ -39,7 +39,7 @@ from floor import INPUT_SLACK, analyse_wheel  # noqa: E402
 
 FLOOR_CACHE_VERSION = 1
 SMALL_WHEEL = 100_000
-INFLATER_VALUES = ("zlib", "zlib-ng", "isal")
+INFLATER_VALUES = ("zlib", "zlib-ng", "isal", "libisal")
 CHUNK_ALLOWANCE = 256 << 10  # wheelscan.limits.Limits.chunk_size, the inflate granularity
 STREAM_CHUNK = 256 << 10  # output per call when streaming
 STREAM_INPUT = 16 << 10  # compressed input per call when streaming
@@ -61,6 +61,11 @@ def _inflaters() -> dict[str, Any]:
         mods["isal"] = isal_zlib
     except ImportError:
         pass
+    from libisal_floor import load
+
+    libisal = load(default_cache() / "build")
+    if libisal is not None:
+        mods["libisal"] = libisal
     return mods
 
 
@@ -144,6 +149,8 @@ def _inflate_all(mod: Any, items: list[tuple[bytes, int]]) -> None:
 
 def _inflate_streamed(mod: Any, comp: bytes, prefix: int) -> int:
     """Inflate in STREAM_CHUNK outputs from STREAM_INPUT inputs, dropping each output."""
+    if hasattr(mod, "stream"):  # libisal through ctypes: same chunking, no input copies
+        return int(mod.stream(comp, prefix, STREAM_CHUNK, STREAM_INPUT))
     d = mod.decompressobj(-15)
     view = memoryview(comp)
     produced = pos = 0
@@ -402,7 +409,10 @@ def main(argv: list[str] | None = None) -> int:
     # Repeats are interleaved (every floor and every scan once per round, minimum per
     # configuration over rounds): on a shared machine a burst of other load then hits one
     # round of every configuration instead of all repeats of one.
-    configs = [("native", None)] + [(f"native {v}", v) for v in inflaters]
+    from wheelscan._native import zipread
+
+    # a scan config per inflater this build of the scanner offers (libisal only when linked)
+    configs = [("native", None)] + [(f"native {v}", v) for v in inflaters if v in zipread.INFLATERS]
     res["floor"] = {}
     res["scans"] = {}
     for r in range(args.repeats):

@@ -1,0 +1,108 @@
+"""ISA-L's C API as a floor inflater, shaped like ``zlib``'s ``decompressobj`` for run.py.
+
+python-isal's ``decompressobj`` returns a new bytes object per call; a reader linked against
+libisal inflates straight into its own buffer. This module compiles ``libisal_floor.c`` (needs
+a C compiler and libisal, e.g. Debian's libisal-dev) into the benchmark cache and calls it
+with ctypes, so the floor has the same advantage. ``load()`` returns None when unavailable.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+_SRC = Path(__file__).with_name("libisal_floor.c")
+
+
+class _Decompressor:
+    def __init__(self, lib: Any) -> None:
+        self._lib = lib
+        self._state = lib.floor_new()
+        if not self._state:
+            raise MemoryError("floor_new")
+        self._out = bytearray()
+        self.unconsumed_tail = b""
+        self.eof = False
+
+    def __del__(self) -> None:
+        if self._state:
+            self._lib.floor_free(self._state)
+
+    def _call(self, src: int, n_in: int, max_length: int) -> tuple[int, int]:
+        if len(self._out) < max_length:
+            self._out = bytearray(max_length)
+        out = (ctypes.c_char * len(self._out)).from_buffer(self._out)
+        consumed = ctypes.c_uint32()
+        n = self._lib.floor_inflate(self._state, src, n_in, out, max_length, ctypes.byref(consumed))
+        if n < 0:
+            raise ValueError("corrupt deflate stream")
+        return n, consumed.value
+
+    def decompress(self, data: bytes, max_length: int) -> memoryview:
+        """Up to ``max_length`` bytes of output, as a view of a buffer reused between calls."""
+        n, used = self._call(_address(data), len(data), max_length)
+        self.unconsumed_tail = data[used:]
+        return memoryview(self._out)[:n]
+
+    def stream(self, comp: bytes, prefix: int, chunk: int, in_chunk: int) -> int:
+        """run.py's streamed floor without copying input slices: ``in_chunk`` bytes of input
+        per call at most, ``chunk`` bytes of output."""
+        base, pos, produced = _address(comp), 0, 0
+        while produced < prefix:
+            n_in = min(in_chunk, len(comp) - pos)
+            n, used = self._call(base + pos, n_in, min(chunk, prefix - produced))
+            pos += used
+            produced += n
+            if not n and not n_in:
+                break
+        return produced
+
+
+def _address(data: bytes) -> int:
+    addr = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+    assert addr is not None
+    return addr
+
+
+class LibIsal:
+    """The module-like object run.py times: ``LibIsal(lib).decompressobj(-15)``."""
+
+    def __init__(self, lib: Any) -> None:
+        self._lib = lib
+
+    def decompressobj(self, wbits: int = -15) -> _Decompressor:
+        assert wbits == -15, "raw deflate only"
+        return _Decompressor(self._lib)
+
+    def stream(self, comp: bytes, prefix: int, chunk: int, in_chunk: int) -> int:
+        return _Decompressor(self._lib).stream(comp, prefix, chunk, in_chunk)
+
+
+def load(build_dir: Path) -> LibIsal | None:
+    build_dir.mkdir(parents=True, exist_ok=True)
+    so = build_dir / "libisal_floor.so"
+    if not so.exists() or so.stat().st_mtime < _SRC.stat().st_mtime:
+        cc = os.environ.get("CC", "cc")
+        with tempfile.NamedTemporaryFile(dir=build_dir, suffix=".so", delete=False) as tmp:
+            pass
+        r = subprocess.run(
+            [cc, "-O2", "-shared", "-fPIC", str(_SRC), "-o", tmp.name, "-lisal"],
+            capture_output=True,
+        )
+        if r.returncode != 0:
+            os.unlink(tmp.name)
+            return None
+        os.replace(tmp.name, so)
+    lib = ctypes.CDLL(str(so))
+    lib.floor_new.restype = ctypes.c_void_p
+    lib.floor_free.argtypes = [ctypes.c_void_p]
+    lib.floor_inflate.restype = ctypes.c_long
+    lib.floor_inflate.argtypes = [
+        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32,
+        ctypes.POINTER(ctypes.c_uint32),
+    ]  # fmt: skip
+    return LibIsal(lib)
