@@ -12,15 +12,19 @@ __all__ = ["fill_filename_facts", "fill_wheel_file_facts", "find_wheel_file"]
 
 
 _N = r"(?:0|[1-9][0-9]*)"
-# A wheel filename whose name is plain ASCII and whose version is already in packaging's
-# normalised form (so ``str(Version(v)) == v``): most of an index. Such names are parsed here
-# with exactly packaging's result, in a tenth of its time; any other goes through packaging.
+_ID = r"[A-Za-z_][A-Za-z0-9_]*"  # an interpreter tag must be an identifier (packaging >= 26.3)
+_W = r"[A-Za-z0-9_]+"  # abi and platform tags: no empty member of a compressed set
+# A wheel filename whose name is plain ASCII, whose version is already in packaging's
+# normalised form (so ``str(Version(v)) == v``) and whose tags every packaging release accepts
+# (releases differ on empty or non-identifier components): most of an index. Such names are
+# parsed here with exactly packaging's result, in a tenth of its time; any other goes through
+# packaging.
 _SIMPLE_WHEEL = re.compile(
     rf"""
     (?P<name>[A-Za-z0-9._]+)
     -(?P<version>(?:[1-9][0-9]*!)?{_N}(?:\.{_N})*(?:(?:a|b|rc){_N})?(?:\.post{_N})?(?:\.dev{_N})?)
     (?:-(?P<build_num>[0-9]+)(?P<build_rest>[^-]*))?
-    -(?P<py>[^-]*)-(?P<abi>[^-]*)-(?P<plat>[^-]*)\.whl
+    -(?P<py>{_ID}(?:\.{_ID})*)-(?P<abi>{_W}(?:\.{_W})*)-(?P<plat>{_W}(?:\.{_W})*)\.whl
     """,
     re.ASCII | re.VERBOSE,
 )
