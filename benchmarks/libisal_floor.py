@@ -81,6 +81,17 @@ class LibIsal:
     def stream(self, comp: bytes, prefix: int, chunk: int, in_chunk: int) -> int:
         return _Decompressor(self._lib).stream(comp, prefix, chunk, in_chunk)
 
+    def inflate_all(self, comp: bytes, chunk: int = 1 << 20) -> int:
+        """Inflate the whole stream in ``chunk``-byte outputs, dropping them: the byte count."""
+        d = _Decompressor(self._lib)
+        base, pos, total = _address(comp), 0, 0
+        while True:
+            n, used = d._call(base + pos, len(comp) - pos, chunk)
+            pos += used
+            total += n
+            if n < chunk and (not used or pos >= len(comp)):
+                return total
+
 
 def load(build_dir: Path) -> LibIsal | None:
     build_dir.mkdir(parents=True, exist_ok=True)
