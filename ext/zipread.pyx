@@ -874,6 +874,8 @@ cdef class Member:
             step = target - self.produced
             if step > self.arc.chunk:
                 step = self.arc.chunk
+            if step > 0x40000000:  # avail_out is 32-bit
+                step = 0x40000000
             self.arc._reserve(self.produced + step)
             self.zs.next_out = self.arc.out + self.produced
             self.zs.avail_out = <unsigned int>step
@@ -945,6 +947,20 @@ cdef class Member:
         self.ist.avail_in = 0
         return 0
 
+    cdef int _restart_with_zlib(self, uint64_t target) except -1:
+        """ISA-L (C API or python-isal) decodes up to 64 KiB ahead of the output asked for, so
+        it may fail on a corrupt stretch the scan never needs, and its state is gone once it
+        has. Corruption is rare: start the member over with zlib, which decodes no further
+        than asked, so a corrupt member gives the same bytes or the same error whichever
+        inflater the archive uses."""
+        self._release_ist()
+        self.pyd = self.pending = None
+        self.kind = INF_ZLIB
+        self.produced = self.fed = 0
+        self.eof = self.py_full = False
+        self._inbuf = None
+        return self._fill_zlib(target)
+
     cdef int _fill_isal(self, uint64_t target) except -1:
         """ISA-L straight into the output buffer: no Python call, no copy per chunk."""
         cdef int ret
@@ -960,6 +976,8 @@ cdef class Member:
             step = target - self.produced
             if step > self.arc.chunk:
                 step = self.arc.chunk
+            if step > 0x40000000:  # avail_out is 32-bit
+                step = 0x40000000
             self.arc._reserve(self.produced + step)
             self.ist.next_out = self.arc.out + self.produced
             self.ist.avail_out = <uint32_t>step
@@ -971,8 +989,7 @@ cdef class Member:
             # output full: ISA-L may hold decoded bytes back, ask again before feeding
             self.py_full = self.ist.avail_out == 0
             if ret < 0:
-                raise_status(ST_INFLATE, f"corrupt deflate stream after {self.produced} bytes "
-                                         f"(ISA-L error {ret})")
+                return self._restart_with_zlib(target)
             if self.ist.block_state == ISAL_BLOCK_FINISH:
                 self.eof = True
             elif (self.produced == before_out and self.ist.avail_in == before_in
@@ -1000,9 +1017,8 @@ cdef class Member:
                 step = self.arc.chunk
             try:
                 outb = d.decompress(self.pending, step)
-            except Exception as exc:
-                raise_status(ST_INFLATE, f"corrupt deflate stream after {self.produced} bytes: "
-                                         f"{exc}")
+            except Exception:
+                return self._restart_with_zlib(target)
             self.pending = d.unconsumed_tail
             k = len(outb)
             self.py_full = k == step
