@@ -9,6 +9,7 @@ through python-isal. WHEELSCAN_LIBISAL=1 makes a missing libisal an error, =0 sk
 """
 
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -28,12 +29,16 @@ def have_libisal() -> bool:
         return False
     src = "#include <isa-l/igzip_lib.h>\nint main(void){struct inflate_state s;" \
           "isal_inflate_init(&s);return isal_inflate(&s) == 12345;}\n"
-    cc = os.environ.get("CC", "cc")
+    cc = shlex.split(os.environ.get("CC", "cc"))
+    flags = shlex.split(os.environ.get("CFLAGS", "")) + shlex.split(os.environ.get("LDFLAGS", ""))
     with tempfile.TemporaryDirectory() as tmp:
         c = Path(tmp, "t.c")
         c.write_text(src)
-        ok = subprocess.run([cc, str(c), "-o", str(Path(tmp, "t")), "-lisal"],
-                            capture_output=True).returncode == 0
+        try:
+            ok = subprocess.run([*cc, *flags, str(c), "-o", str(Path(tmp, "t")), "-lisal"],
+                                capture_output=True).returncode == 0
+        except OSError:  # no C compiler by that name: the build itself will say so
+            ok = False
     if want == "1" and not ok:
         sys.exit("WHEELSCAN_LIBISAL=1 but libisal (isa-l/igzip_lib.h, -lisal) is not usable")
     print(f"wheelscan: building {'with' if ok else 'without'} libisal", file=sys.stderr)
