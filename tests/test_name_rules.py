@@ -93,7 +93,7 @@ def _reference(fn: str) -> WheelFacts:
 _VERSION = st.lists(
     st.sampled_from(
         ["0", "1", "01", "10", ".", "a", "b", "rc", "c", "alpha", "post", ".post", "-post",
-         ".dev", "dev", "!", "+", "local", "v", "_", "2", "9"]
+         ".dev", "dev", "!", "+", "local", "v", "_", "2", "9", "9" * 18, "9" * 19]
     ),
     min_size=1,
     max_size=6,
@@ -104,7 +104,8 @@ _NAME = st.lists(
     max_size=4,
 ).map("".join)
 _BUILD = st.one_of(
-    st.just(""), st.sampled_from(["1", "01", "2abc", "x1", ""]).map(lambda b: b + "-")
+    st.just(""),
+    st.sampled_from(["1", "01", "2abc", "x1", "", "1a\nb", "9" * 19]).map(lambda b: b + "-"),
 )
 _TAGS = st.sampled_from(
     ["cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64", "py3-none-any", "py2.py3-none-any",
@@ -126,6 +127,9 @@ _TAGS = st.sampled_from(
 @example(name="foo", version="1.01", build="", tags="py3-none-any", ext=".whl")
 @example(name="foo__bar", version="1.0", build="", tags="py3-none-any", ext=".whl")
 @example(name="Mark", version="0", build="", tags="--", ext=".whl")  # packaging 26.3 rejects
+@example(name="foo", version="1.0", build="1a\nb-", tags="py3-none-any", ext=".whl")
+@example(name="foo", version="1." + "9" * 5000, build="", tags="py3-none-any", ext=".whl")
+@example(name="foo", version="1.0", build="9" * 30 + "-", tags="py3-none-any", ext=".whl")
 def test_filename_fast_path_equals_packaging(
     name: str, version: str, build: str, tags: str, ext: str
 ) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.utils import parse_wheel_filename
 
 from .facts import WheelFacts
 
 __all__ = ["fill_filename_facts", "fill_wheel_file_facts", "find_wheel_file"]
 
 
-_N = r"(?:0|[1-9][0-9]*)"
+_N = r"(?:0|[1-9][0-9]{0,17})"  # longer numbers go through packaging (int() limits them)
 _ID = r"[A-Za-z_][A-Za-z0-9_]*"  # an interpreter tag must be an identifier (packaging >= 26.3)
 _W = r"[A-Za-z0-9_]+"  # abi and platform tags: no empty member of a compressed set
 # A wheel filename whose name is plain ASCII, whose version is already in packaging's
@@ -22,8 +22,8 @@ _W = r"[A-Za-z0-9_]+"  # abi and platform tags: no empty member of a compressed 
 _SIMPLE_WHEEL = re.compile(
     rf"""
     (?P<name>[A-Za-z0-9._]+)
-    -(?P<version>(?:[1-9][0-9]*!)?{_N}(?:\.{_N})*(?:(?:a|b|rc){_N})?(?:\.post{_N})?(?:\.dev{_N})?)
-    (?:-(?P<build_num>[0-9]+)(?P<build_rest>[^-]*))?
+    -(?P<version>(?:[1-9][0-9]{{0,17}}!)?{_N}(?:\.{_N})*(?:(?:a|b|rc){_N})?(?:\.post{_N})?(?:\.dev{_N})?)
+    (?:-(?P<build_num>[0-9]{{1,18}})(?P<build_rest>[^-\n]*))?
     -(?P<py>{_ID}(?:\.{_ID})*)-(?P<abi>{_W}(?:\.{_W})*)-(?P<plat>{_W}(?:\.{_W})*)\.whl
     """,
     re.ASCII | re.VERBOSE,
@@ -49,7 +49,7 @@ def fill_filename_facts(facts: WheelFacts) -> None:
         return
     try:
         name, version, build, _tags = parse_wheel_filename(fn)
-    except InvalidWheelFilename as e:
+    except ValueError as e:  # InvalidWheelFilename, or int() refusing a 5,000-digit number
         facts.filename_error = str(e)
         return
     facts.name = str(name)
