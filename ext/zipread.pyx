@@ -827,6 +827,24 @@ cdef class Member:
             self._check_end()
         return self.produced
 
+    cdef int _input_left(self) except -1:
+        """Before feeding more input: none left means the stream ended before the output."""
+        if self.fed >= self.csize:
+            raise_status(ST_INFLATE, f"deflate stream truncated: {self.produced} bytes "
+                                     f"inflated, {self.usize} declared")
+        return 0
+
+    cdef uint64_t _out_step(self, uint64_t target) except 0:
+        """Output for one C inflate call, with room for it reserved: what the target still
+        needs, at most one chunk and 1 GiB (zlib and ISA-L count it in 32 bits)."""
+        cdef uint64_t step = target - self.produced
+        if step > self.arc.chunk:
+            step = self.arc.chunk
+        if step > 0x40000000:
+            step = 0x40000000
+        self.arc._reserve(self.produced + step)
+        return step
+
     cdef int _fill_stored(self, uint64_t target) except -1:
         cdef const uint8_t* p
         if target > self.csize:
@@ -867,16 +885,9 @@ cdef class Member:
             self.zs_live = True
         while self.produced < target and not self.eof:
             if self.zs.avail_in == 0 and not self.py_full:
-                if self.fed >= self.csize:
-                    raise_status(ST_INFLATE, f"deflate stream truncated: {self.produced} bytes "
-                                             f"inflated, {self.usize} declared")
+                self._input_left()
                 self._feed_zlib()
-            step = target - self.produced
-            if step > self.arc.chunk:
-                step = self.arc.chunk
-            if step > 0x40000000:  # avail_out is 32-bit
-                step = 0x40000000
-            self.arc._reserve(self.produced + step)
+            step = self._out_step(target)
             self.zs.next_out = self.arc.out + self.produced
             self.zs.avail_out = <unsigned int>step
             before = self.zs.total_out
@@ -969,16 +980,9 @@ cdef class Member:
         self._isal_start()
         while self.produced < target and not self.eof:
             if self.ist.avail_in == 0 and not self.py_full:
-                if self.fed >= self.csize:
-                    raise_status(ST_INFLATE, f"deflate stream truncated: {self.produced} bytes "
-                                             f"inflated, {self.usize} declared")
+                self._input_left()
                 self._feed_isal(self._want(target))
-            step = target - self.produced
-            if step > self.arc.chunk:
-                step = self.arc.chunk
-            if step > 0x40000000:  # avail_out is 32-bit
-                step = 0x40000000
-            self.arc._reserve(self.produced + step)
+            step = self._out_step(target)
             self.ist.next_out = self.arc.out + self.produced
             self.ist.avail_out = <uint32_t>step
             before_in = self.ist.avail_in
@@ -1007,9 +1011,7 @@ cdef class Member:
             # isal buffers output internally: after a call that filled its max_length, call
             # again before feeding more input
             if not self.pending and not self.py_full:
-                if self.fed >= self.csize:
-                    raise_status(ST_INFLATE, f"deflate stream truncated: {self.produced} bytes "
-                                             f"inflated, {self.usize} declared")
+                self._input_left()
                 want = self._want(target)
                 self.pending = self._next_input(want)
             step = target - self.produced
