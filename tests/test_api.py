@@ -106,3 +106,23 @@ def test_unknown_engine_and_env_default(corpus: Corpus, monkeypatch: pytest.Monk
     if native_engine_error() is None:
         assert wheelscan.scan_wheel(w.path).engine == "native"
     assert os.environ.get("WHEELSCAN_ENGINE") is None
+
+
+@pytest.mark.parametrize("inflater", ["zlib", None])
+def test_version_names_the_inflater_scans_use(inflater: str | None) -> None:
+    """`wheelscan --version` says which deflate implementation a scan will use, and which the
+    build offers: whether libisal was linked decides much of the speed."""
+    import subprocess
+    import sys
+
+    require(native_engine_error())
+    from wheelscan._native import zipread
+
+    env = {k: v for k, v in os.environ.items() if k != "WHEELSCAN_INFLATER"}
+    if inflater:
+        env["WHEELSCAN_INFLATER"] = inflater
+    out = subprocess.run([sys.executable, "-m", "wheelscan", "--version"], env=env,
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert out.startswith(f"wheelscan {wheelscan.__version__}; ")
+    assert f"native inflater {inflater or zipread.INFLATERS[0]} " in out
+    assert f"(built: {', '.join(zipread.INFLATERS)})" in out

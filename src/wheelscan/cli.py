@@ -14,12 +14,30 @@ __all__ = ["main"]
 SUBCOMMANDS: tuple[str, ...] = ("scan", "rejudge", "check", "demo", "report")
 
 
+class _Version(argparse.Action):
+    """``--version``: the package version and the deflate implementation scans will use (whether
+    the build linked libisal decides much of the speed, see the README's quick start)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kw: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        try:
+            from ._native import zipread
+
+            native = f"native inflater {zipread.inflater} (built: {', '.join(zipread.INFLATERS)})"
+        except ImportError as e:
+            native = f"native engine unavailable: {e}"
+        sys.stdout.write(f"wheelscan {__version__}; {native}\n")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wheelscan",
         description="Check Linux wheels' manylinux/musllinux tags against their binaries.",
     )
-    p.add_argument("--version", action="version", version=f"wheelscan {__version__}")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"wheelscan.cli_{name}").configure_parser(sub)
