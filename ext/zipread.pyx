@@ -1056,6 +1056,14 @@ cdef class Member:
             self.produced += k
         return 0
 
+    cdef int _recheck_with_zlib(self) except -1:
+        """ISA-L failed in what it decoded ahead, past the declared size: whether one more byte
+        of output exists there is zlib's call (it decodes no further than that byte)."""
+        self._restart_with_zlib(self.usize)
+        if not self.eof:
+            return self._check_end()
+        return 0
+
     cdef int _check_end(self) except -1:
         """At the declared size: one more byte of output means the size lied (a zip bomb)."""
         cdef unsigned char extra[1]
@@ -1077,7 +1085,7 @@ cdef class Member:
                     more = True
                     break
                 if ret < 0:
-                    break
+                    return self._recheck_with_zlib()
                 if self.ist.block_state == ISAL_BLOCK_FINISH:
                     self.eof = True
                 elif self.ist.avail_in == before and before != 0:
@@ -1110,7 +1118,7 @@ cdef class Member:
                 try:
                     outb = self.pyd.decompress(self.pending, 1)
                 except Exception:
-                    break
+                    return self._recheck_with_zlib()
                 self.pending = self.pyd.unconsumed_tail
                 if outb:
                     more = True

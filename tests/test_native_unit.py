@@ -1158,3 +1158,25 @@ def test_chunks_beyond_32_bits_count_only_what_was_written(tmp_path: Path) -> No
             a.scan_elf(0, "lib.so")
         assert a.last_inflated == real, inflater
         a.close()
+
+
+@pytest.mark.parametrize("extra", [1, 1000])
+def test_a_size_that_lies_before_a_corrupt_stretch_is_still_caught(
+    tmp_path: Path, extra: int
+) -> None:
+    """The byte past the declared size exists, and corruption follows right after: an
+    inflater that raises on the corruption before handing out that byte (python zlib-ng
+    does) must not hide it from the zip-bomb check."""
+    _, zipread, _ = _mods()
+    from wheelscan.errors import LimitExceeded
+
+    data = os.urandom(30_000)
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = c.compress(data + bytes(extra)) + c.flush(zlib.Z_FULL_FLUSH) + b"\x07" + bytes(64)
+    path = _with_member_stream(tmp_path / "lie.zip", stream, len(data))
+    for inflater in zipread.INFLATERS:
+        a = zipread.Archive(path, inflater=inflater)
+        a.read_directory()
+        with pytest.raises(LimitExceeded, match=f"beyond its declared size of {len(data)}"):
+            a.read_member(0, 1 << 20)
+        a.close()
