@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from ._native import zipread
+from .engine import wheel_display_name
 from .errors import WheelscanError
 from .facts import ElfFacts, MemberError, MemberStats, WheelFacts
 from .limits import DEFAULT_LIMITS, Limits
@@ -43,8 +44,6 @@ def scan_wheel_native(
     ``inflater`` picks the deflate implementation (``zipread.INFLATERS``); default
     ``zipread.inflater``. ``member_cache`` is consulted for path sources only.
     """
-    from .engine import wheel_display_name
-
     facts = WheelFacts(filename=wheel_display_name(src, filename), engine="native")
     fill_filename_facts(facts)
     try:
@@ -65,7 +64,7 @@ def scan_wheel_native(
     except (WheelscanError, OSError, MemoryError) as e:
         facts.error = f"{type(e).__name__}: {e}"
     finally:
-        facts.anomalies = list(arc.anomalies)
+        facts.anomalies = arc.anomalies  # the archive is done with its list
         arc.close()
     return facts
 
