@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from packaging.utils import parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from .facts import WheelFacts
 
@@ -36,25 +36,19 @@ def fill_filename_facts(facts: WheelFacts) -> None:
     fn = facts.filename
     m = _SIMPLE_WHEEL.fullmatch(fn)
     if m is not None and "__" not in m["name"]:
-        name = m["name"].lower().replace("_", "-").replace(".", "-")
-        while "--" in name:
-            name = name.replace("--", "-")
-        facts.name = name
+        facts.name = canonicalize_name(m["name"])
         facts.version = m["version"]
         num = m["build_num"]
         facts.build = None if num is None else f"{int(num)}{m['build_rest']}"
-        facts.python_tags = m["py"].split(".")
-        facts.abi_tags = m["abi"].split(".")
-        facts.platform_tags = m["plat"].split(".")
-        return
-    try:
-        name, version, build, _tags = parse_wheel_filename(fn)
-    except ValueError as e:  # InvalidWheelFilename, or int() refusing a 5,000-digit number
-        facts.filename_error = str(e)
-        return
-    facts.name = str(name)
-    facts.version = str(version)
-    facts.build = f"{build[0]}{build[1]}" if build else None
+    else:
+        try:
+            name, version, build, _tags = parse_wheel_filename(fn)
+        except ValueError as e:  # InvalidWheelFilename, or int() refusing a 5,000-digit number
+            facts.filename_error = str(e)
+            return
+        facts.name = str(name)
+        facts.version = str(version)
+        facts.build = f"{build[0]}{build[1]}" if build else None
     # packaging returns a frozenset of Tag objects; keep the compressed tag sets as written.
     py, abi, plat = fn[: -len(".whl")].split("-")[-3:]
     facts.python_tags = py.split(".")
