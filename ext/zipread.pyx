@@ -161,7 +161,6 @@ cdef int classify(const uint8_t* p, Py_ssize_t n, uint64_t usize, str name):
     rule."""
     cdef Py_ssize_t i, slash = -1, last_slash = -1, dot = -1
     cdef char low[16]
-    cdef bint ascii = True
     for i in range(n):
         if p[i] == 47:  # '/'
             if slash < 0:
@@ -185,14 +184,12 @@ cdef int classify(const uint8_t* p, Py_ssize_t n, uint64_t usize, str name):
             break
     if dot <= last_slash + 1:
         return K_CANDIDATE  # no suffix (or a leading dot only): executables, blobs
-    if n - dot > _MAX_SUFFIX:
-        for i in range(dot, n):
-            if p[i] & 0x80:
-                return K_CANDIDATE if may_be_binary(name, usize) else K_SKIP
-        return K_CANDIDATE
-    for i in range(n - dot):
-        if p[dot + i] & 0x80:
+    for i in range(dot, n):
+        if p[i] & 0x80:
             return K_CANDIDATE if may_be_binary(name, usize) else K_SKIP
+    if n - dot > _MAX_SUFFIX:
+        return K_CANDIDATE  # longer than any listed suffix
+    for i in range(n - dot):
         low[i] = p[dot + i] + 32 if 65 <= p[dot + i] <= 90 else p[dot + i]
     if PyUnicode_DecodeASCII(low, n - dot, NULL) in _NOT_BINARY_SUFFIXES:
         return K_SKIP
@@ -1004,9 +1001,9 @@ cdef class Member:
             self.ist.next_out = self.arc.out + self.produced
             self.ist.avail_out = <uint32_t>step
             before_in = self.ist.avail_in
+            before_out = self.produced
             with nogil:
                 ret = isal_inflate(self.ist)
-            before_out = self.produced
             self.produced += step - self.ist.avail_out
             # output full: ISA-L may hold decoded bytes back, ask again before feeding
             self.py_full = self.ist.avail_out == 0
