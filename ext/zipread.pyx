@@ -1,9 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """ZIP reader: central directory, local headers and bounded incremental member inflate.
 
-An :class:`Archive` reads from a path (mmap: member data is fed to the inflater straight from
-the mapping, no Python file object in the loop) or from a binary file object with seek/read
-(chunks read into the same loop). Member data is produced into one output buffer the archive
+An :class:`Archive` reads from a path (a small wheel is read whole and member data is fed to
+the inflater straight from that copy; a bigger one is read with pread(2) in chunks, no Python
+file object in the loop) or from a binary file object with seek/read (chunks read into the same
+loop). Paths are not mmapped: a file truncated while mapped raises SIGBUS on the next touch of
+its lost pages, which would kill the process; pread reports a short read, which becomes an
+error for the member being read. Member data is produced into one output buffer the archive
 reuses across members, in steps of at most ``chunk_size`` bytes, and never beyond the target
 the caller asks for: the ELF parser decides how far each member is inflated.
 
@@ -13,7 +16,6 @@ is the default: ``WHEELSCAN_INFLATER`` if set, else the fastest installed.
 """
 
 import hashlib
-import mmap
 import os
 from importlib.util import find_spec
 
@@ -25,7 +27,8 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.exc cimport PyErr_SetFromErrnoWithFilenameObject
 from libc.errno cimport EINTR, errno
 from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open as c_open
-from posix.unistd cimport close as c_close, read as c_read
+from posix.types cimport off_t
+from posix.unistd cimport close as c_close, pread as c_pread, read as c_read
 from cpython.unicode cimport PyUnicode_DecodeASCII
 
 cimport zlib as z
@@ -91,7 +94,8 @@ cdef enum:
     # cheaper (a 64-byte peek: zlib 5 us, isal 14 us). A 53 KB .so whose prefix is 12 KB:
     # 50 us with isal throughout, 60 us with zlib, 84 us starting over with isal after the peek
     PY_FIRST = 16384
-    SMALL_FILE = 1 << 20  # archives up to this size are read, not mapped
+    SMALL_FILE = 1 << 20  # default read_whole_max: archives up to this size are read whole
+    DIGEST_CHUNK = 1 << 20  # compressed bytes per pread when hashing a member
 
 cdef object _factories = {}
 # one ISA-L inflate state kept between members (it is ~80 KB; swapped under the GIL)
@@ -200,8 +204,10 @@ cdef class Archive:
     """One ZIP archive. ``read_directory()`` fills ``entries``: tuples of
     (name, method, flags, compressed_size, size, local_header_offset, crc32)."""
 
-    cdef object _mm
+    cdef object _mm             # a small wheel's bytes (read whole)
     cdef const uint8_t[::1] _mv
+    cdef int fd                 # a bigger wheel's file, read with pread; else -1
+    cdef object path            # the path given, for OSError messages
     cdef const uint8_t* base
     cdef object fileobj
     cdef bytes _tmp
@@ -233,9 +239,12 @@ cdef class Archive:
         _spare_out = NULL
         _spare_cap = 0
         self.base = NULL
+        self.fd = -1
 
     def __dealloc__(self):
         self._release_out()
+        if self.fd >= 0:
+            c_close(self.fd)
 
     cdef void _release_out(self) noexcept:
         global _spare_out, _spare_cap
@@ -250,7 +259,8 @@ cdef class Archive:
 
     def __init__(self, src, *, uint64_t max_wheel_inflate=4 << 30,
                  uint64_t max_members=200_000, uint64_t max_central_directory=256 << 20,
-                 size_t chunk_size=256 << 10, str inflater=None):
+                 size_t chunk_size=256 << 10, str inflater=None,
+                 uint64_t read_whole_max=SMALL_FILE):
         cdef int fd
         cdef Py_ssize_t got, n
         self.entries = []
@@ -273,6 +283,7 @@ cdef class Archive:
             self.inf_kind = INF_PY
             self.pyfactory = _decompressobj_factory(self.inflater)
         if isinstance(src, (str, bytes, os.PathLike)):
+            self.path = src
             path = os.fsencode(src)
             fd = c_open(path, O_RDONLY | O_CLOEXEC)
             if fd < 0:
@@ -282,11 +293,12 @@ cdef class Archive:
                 # this module need GLIBC_2.33 (fstat64), more than the manylinux tags it ships
                 # under allow; wheelscan judges its own build in the demo
                 self.size = os.fstat(fd).st_size
-                if self.size > SMALL_FILE:
-                    self._mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+                if self.size > read_whole_max:
+                    self.fd = fd  # read in chunks (see the module docstring: no mmap)
+                    fd = -1
                 elif self.size:
-                    # one read() beats mmap + munmap + page faults for small wheels (and the
-                    # os module's calls cost more than the read: a 28 KB wheel opens in ~3 us)
+                    # one read() of a small wheel costs less than the os module's calls would
+                    # (a 28 KB wheel opens in ~3 us)
                     data = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>self.size)
                     got = 0
                     while got < <Py_ssize_t>self.size:
@@ -301,7 +313,8 @@ cdef class Archive:
                     self._mm = data if got == <Py_ssize_t>self.size else data[:got]
                     self.size = got
             finally:
-                c_close(fd)
+                if fd >= 0:
+                    c_close(fd)
             if self._mm is not None and self.size:
                 self._mv = self._mm
                 self.base = &self._mv[0]
@@ -314,14 +327,39 @@ cdef class Archive:
         self._release_out()
         self.base = NULL
         self._mv = None
-        if isinstance(self._mm, mmap.mmap):
-            self._mm.close()
         self._mm = None
         self.fileobj = None
+        if self.fd >= 0:
+            c_close(self.fd)
+            self.fd = -1
 
     @property
-    def mapped(self):
-        return self.base != NULL
+    def local(self):
+        """The archive is a file on disk (read whole or with pread), not a file object."""
+        return self.base != NULL or self.fd >= 0
+
+    cdef int _pread(self, char* buf, uint64_t n, uint64_t off, str what) except -1:
+        """Exactly ``n`` bytes at ``off`` of a file read in chunks, else an error: fewer
+        bytes than fstat promised means the file shrank since the archive was opened."""
+        cdef uint64_t got = 0, k
+        cdef Py_ssize_t r
+        while got < n:
+            k = n - got
+            if k > 0x40000000:
+                k = 0x40000000
+            with nogil:
+                r = c_pread(self.fd, buf + got, <size_t>k, <off_t>(off + got))
+            if r < 0:
+                if errno == EINTR:
+                    continue
+                PyErr_SetFromErrnoWithFilenameObject(OSError, self.path)
+            if r == 0:
+                now = os.fstat(self.fd).st_size
+                raise_status(ST_ZIP, f"short read: {what} ({n} bytes at offset {off}): the file "
+                                     f"is {now} bytes now, {self.size} when opened (truncated "
+                                     f"during the scan?)")
+            got += <uint64_t>r
+        return 0
 
     cdef const uint8_t* _at(self, uint64_t off, uint64_t n, str what) except NULL:
         """Pointer to archive bytes [off, off+n), checked against the archive size."""
@@ -330,6 +368,11 @@ cdef class Archive:
                                  f"archive ({self.size} bytes)")
         if self.base != NULL:
             return self.base + off
+        if self.fd >= 0:
+            data = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>n)
+            self._pread(PyBytes_AS_STRING(data), n, off, what)
+            self._tmp = data
+            return <const uint8_t*>PyBytes_AS_STRING(self._tmp) if n else <const uint8_t*>b""
         if self.fileobj is None:
             raise_status(ST_ZIP, "archive is closed")
         self.fileobj.seek(off)
@@ -515,12 +558,24 @@ cdef class Archive:
         return Member(self, method, data_off, csize, usize)
 
     def digest(self, Py_ssize_t index):
-        """blake2b-128 hex digest of the member's compressed bytes (mapped archives only)."""
+        """blake2b-128 hex digest of the member's compressed bytes (local archives only)."""
+        cdef uint64_t pos, end, k
         m = self.open(index)
-        if self.base == NULL:
-            raise ValueError("digest needs a mapped archive")
-        return hashlib.blake2b(self._mv[m.data_off:m.data_off + m.csize],
-                               digest_size=16).hexdigest()
+        if self.base != NULL:
+            return hashlib.blake2b(self._mv[m.data_off:m.data_off + m.csize],
+                                   digest_size=16).hexdigest()
+        if self.fd < 0:
+            raise ValueError("digest needs a local archive")
+        h = hashlib.blake2b(digest_size=16)
+        pos = m.data_off
+        end = pos + m.csize
+        while pos < end:
+            k = end - pos if end - pos < DIGEST_CHUNK else DIGEST_CHUNK
+            self._at(pos, k, "member data")
+            h.update(self._tmp)
+            pos += k
+        self._tmp = None
+        return h.hexdigest()
 
     def read_member(self, Py_ssize_t index, uint64_t limit):
         """The whole member (at most ``limit`` bytes, else LimitExceeded) as bytes."""
@@ -804,8 +859,8 @@ cdef class Member:
         """Up to ``n`` more compressed bytes (a view into the mapping, or bytes read)."""
         cdef uint64_t k = self.csize - self.fed
         if self.arc.base == NULL and <uint64_t>n > self.fed and n > 4096:
-            # a file object (perhaps over HTTP): start small and double, so that a peek at a
-            # member that is not ELF fetches a few KiB, not a whole chunk
+            # a file object (perhaps over HTTP) or pread: start small and double, so that a
+            # peek at a member that is not ELF reads a few KiB, not a whole chunk
             n = self.fed if self.fed > 4096 else 4096
         if <uint64_t>n < k:
             k = n

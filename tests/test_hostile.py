@@ -540,10 +540,19 @@ def outcomes(cases: dict[str, Built], request: pytest.FixtureRequest) -> dict[st
     todo += [Case(f"{cid}[native-fileobj]", cases[cid].path, "native", cases[cid].limits,
                   fileobj=True) for cid in ELF_STORED_IDS]  # fmt: skip
     # The archive cases again from a file object: the native engine reads those through a
-    # different source (chunks from read(), not mmap/pread).
+    # different source (chunks from read(), not one read of the whole file).
     todo += [Case(f"{cid}[{eng}-fileobj]", b.path, eng, b.limits, fileobj=True)
              for eng in engines for cid, b in cases.items() if cid in FILEOBJ_IDS]  # fmt: skip
+    # Every case again from its path, read with pread in chunks as a wheel over
+    # Limits.read_whole_max is (the fixtures are small enough to be read whole otherwise).
+    if "native" in engines:
+        todo += [Case(f"{cid}[native-pread]", cases[cid].path, "native", _pread(cases[cid]))
+                 for cid in [*ALL_IDS, *ELF_STORED_IDS]]  # fmt: skip
     return run_cases(todo, timeout=CASE_SECONDS * 4)
+
+
+def _pread(b: Built) -> dict[str, int]:
+    return {**(b.limits or {}), "read_whole_max": 0}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -654,6 +663,14 @@ def _params(ids: list[str], source: str = "") -> list[Any]:
 def test_hostile(cid: str, engine: str, cases: dict[str, Built], outcomes: dict[str, Outcome],
                  fx: Fixtures) -> None:  # fmt: skip
     check_outcome(outcomes[f"{cid}[{engine}]"], cases[cid], fx)
+
+
+@pytest.mark.parametrize(
+    "cid", [pytest.param(c, marks=engine_params()[0].marks) for c in [*ALL_IDS, *ELF_STORED_IDS]]
+)
+def test_hostile_pread(cid: str, cases: dict[str, Built], outcomes: dict[str, Outcome],
+                       fx: Fixtures) -> None:  # fmt: skip
+    check_outcome(outcomes[f"{cid}[native-pread]"], cases[cid], fx)
 
 
 @pytest.mark.parametrize("cid", ELF_STORED_IDS)
@@ -806,7 +823,7 @@ def _bomb_params() -> list[Any]:
                      id=f"{cid}-{ep.values[0]}-{source}")
         for cid in BOMB_IDS
         for ep in engine_params()
-        for source in (("path", "fileobj") if ep.values[0] == "native" else ("path",))
+        for source in (("path", "pread", "fileobj") if ep.values[0] == "native" else ("path",))
     ]  # fmt: skip
 
 
@@ -814,7 +831,8 @@ def _bomb_params() -> list[Any]:
 def test_zip_bomb(cid: str, engine: str, source: str, bombs: dict[str, Built],
                   fx: Fixtures) -> None:  # fmt: skip
     b = bombs[cid]
-    case = Case(cid, b.path, engine, b.limits, fileobj=source == "fileobj")
+    limits = _pread(b) if source == "pread" else b.limits
+    case = Case(cid, b.path, engine, limits, fileobj=source == "fileobj")
     o = run_cases([case], timeout=BOMB_SECONDS * 3)[cid]
     print(f"{cid} {engine} {source}: {o.seconds:.2f} s, peak RSS +{o.rss_growth_kb} KiB")
     check_outcome(o, b, fx, seconds=BOMB_SECONDS)

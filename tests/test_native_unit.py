@@ -9,6 +9,7 @@ from the stdlib zipfile, never from the code under test.
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import subprocess
@@ -21,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from builders import Import, ZipMember, build_elf, build_stub, have, make_wheel, write_zip
 from conftest import native_engine_error, require
+
+from wheelscan.limits import Limits
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -598,13 +601,16 @@ def test_file_object_source_matches_path(built: dict[str, Built], tmp_path: Path
     with w.open("rb") as fh:
         from_file = scan(fh)
     from_bytes = scan(io.BytesIO(w.read_bytes()), filename=w.name)
+    from_pread = scan(w, limits=Limits(read_whole_max=0))  # as a wheel over 1 MiB is read
     # compressed bytes consumed may differ by zlib's bit-buffer look-ahead, which depends on
-    # how much input was available (the whole mapping vs 4 KiB doubling reads)
-    reads = [f.members[0].read for f in (from_path, from_file, from_bytes)]
+    # how much input was available (the whole file vs 4 KiB doubling reads)
+    every = (from_path, from_file, from_bytes, from_pread)
+    reads = [f.members[0].read for f in every]
     assert max(reads) - min(reads) <= 16, reads
-    for f in (from_path, from_file, from_bytes):
+    for f in every:
         f.members[0].read = 0
     assert from_path.to_dict() == from_file.to_dict() == from_bytes.to_dict()
+    assert from_pread.to_dict() == from_path.to_dict()
     # the central directory's CRC-32 is the member's identity in reports
     assert from_path.members[0].crc32 == zlib.crc32(built["x86_64"].path.read_bytes())
 
@@ -645,10 +651,70 @@ def test_member_cache_hit_skips_inflate(built: dict[str, Built], tmp_path: Path)
     assert e2.member == "b/other.so"
     assert e1.member == "a/liba.so"
     assert {**e2.__dict__, "member": ""} == {**e1.__dict__, "member": ""}
+    # a wheel read with pread (over Limits.read_whole_max) hashes the same compressed bytes
+    third = scan(w2, member_cache=cache, limits=Limits(read_whole_max=0))
+    assert (third.members[0].inflated, third.elfs[0].member) == (0, "b/other.so")
     with w2.open("rb") as fh:  # file objects never consult the cache
         gets = cache.gets
         assert scan(fh, member_cache=cache).members[0].inflated > 0
         assert cache.gets == gets
+
+
+_SHRINK_DURING_SCAN = r"""
+import json, os, sys
+import wheelscan
+
+path, cut = sys.argv[1], int(sys.argv[2])
+
+class ShrinkOnSecondLookup:
+    # the scan asks the cache once per candidate member, just before reading it
+    lookups = 0
+
+    def get(self, key):
+        self.lookups += 1
+        if self.lookups == 2:
+            os.truncate(path, cut)
+        return None
+
+    def put(self, key, facts):
+        pass
+
+print(json.dumps(wheelscan.scan_wheel(path, member_cache=ShrinkOnSecondLookup()).to_dict()))
+"""
+
+
+def test_a_wheel_truncated_during_the_scan_is_a_member_error(tmp_path: Path) -> None:
+    """A wheel over 1 MiB rewritten in place while it is scanned: the member read after the
+    cut is an error naming it and the short read; what was scanned before stays. Run in a child:
+    a reader that mmapped the file would die of SIGBUS there."""
+    import zipfile
+
+    elf = bytes(craft_elf(tail=4096).data)
+    w = make_wheel(
+        tmp_path,
+        "cut-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        {"cut/a.so": elf, "cut/filler.txt": os.urandom(1_200_000), "cut/b.so": elf},
+        methods={"cut/filler.txt": "stored"},
+    )
+    assert w.stat().st_size > 1 << 20  # over Limits.read_whole_max: read with pread
+    with zipfile.ZipFile(w) as zf:
+        assert [i.filename for i in zf.infolist()][:3] == ["cut/a.so", "cut/filler.txt", "cut/b.so"]
+        # cut at the start of the page holding b.so's local header: a mapping of the file
+        # would fault on that page (SIGBUS), not read zeros
+        cut = zf.getinfo("cut/b.so").header_offset // 4096 * 4096
+    assert cut > 1 << 20
+    r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), str(cut)],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, f"child died ({r.returncode}): {r.stderr[-2000:]}"
+    facts = json.loads(r.stdout)
+    assert w.stat().st_size == cut
+    assert facts["error"] is None
+    assert [e["member"] for e in facts["elfs"]] == ["cut/a.so"]
+    [err] = facts["errors"]
+    assert err["member"] == "cut/b.so"
+    assert "short read: local header" in err["message"]
+    assert "truncated during the scan" in err["message"]
+    assert f"is {cut} bytes now" in err["message"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -761,7 +827,6 @@ def test_member_errors_do_not_stop_the_scan(built: dict[str, Built], tmp_path: P
 def test_zip_bomb_and_wheel_budget(tmp_path: Path) -> None:
     _, zipread, scan = _mods()
     from wheelscan.errors import InflateError, LimitExceeded
-    from wheelscan.limits import Limits
 
     big = b"\0" * (8 << 20)
     p = write_zip(tmp_path / "bomb.zip", [ZipMember("m.bin", big, "deflate")])

@@ -53,6 +53,7 @@ def scan_wheel_native(
             max_members=limits.max_members,
             max_central_directory=limits.max_central_directory,
             chunk_size=limits.chunk_size,
+            read_whole_max=limits.read_whole_max,
             inflater=inflater,
         )
     except (WheelscanError, OSError) as e:
@@ -60,7 +61,7 @@ def scan_wheel_native(
         return facts
     facts.size = arc.size
     try:
-        _scan(arc, facts, limits, member_cache if arc.mapped else None)
+        _scan(arc, facts, limits, member_cache if arc.local else None)
     except (WheelscanError, OSError, MemoryError) as e:
         facts.error = f"{type(e).__name__}: {e}"
     finally:

@@ -19,6 +19,9 @@ class Limits:
     max_metadata: int = 1 << 20
     #: inflate granularity: output is produced in chunks of this size
     chunk_size: int = 256 << 10
+    #: a wheel file up to this size is read into memory whole; a bigger one is read with
+    #: pread in chunks, as far as the scan needs (0: always in chunks)
+    read_whole_max: int = 1 << 20
 
 
 DEFAULT_LIMITS = Limits()
