@@ -53,6 +53,7 @@ cdef extern from "isal_shim.h":
 from status cimport ST_ELF, ST_INFLATE, ST_LIMIT, ST_NOMEM, ST_ZIP
 
 from wheelscan._native.elf import parse as elf_parse, raise_status
+from wheelscan.errors import WheelscanError
 
 __all__ = ["Archive", "INFLATERS", "LIBISAL", "inflater", "ZLIB_VERSION"]
 
@@ -350,9 +351,11 @@ cdef class Archive:
             with nogil:
                 r = c_pread(self.fd, buf + got, <size_t>k, <off_t>(off + got))
             if r < 0:
-                if errno == EINTR:
+                err = errno
+                if err == EINTR:
                     continue
-                PyErr_SetFromErrnoWithFilenameObject(OSError, self.path)
+                raise_status(ST_ZIP, f"read error: {what} ({n} bytes at offset {off}): "
+                                     f"{os.strerror(err)}")
             if r == 0:
                 now = os.fstat(self.fd).st_size
                 raise_status(ST_ZIP, f"short read: {what} ({n} bytes at offset {off}): the file "
@@ -362,7 +365,8 @@ cdef class Archive:
         return 0
 
     cdef const uint8_t* _at(self, uint64_t off, uint64_t n, str what) except NULL:
-        """Pointer to archive bytes [off, off+n), checked against the archive size."""
+        """Pointer to archive bytes [off, off+n), checked against the archive size. Read with
+        pread or from a file object, it points into ``self._tmp``: valid until the next call."""
         if off + n < off or off + n > self.size:
             raise_status(ST_ZIP, f"{what} ({n} bytes at offset {off}) past the end of the "
                                  f"archive ({self.size} bytes)")
@@ -647,7 +651,7 @@ cdef class Archive:
             m.close()
 
     cdef object _scan_stored_ranges(self, Member m, str member):
-        """A stored member through a file object: read only the ranges the parser asks for
+        """A stored member read with pread or through a file object: read only the ranges the parser asks for
         (header, program headers, each table) into a sparse buffer, not the prefix up to the
         last table. ElfFacts, None for a non-ELF member, or False if no buffer could be had."""
         cdef uint64_t usize = m.usize, n, s, e, got, grow
@@ -856,7 +860,7 @@ cdef class Member:
         return <uint8_t[:self.produced]> self.arc.out
 
     cdef object _next_input(self, Py_ssize_t n):
-        """Up to ``n`` more compressed bytes (a view into the mapping, or bytes read)."""
+        """Up to ``n`` more compressed bytes (a view into a wheel read whole, or bytes read)."""
         cdef uint64_t k = self.csize - self.fed
         if self.arc.base == NULL and <uint64_t>n > self.fed and n > 4096:
             # a file object (perhaps over HTTP) or pread: start small and double, so that a
@@ -1114,6 +1118,8 @@ cdef class Member:
                 step = self.arc.chunk
             try:
                 outb = self.zreader.read(step)
+            except WheelscanError:
+                raise  # reading the compressed bytes failed (a short read): not the stream
             except Exception as exc:
                 raise_status(ST_INFLATE, f"corrupt Zstandard stream after {self.produced} "
                                          f"bytes: {exc}")
@@ -1198,6 +1204,8 @@ cdef class Member:
         else:
             try:
                 more = len(self.zreader.read(1)) > 0
+            except WheelscanError:
+                raise
             except Exception:
                 more = False
         if more:

@@ -666,6 +666,15 @@ import wheelscan
 
 path, cut = sys.argv[1], int(sys.argv[2])
 
+def close_the_wheel():
+    # an I/O error in the middle of a scan: the descriptor the reader holds goes bad
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == os.path.realpath(path):
+                os.close(int(fd))
+        except OSError:
+            pass
+
 class ShrinkOnSecondLookup:
     # the scan asks the cache once per candidate member, just before reading it
     lookups = 0
@@ -673,7 +682,10 @@ class ShrinkOnSecondLookup:
     def get(self, key):
         self.lookups += 1
         if self.lookups == 2:
-            os.truncate(path, cut)
+            if cut < 0:
+                close_the_wheel()
+            else:
+                os.truncate(path, cut)
         return None
 
     def put(self, key, facts):
@@ -683,10 +695,14 @@ print(json.dumps(wheelscan.scan_wheel(path, member_cache=ShrinkOnSecondLookup())
 """
 
 
-def test_a_wheel_truncated_during_the_scan_is_a_member_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["deflate", "zstd", "stored"])
+@pytest.mark.parametrize("where", ["header", "data"])
+def test_a_wheel_truncated_during_the_scan_is_a_member_error(
+    tmp_path: Path, method: str, where: str
+) -> None:
     """A wheel over 1 MiB rewritten in place while it is scanned: the member read after the
-    cut is an error naming it and the short read; what was scanned before stays. Run in a child:
-    a reader that mmapped the file would die of SIGBUS there."""
+    cut is an error naming it and the short read, whatever its method; what was scanned before
+    stays. Run in a child: a reader that mmapped the file would die of SIGBUS there."""
     import zipfile
 
     elf = bytes(craft_elf(tail=4096).data)
@@ -694,14 +710,19 @@ def test_a_wheel_truncated_during_the_scan_is_a_member_error(tmp_path: Path) -> 
         tmp_path,
         "cut-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
         {"cut/a.so": elf, "cut/filler.txt": os.urandom(1_200_000), "cut/b.so": elf},
-        methods={"cut/filler.txt": "stored"},
+        methods={"cut/filler.txt": "stored", "cut/b.so": method},
     )
     assert w.stat().st_size > 1 << 20  # over Limits.read_whole_max: read with pread
     with zipfile.ZipFile(w) as zf:
-        assert [i.filename for i in zf.infolist()][:3] == ["cut/a.so", "cut/filler.txt", "cut/b.so"]
-        # cut at the start of the page holding b.so's local header: a mapping of the file
-        # would fault on that page (SIGBUS), not read zeros
-        cut = zf.getinfo("cut/b.so").header_offset // 4096 * 4096
+        names = [i.filename for i in zf.infolist()]
+        assert names[:3] == ["cut/a.so", "cut/filler.txt", "cut/b.so"]
+        header = zf.getinfo("cut/b.so").header_offset
+    if where == "header":
+        # the start of the page holding b.so's local header: a mapping of the file would
+        # fault on that page (SIGBUS), not read zeros
+        cut, what = header // 4096 * 4096, "local header"
+    else:
+        cut, what = header + 30 + len("cut/b.so") + 8, "member data"
     assert cut > 1 << 20
     r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), str(cut)],
                        capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -712,9 +733,58 @@ def test_a_wheel_truncated_during_the_scan_is_a_member_error(tmp_path: Path) -> 
     assert [e["member"] for e in facts["elfs"]] == ["cut/a.so"]
     [err] = facts["errors"]
     assert err["member"] == "cut/b.so"
-    assert "short read: local header" in err["message"]
+    assert err["message"].startswith(f"short read: {what} ("), err["message"]
+    assert f"the file is {cut} bytes now" in err["message"]
     assert "truncated during the scan" in err["message"]
-    assert f"is {cut} bytes now" in err["message"]
+
+
+def test_a_read_error_during_the_scan_is_a_member_error(tmp_path: Path) -> None:
+    """pread failing (here EBADF: the descriptor closed under the reader) is an error for the
+    member being read, not for the wheel: the members scanned before it stay."""
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd")
+    elf = bytes(craft_elf(tail=4096).data)
+    w = make_wheel(
+        tmp_path,
+        "bad-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        {"bad/a.so": elf, "bad/filler.txt": os.urandom(1_200_000), "bad/b.so": elf},
+        methods={"bad/filler.txt": "stored"},
+    )
+    r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), "-1"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, f"child died ({r.returncode}): {r.stderr[-2000:]}"
+    facts = json.loads(r.stdout)
+    assert facts["error"] is None
+    assert [e["member"] for e in facts["elfs"]] == ["bad/a.so"]
+    [err] = facts["errors"]
+    assert err["member"] == "bad/b.so"
+    assert err["message"].startswith("read error: local header ("), err["message"]
+    assert err["message"].endswith(os.strerror(9)), err["message"]  # EBADF
+
+
+def test_digest_through_pread_hashes_every_chunk(tmp_path: Path) -> None:
+    """The member-cache key of a member bigger than one pread chunk (1 MiB) is the hash of all
+    its compressed bytes, as when the wheel is read whole."""
+    import hashlib
+    import zipfile
+
+    _, zipread, _ = _mods()
+    blob = os.urandom(2_600_000)  # incompressible: ~2.5 MiB of compressed bytes, 3 chunks
+    w = make_wheel(tmp_path, "big-1.0-py3-none-any.whl", {"big/blob.bin": blob})
+    with zipfile.ZipFile(w) as zf:
+        info = zf.getinfo("big/blob.bin")
+    raw = w.read_bytes()
+    nlen, elen = struct.unpack_from("<HH", raw, info.header_offset + 26)
+    start = info.header_offset + 30 + nlen + elen
+    expect = hashlib.blake2b(raw[start : start + info.compress_size], digest_size=16).hexdigest()
+    assert info.compress_size > 2 << 20
+    for whole_max in (0, 1 << 30):
+        a = zipread.Archive(w, read_whole_max=whole_max)
+        try:
+            names = [e[0] for e in a.read_directory()]
+            assert a.digest(names.index("big/blob.bin")) == expect
+        finally:
+            a.close()
 
 
 # ---------------------------------------------------------------------------------------------
