@@ -208,6 +208,7 @@ cdef class Archive:
     cdef object _mm             # a small wheel's bytes (read whole)
     cdef const uint8_t[::1] _mv
     cdef int fd                 # a bigger wheel's file, read with pread; else -1
+    cdef object opened          # its (size, mtime) when opened
     cdef object path            # the path given, for OSError messages
     cdef const uint8_t* base
     cdef object fileobj
@@ -293,9 +294,11 @@ cdef class Archive:
                 # os.fstat, not fstat(2): built against glibc >= 2.33 the C call would make
                 # this module need GLIBC_2.33 (fstat64), more than the manylinux tags it ships
                 # under allow; wheelscan judges its own build in the demo
-                self.size = os.fstat(fd).st_size
+                st = os.fstat(fd)
+                self.size = st.st_size
                 if self.size > read_whole_max:
                     self.fd = fd  # read in chunks (see the module docstring: no mmap)
+                    self.opened = (st.st_size, st.st_mtime_ns)
                     fd = -1
                 elif self.size:
                     # one read() of a small wheel costs less than the os module's calls would
@@ -325,6 +328,18 @@ cdef class Archive:
             self.size = src.tell()
 
     def close(self):
+        """Release the archive. A file read in chunks that was modified since it was opened
+        (the scan may have mixed old and new bytes) adds an anomaly saying so."""
+        if self.fd >= 0 and self.opened is not None:
+            try:
+                st = os.fstat(self.fd)
+                now = (st.st_size, st.st_mtime_ns)
+            except OSError as e:
+                now = (f"unknown ({e.strerror})", None)
+            if now != self.opened:
+                self.anomalies.append(
+                    f"the file was modified while it was read ({self.opened[0]} bytes when "
+                    f"opened, {now[0]} at the end): its facts may mix old and new bytes")
         self._release_out()
         self.base = NULL
         self._mv = None

@@ -664,7 +664,7 @@ _SHRINK_DURING_SCAN = r"""
 import json, os, sys
 import wheelscan
 
-path, cut = sys.argv[1], int(sys.argv[2])
+path, action, arg = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
 def close_the_wheel():
     # an I/O error in the middle of a scan: the descriptor the reader holds goes bad
@@ -682,10 +682,14 @@ class ShrinkOnSecondLookup:
     def get(self, key):
         self.lookups += 1
         if self.lookups == 2:
-            if cut < 0:
+            if action == "truncate":
+                os.truncate(path, arg)
+            elif action == "close":
                 close_the_wheel()
-            else:
-                os.truncate(path, cut)
+            else:  # "overwrite": same size, other bytes from offset arg on
+                with open(path, "r+b") as f:
+                    f.seek(arg)
+                    f.write(os.urandom(4096))
         return None
 
     def put(self, key, facts):
@@ -724,7 +728,8 @@ def test_a_wheel_truncated_during_the_scan_is_a_member_error(
     else:
         cut, what = header + 30 + len("cut/b.so") + 8, "member data"
     assert cut > 1 << 20
-    r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), str(cut)],
+    w_size = w.stat().st_size
+    r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), "truncate", str(cut)],
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0, f"child died ({r.returncode}): {r.stderr[-2000:]}"
     facts = json.loads(r.stdout)
@@ -736,6 +741,10 @@ def test_a_wheel_truncated_during_the_scan_is_a_member_error(
     assert err["message"].startswith(f"short read: {what} ("), err["message"]
     assert f"the file is {cut} bytes now" in err["message"]
     assert "truncated during the scan" in err["message"]
+    assert facts["anomalies"] == [
+        f"the file was modified while it was read ({w_size} bytes when opened, {cut} at the "
+        "end): its facts may mix old and new bytes"
+    ]
 
 
 def test_a_read_error_during_the_scan_is_a_member_error(tmp_path: Path) -> None:
@@ -750,7 +759,7 @@ def test_a_read_error_during_the_scan_is_a_member_error(tmp_path: Path) -> None:
         {"bad/a.so": elf, "bad/filler.txt": os.urandom(1_200_000), "bad/b.so": elf},
         methods={"bad/filler.txt": "stored"},
     )
-    r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), "-1"],
+    r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), "close", "0"],
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0, f"child died ({r.returncode}): {r.stderr[-2000:]}"
     facts = json.loads(r.stdout)
@@ -760,6 +769,37 @@ def test_a_read_error_during_the_scan_is_a_member_error(tmp_path: Path) -> None:
     assert err["member"] == "bad/b.so"
     assert err["message"].startswith("read error: local header ("), err["message"]
     assert err["message"].endswith(os.strerror(9)), err["message"]  # EBADF
+    [note] = facts["anomalies"]
+    assert note.startswith(f"the file was modified while it was read ({w.stat().st_size} bytes "
+                           f"when opened, unknown ({os.strerror(9)}) at the end)")  # fmt: skip
+
+
+def test_a_wheel_overwritten_during_the_scan_is_an_anomaly(tmp_path: Path) -> None:
+    """Rewritten in place at the same size while it is read in chunks: every read succeeds,
+    so nothing fails, but the facts may mix old and new bytes and the scan says so."""
+    import zipfile
+
+    elf = bytes(craft_elf(tail=4096).data)
+    w = make_wheel(
+        tmp_path,
+        "ow-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        {"ow/a.so": elf, "ow/filler.txt": os.urandom(1_200_000), "ow/b.so": elf},
+        methods={"ow/filler.txt": "stored"},
+    )
+    size = w.stat().st_size
+    with zipfile.ZipFile(w) as zf:
+        at = zf.getinfo("ow/filler.txt").header_offset + 100_000  # inside the filler
+    r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), "overwrite", str(at)],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, f"child died ({r.returncode}): {r.stderr[-2000:]}"
+    facts = json.loads(r.stdout)
+    assert w.stat().st_size == size
+    assert (facts["error"], facts["errors"]) == (None, [])
+    assert [e["member"] for e in facts["elfs"]] == ["ow/a.so", "ow/b.so"]
+    assert facts["anomalies"] == [
+        f"the file was modified while it was read ({size} bytes when opened, {size} at the "
+        "end): its facts may mix old and new bytes"
+    ]
 
 
 def test_digest_through_pread_hashes_every_chunk(tmp_path: Path) -> None:

@@ -65,8 +65,8 @@ def scan_wheel_native(
     except (WheelscanError, OSError, MemoryError) as e:
         facts.error = f"{type(e).__name__}: {e}"
     finally:
-        facts.anomalies = arc.anomalies  # the archive is done with its list
-        arc.close()
+        arc.close()  # notes in arc.anomalies whether the file changed while it was read
+        facts.anomalies = arc.anomalies
     return facts
 
 
