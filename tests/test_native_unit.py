@@ -699,27 +699,53 @@ print(json.dumps(wheelscan.scan_wheel(path, member_cache=ShrinkOnSecondLookup())
 """
 
 
-@pytest.mark.parametrize("method", ["deflate", "zstd", "stored"])
-@pytest.mark.parametrize("where", ["header", "data"])
-def test_a_wheel_truncated_during_the_scan_is_a_member_error(
-    tmp_path: Path, method: str, where: str
-) -> None:
-    """A wheel over 1 MiB rewritten in place while it is scanned: the member read after the
-    cut is an error naming it and the short read, whatever its method; what was scanned before
-    stays. Run in a child: a reader that mmapped the file would die of SIGBUS there."""
+def _wheel_over_1_mib(tmp_path: Path, stem: str, method: str = "deflate") -> Path:
+    """``{stem}/a.so``, 1.2 MB of stored random filler, ``{stem}/b.so`` (``method``): a wheel
+    over Limits.read_whole_max, so read with pread, with b.so's bytes past the first MiB."""
     import zipfile
 
     elf = bytes(craft_elf(tail=4096).data)
     w = make_wheel(
         tmp_path,
-        "cut-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
-        {"cut/a.so": elf, "cut/filler.txt": os.urandom(1_200_000), "cut/b.so": elf},
-        methods={"cut/filler.txt": "stored", "cut/b.so": method},
+        f"{stem}-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        {f"{stem}/a.so": elf, f"{stem}/filler.txt": os.urandom(1_200_000), f"{stem}/b.so": elf},
+        methods={f"{stem}/filler.txt": "stored", f"{stem}/b.so": method},
     )
-    assert w.stat().st_size > 1 << 20  # over Limits.read_whole_max: read with pread
+    assert w.stat().st_size > 1 << 20
     with zipfile.ZipFile(w) as zf:
         names = [i.filename for i in zf.infolist()]
-        assert names[:3] == ["cut/a.so", "cut/filler.txt", "cut/b.so"]
+    assert names[:3] == [f"{stem}/a.so", f"{stem}/filler.txt", f"{stem}/b.so"]
+    return w
+
+
+def _scan_while(w: Path, action: str, arg: int) -> dict[str, Any]:
+    """Facts (as a dict) of scanning ``w`` in a child that does ``action`` to the file just
+    before the second member is read. A child: a reader that mmapped the file could die."""
+    r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), action, str(arg)],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, f"child died ({r.returncode}): {r.stderr[-2000:]}"
+    facts: dict[str, Any] = json.loads(r.stdout)
+    return facts
+
+
+def _modified_note(before: int, after: object) -> str:
+    return (
+        f"the file was modified while it was read ({before} bytes when opened, {after} at the "
+        "end): its facts may mix old and new bytes"
+    )
+
+
+@pytest.mark.parametrize("method", ["deflate", "zstd", "stored"])
+@pytest.mark.parametrize("where", ["header", "data"])
+def test_a_wheel_truncated_during_the_scan_is_a_member_error(
+    tmp_path: Path, method: str, where: str
+) -> None:
+    """A wheel over 1 MiB truncated while it is scanned: the member read after the cut is an
+    error naming it and the short read, whatever its method; what was scanned before stays."""
+    import zipfile
+
+    w = _wheel_over_1_mib(tmp_path, "cut", method)
+    with zipfile.ZipFile(w) as zf:
         header = zf.getinfo("cut/b.so").header_offset
     if where == "header":
         # the start of the page holding b.so's local header: a mapping of the file would
@@ -728,11 +754,8 @@ def test_a_wheel_truncated_during_the_scan_is_a_member_error(
     else:
         cut, what = header + 30 + len("cut/b.so") + 8, "member data"
     assert cut > 1 << 20
-    w_size = w.stat().st_size
-    r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), "truncate", str(cut)],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert r.returncode == 0, f"child died ({r.returncode}): {r.stderr[-2000:]}"
-    facts = json.loads(r.stdout)
+    size = w.stat().st_size
+    facts = _scan_while(w, "truncate", cut)
     assert w.stat().st_size == cut
     assert facts["error"] is None
     assert [e["member"] for e in facts["elfs"]] == ["cut/a.so"]
@@ -741,10 +764,7 @@ def test_a_wheel_truncated_during_the_scan_is_a_member_error(
     assert err["message"].startswith(f"short read: {what} ("), err["message"]
     assert f"the file is {cut} bytes now" in err["message"]
     assert "truncated during the scan" in err["message"]
-    assert facts["anomalies"] == [
-        f"the file was modified while it was read ({w_size} bytes when opened, {cut} at the "
-        "end): its facts may mix old and new bytes"
-    ]
+    assert facts["anomalies"] == [_modified_note(size, cut)]
 
 
 def test_a_read_error_during_the_scan_is_a_member_error(tmp_path: Path) -> None:
@@ -752,26 +772,16 @@ def test_a_read_error_during_the_scan_is_a_member_error(tmp_path: Path) -> None:
     member being read, not for the wheel: the members scanned before it stay."""
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("needs /proc/self/fd")
-    elf = bytes(craft_elf(tail=4096).data)
-    w = make_wheel(
-        tmp_path,
-        "bad-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
-        {"bad/a.so": elf, "bad/filler.txt": os.urandom(1_200_000), "bad/b.so": elf},
-        methods={"bad/filler.txt": "stored"},
-    )
-    r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), "close", "0"],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert r.returncode == 0, f"child died ({r.returncode}): {r.stderr[-2000:]}"
-    facts = json.loads(r.stdout)
+    w = _wheel_over_1_mib(tmp_path, "bad")
+    facts = _scan_while(w, "close", 0)
     assert facts["error"] is None
     assert [e["member"] for e in facts["elfs"]] == ["bad/a.so"]
     [err] = facts["errors"]
     assert err["member"] == "bad/b.so"
     assert err["message"].startswith("read error: local header ("), err["message"]
     assert err["message"].endswith(os.strerror(9)), err["message"]  # EBADF
-    [note] = facts["anomalies"]
-    assert note.startswith(f"the file was modified while it was read ({w.stat().st_size} bytes "
-                           f"when opened, unknown ({os.strerror(9)}) at the end)")  # fmt: skip
+    unknown = f"unknown ({os.strerror(9)})"
+    assert facts["anomalies"] == [_modified_note(w.stat().st_size, unknown)]
 
 
 def test_a_wheel_overwritten_during_the_scan_is_an_anomaly(tmp_path: Path) -> None:
@@ -779,27 +789,15 @@ def test_a_wheel_overwritten_during_the_scan_is_an_anomaly(tmp_path: Path) -> No
     so nothing fails, but the facts may mix old and new bytes and the scan says so."""
     import zipfile
 
-    elf = bytes(craft_elf(tail=4096).data)
-    w = make_wheel(
-        tmp_path,
-        "ow-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
-        {"ow/a.so": elf, "ow/filler.txt": os.urandom(1_200_000), "ow/b.so": elf},
-        methods={"ow/filler.txt": "stored"},
-    )
+    w = _wheel_over_1_mib(tmp_path, "ow")
     size = w.stat().st_size
     with zipfile.ZipFile(w) as zf:
         at = zf.getinfo("ow/filler.txt").header_offset + 100_000  # inside the filler
-    r = subprocess.run([sys.executable, "-c", _SHRINK_DURING_SCAN, str(w), "overwrite", str(at)],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert r.returncode == 0, f"child died ({r.returncode}): {r.stderr[-2000:]}"
-    facts = json.loads(r.stdout)
+    facts = _scan_while(w, "overwrite", at)
     assert w.stat().st_size == size
     assert (facts["error"], facts["errors"]) == (None, [])
     assert [e["member"] for e in facts["elfs"]] == ["ow/a.so", "ow/b.so"]
-    assert facts["anomalies"] == [
-        f"the file was modified while it was read ({size} bytes when opened, {size} at the "
-        "end): its facts may mix old and new bytes"
-    ]
+    assert facts["anomalies"] == [_modified_note(size, size)]
 
 
 def test_digest_through_pread_hashes_every_chunk(tmp_path: Path) -> None:
