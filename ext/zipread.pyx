@@ -335,11 +335,14 @@ cdef class Archive:
                 st = os.fstat(self.fd)
                 now = (st.st_size, st.st_mtime_ns)
             except OSError as e:
-                now = (f"unknown ({e.strerror})", None)
-            if now != self.opened:
-                self.anomalies.append(
-                    f"the file was modified while it was read ({self.opened[0]} bytes when "
-                    f"opened, {now[0]} at the end): its facts may mix old and new bytes")
+                self.anomalies.append(f"could not check whether the file was modified while "
+                                      f"it was read: {e.strerror}")
+            else:
+                if now != self.opened:
+                    self.anomalies.append(
+                        f"the file was modified while it was read ({self.opened[0]} bytes "
+                        f"when opened, {now[0]} at the end): its facts may mix old and new "
+                        f"bytes")
         self._release_out()
         self.base = NULL
         self._mv = None
@@ -1133,8 +1136,8 @@ cdef class Member:
                 step = self.arc.chunk
             try:
                 outb = self.zreader.read(step)
-            except WheelscanError:
-                raise  # reading the compressed bytes failed (a short read): not the stream
+            except (WheelscanError, OSError):
+                raise  # reading the compressed bytes failed (a short read, I/O): not the stream
             except Exception as exc:
                 raise_status(ST_INFLATE, f"corrupt Zstandard stream after {self.produced} "
                                          f"bytes: {exc}")
@@ -1219,7 +1222,7 @@ cdef class Member:
         else:
             try:
                 more = len(self.zreader.read(1)) > 0
-            except WheelscanError:
+            except (WheelscanError, OSError):
                 raise
             except Exception:
                 more = False

@@ -192,7 +192,7 @@ def drop_gnu_stack(path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # ZIP writing (APPNOTE 6.3.x), by hand so tests control every field, method and ZIP64 record.
 
-METHODS = {"stored": 0, "deflate": 8, "zstd": 93}
+METHODS = {"stored": 0, "deflate": 8, "zstd": 93, "zstd-checksum": 93}
 
 
 @dataclass
@@ -211,6 +211,8 @@ def _compress(data: bytes, method: str) -> bytes:
         return c.compress(data) + c.flush()
     if method == "zstd":
         return zstandard.ZstdCompressor(level=3).compress(data)
+    if method == "zstd-checksum":  # the frame ends with a 4-byte checksum of the content
+        return zstandard.ZstdCompressor(level=3, write_checksum=True).compress(data)
     raise ValueError(method)
 
 

@@ -780,8 +780,9 @@ def test_a_read_error_during_the_scan_is_a_member_error(tmp_path: Path) -> None:
     assert err["member"] == "bad/b.so"
     assert err["message"].startswith("read error: local header ("), err["message"]
     assert err["message"].endswith(os.strerror(9)), err["message"]  # EBADF
-    unknown = f"unknown ({os.strerror(9)})"
-    assert facts["anomalies"] == [_modified_note(w.stat().st_size, unknown)]
+    assert facts["anomalies"] == [
+        f"could not check whether the file was modified while it was read: {os.strerror(9)}"
+    ]
 
 
 def test_a_wheel_overwritten_during_the_scan_is_an_anomaly(tmp_path: Path) -> None:
@@ -791,6 +792,9 @@ def test_a_wheel_overwritten_during_the_scan_is_an_anomaly(tmp_path: Path) -> No
 
     w = _wheel_over_1_mib(tmp_path, "ow")
     size = w.stat().st_size
+    # 10 s in the past, so that the overwrite changes the mtime on any timestamp granularity
+    t = w.stat().st_mtime_ns - 10**10
+    os.utime(w, ns=(t, t))
     with zipfile.ZipFile(w) as zf:
         at = zf.getinfo("ow/filler.txt").header_offset + 100_000  # inside the filler
     facts = _scan_while(w, "overwrite", at)
@@ -798,6 +802,68 @@ def test_a_wheel_overwritten_during_the_scan_is_an_anomaly(tmp_path: Path) -> No
     assert (facts["error"], facts["errors"]) == (None, [])
     assert [e["member"] for e in facts["elfs"]] == ["ow/a.so", "ow/b.so"]
     assert facts["anomalies"] == [_modified_note(size, size)]
+
+
+class _FailingReads(io.BytesIO):
+    """A file object whose reads fail from offset ``fail_at`` on (an I/O or remote error)."""
+
+    fail_at: int | None = None
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self.fail_at is not None and self.tell() + (n if n and n > 0 else 1) > self.fail_at:
+            raise OSError(5, "simulated read failure")
+        return super().read(n)
+
+
+@pytest.mark.parametrize("source", ["pread", "fileobj"])
+@pytest.mark.parametrize("where", ["middle", "checksum"])
+def test_read_errors_in_a_zstd_member_are_not_called_corruption(
+    tmp_path: Path, source: str, where: str
+) -> None:
+    """Reading a Zstandard member's compressed bytes fails: the error is the read's, whether it
+    happens mid-stream or only in the check for output past the declared size. That check reads
+    the frame's last bytes when everything before them was read in the reader's doubling steps
+    (4 KiB ... 64 KiB: 131,072 bytes), so the frame here is 131,072 bytes plus its checksum."""
+    import zipfile
+
+    from wheelscan.errors import ZipFormatError
+
+    _, zipread, _ = _mods()
+    n = 131_000
+    for _ in range(4):  # random bytes go into raw blocks: the frame is n + a fixed overhead
+        blob = os.urandom(n)
+        size = len(zstandard_frame(blob))
+        if size == 131_076:
+            break
+        n += 131_076 - size
+    assert len(zstandard_frame(blob)) == 131_076
+    filler = os.urandom(1_100_000)
+    w = write_zip(tmp_path / "z.zip", [ZipMember("filler.txt", filler, "stored"),
+                                       ZipMember("z/blob.bin", blob, "zstd-checksum")])  # fmt: skip
+    with zipfile.ZipFile(w) as zf:
+        info = zf.getinfo("z/blob.bin")
+    data_off = info.header_offset + 30 + len("z/blob.bin")
+    cut = data_off + (131_072 if where == "checksum" else 4096)
+    fobj = _FailingReads(w.read_bytes())
+    a = zipread.Archive(w if source == "pread" else fobj, read_whole_max=0)
+    try:
+        index = [e[0] for e in a.read_directory()].index("z/blob.bin")
+        if source == "pread":
+            os.truncate(w, cut)
+            with pytest.raises(ZipFormatError, match=r"^short read: member data \("):
+                a.read_member(index, 1 << 20)
+        else:
+            fobj.fail_at = cut
+            with pytest.raises(OSError, match="simulated read failure"):
+                a.read_member(index, 1 << 20)
+    finally:
+        a.close()
+
+
+def zstandard_frame(data: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=3, write_checksum=True).compress(data)
 
 
 def test_digest_through_pread_hashes_every_chunk(tmp_path: Path) -> None:
