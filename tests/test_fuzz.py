@@ -296,10 +296,12 @@ def child(argv: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     current = work / WHL  # the input being scanned: what a crash leaves behind
     limits = Limits(max_wheel_inflate=64 << 20)
+    # the native reader reads a path whole or, over read_whole_max, with pread: fuzz both
+    pread_limits = Limits(max_wheel_inflate=64 << 20, read_whole_max=0)
     counter = {"n": 0, "errors": 0}
 
     def prop(example: tuple[int, list[tuple[int, int, int, int]]], method_i: int,
-             as_file: bool) -> None:  # fmt: skip
+             source: str) -> None:  # fmt: skip
         i, ops = example
         data = apply(bases[i], ops)
         if args.target == "elf":
@@ -312,11 +314,12 @@ def child(argv: list[str]) -> int:
         # CPU time, not wall: the suite shares 2 cores with others; a hang still burns CPU (and
         # a blocked one trips the parent's timeout).
         t0 = time.process_time()
-        if as_file:
+        if source == "fileobj":
             facts = wheelscan.scan_wheel(io.BytesIO(archive), engine=args.engine,
                                          filename=WHL, limits=limits)  # fmt: skip
         else:
-            facts = wheelscan.scan_wheel(current, engine=args.engine, limits=limits)
+            facts = wheelscan.scan_wheel(current, engine=args.engine,
+                                         limits=pread_limits if source == "pread" else limits)
         took = time.process_time() - t0
         assert took < EXAMPLE_SECONDS, f"scan took {took:.1f} s of CPU"
         check_facts(facts, len(archive))
@@ -325,7 +328,8 @@ def child(argv: list[str]) -> int:
 
     from hypothesis import strategies as st
 
-    test = given(mutations(len(bases)), st.integers(0, 2), st.booleans())(prop)
+    sources = st.sampled_from(["path", "pread", "fileobj"])
+    test = given(mutations(len(bases)), st.integers(0, 2), sources)(prop)
     if profile != "ci" and not settings().derandomize:
         s = int(os.environ.get("WHEELSCAN_FUZZ_SEED") or random.SystemRandom().getrandbits(32))
         print(f"fuzz seed: {s} (replay with WHEELSCAN_FUZZ_SEED={s})", flush=True)
