@@ -208,7 +208,7 @@ cdef class Archive:
     cdef object _mm             # a small wheel's bytes (read whole)
     cdef const uint8_t[::1] _mv
     cdef int fd                 # a bigger wheel's file, read with pread; else -1
-    cdef object opened          # its (size, mtime) when opened
+    cdef object opened_mtime    # its st_mtime_ns when opened (its size then is self.size)
     cdef object path            # the path given, for OSError messages
     cdef const uint8_t* base
     cdef object fileobj
@@ -298,7 +298,7 @@ cdef class Archive:
                 self.size = st.st_size
                 if self.size > read_whole_max:
                     self.fd = fd  # read in chunks (see the module docstring: no mmap)
-                    self.opened = (st.st_size, st.st_mtime_ns)
+                    self.opened_mtime = st.st_mtime_ns
                     fd = -1
                 elif self.size:
                     # one read() of a small wheel costs less than the os module's calls would
@@ -330,18 +330,17 @@ cdef class Archive:
     def close(self):
         """Release the archive. A file read in chunks that was modified since it was opened
         (the scan may have mixed old and new bytes) adds an anomaly saying so."""
-        if self.fd >= 0 and self.opened is not None:
+        if self.fd >= 0:
             try:
                 st = os.fstat(self.fd)
-                now = (st.st_size, st.st_mtime_ns)
             except OSError as e:
                 self.anomalies.append(f"could not check whether the file was modified while "
                                       f"it was read: {e.strerror}")
             else:
-                if now != self.opened:
+                if st.st_size != self.size or st.st_mtime_ns != self.opened_mtime:
                     self.anomalies.append(
-                        f"the file was modified while it was read ({self.opened[0]} bytes "
-                        f"when opened, {now[0]} at the end): its facts may mix old and new "
+                        f"the file was modified while it was read ({self.size} bytes when "
+                        f"opened, {st.st_size} at the end): its facts may mix old and new "
                         f"bytes")
         self._release_out()
         self.base = NULL
@@ -669,9 +668,9 @@ cdef class Archive:
             m.close()
 
     cdef object _scan_stored_ranges(self, Member m, str member):
-        """A stored member read with pread or through a file object: read only the ranges the parser asks for
-        (header, program headers, each table) into a sparse buffer, not the prefix up to the
-        last table. ElfFacts, None for a non-ELF member, or False if no buffer could be had."""
+        """A stored member read with pread or through a file object: read only the ranges the
+        parser asks for (header, program headers, each table) into a sparse buffer, not the
+        prefix up to the last table. ElfFacts, None for a non-ELF member, or False if no buffer could be had."""
         cdef uint64_t usize = m.usize, n, s, e, got, grow
         cdef int tiny = 0
         cdef uint8_t* buf
@@ -951,18 +950,26 @@ cdef class Member:
         self.produced = self.fed = target
         return 0
 
-    cdef int _feed_zlib(self) except -1:
-        cdef uint64_t k
+    cdef const uint8_t* _take_input(self, uint64_t want, uint64_t* k) except NULL:
+        """Up to ``want`` more compressed bytes for a C inflater, ``k[0]`` of them: a pointer
+        into a wheel read whole (no copy), else into bytes read (kept in ``_inbuf``)."""
+        cdef const uint8_t* p
         if self.arc.base != NULL:
-            k = self.csize - self.fed
-            if k > 0x40000000:
-                k = 0x40000000
-            self.zs.next_in = <unsigned char*>(self.arc.base + self.data_off + self.fed)
-            self.fed += k
-        else:
-            self._inbuf = self._next_input(self.arc.chunk)
-            k = PyBytes_GET_SIZE(self._inbuf)
-            self.zs.next_in = <unsigned char*>PyBytes_AS_STRING(self._inbuf)
+            k[0] = self.csize - self.fed
+            if k[0] > want:
+                k[0] = want
+            p = self.arc.base + self.data_off + self.fed
+            self.fed += k[0]
+            return p
+        self._inbuf = self._next_input(want)
+        k[0] = PyBytes_GET_SIZE(self._inbuf)
+        return <const uint8_t*>PyBytes_AS_STRING(self._inbuf)
+
+    cdef int _feed_zlib(self) except -1:
+        # all that is left of a wheel read whole (avail_in is 32-bit), else a chunk
+        cdef uint64_t k
+        cdef uint64_t want = 0x40000000 if self.arc.base != NULL else self.arc.chunk
+        self.zs.next_in = <unsigned char*>self._take_input(want, &k)
         self.zs.avail_in = <unsigned int>k
         return 0
 
@@ -1020,16 +1027,7 @@ cdef class Member:
 
     cdef int _feed_isal(self, uint64_t want) except -1:
         cdef uint64_t k
-        if self.arc.base != NULL:
-            k = self.csize - self.fed
-            if k > want:
-                k = want
-            self.ist.next_in = <uint8_t*>(self.arc.base + self.data_off + self.fed)
-            self.fed += k
-        else:
-            self._inbuf = self._next_input(want)
-            k = PyBytes_GET_SIZE(self._inbuf)
-            self.ist.next_in = <uint8_t*>PyBytes_AS_STRING(self._inbuf)
+        self.ist.next_in = <uint8_t*>self._take_input(want, &k)
         self.ist.avail_in = <uint32_t>k
         return 0
 
