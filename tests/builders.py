@@ -203,7 +203,8 @@ class ZipMember:
     flags: int = 0
 
 
-def _compress(data: bytes, method: str) -> bytes:
+def compress(data: bytes, method: str) -> bytes:
+    """A member's data as ``write_zip`` stores it under ``method`` (see METHODS)."""
     if method == "stored":
         return data
     if method == "deflate":
@@ -227,7 +228,7 @@ def write_zip(
     out = bytearray()
     central = bytearray()
     for m in members:
-        comp = _compress(m.data, m.method)
+        comp = compress(m.data, m.method)
         crc = zlib.crc32(m.data)
         name = m.name.encode()
         offset = len(out)
