@@ -26,6 +26,7 @@ engine; ``expensive`` (needs ``WHEELSCAN_SLOW_TESTS=1``) runs many more from a p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -297,7 +298,7 @@ def child(argv: list[str]) -> int:
     current = work / WHL  # the input being scanned: what a crash leaves behind
     limits = Limits(max_wheel_inflate=64 << 20)
     # the native reader reads a path whole or, over read_whole_max, with pread: fuzz both
-    pread_limits = Limits(max_wheel_inflate=64 << 20, read_whole_max=0)
+    pread_limits = dataclasses.replace(limits, read_whole_max=0)
     counter = {"n": 0, "errors": 0}
 
     def prop(example: tuple[int, list[tuple[int, int, int, int]]], method_i: int,
