@@ -27,7 +27,10 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcmp, memset
 from libc.stdio cimport snprintf
+from cpython.pycapsule cimport PyCapsule_New
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+from elfapi cimport WS_PARSE_PREFIX_CAPSULE
 
 from status cimport ST_OK, ST_NEED, ST_ELF, ST_ZIP, ST_INFLATE, ST_LIMIT, ST_NOMEM
 
@@ -443,18 +446,9 @@ def parse(const uint8_t[::1] data not None, uint64_t total, str member="", prese
     cdef Ctx c
     cdef uint64_t* ext = NULL
     cdef uint64_t k = 0, s, e
-    c.p = &data[0] if data.shape[0] else <const uint8_t*>b""
-    c.have = <uint64_t>data.shape[0]
-    if c.have > total:
-        c.have = total
-    c.total = total
-    c.need = 0
-    c.msg[0] = 0
-    c.extra = NULL
-    c.nextra = 0
-    c.nmiss = 0
     if present is None:
-        return _parse(&c, member)
+        return parse_prefix(&data[0] if data.shape[0] else NULL, data.shape[0], total, member)
+    init_ctx(&c, &data[0] if data.shape[0] else NULL, data.shape[0], total)
     if c.have < total:
         raise ValueError(f"sparse parse: {c.have} bytes of buffer for a {total}-byte file")
     ranges = sorted(present)
@@ -480,6 +474,28 @@ def parse(const uint8_t[::1] data not None, uint64_t total, str member="", prese
         return _parse(&c, member)
     finally:
         free(ext)
+
+
+cdef inline void init_ctx(Ctx* c, const uint8_t* p, uint64_t have, uint64_t total) noexcept:
+    c.p = p if p != NULL else <const uint8_t*>b""
+    c.have = have if have < total else total
+    c.total = total
+    c.need = 0
+    c.msg[0] = 0
+    c.extra = NULL
+    c.nextra = 0
+    c.nmiss = 0
+
+
+cdef object parse_prefix(const uint8_t* p, uint64_t have, uint64_t total, str member):
+    """:func:`parse` of a prefix (``have`` bytes at ``p``): the ZIP reader calls this through
+    the ``_PARSE_PREFIX`` capsule on its output buffer, with no buffer object per round."""
+    cdef Ctx c
+    init_ctx(&c, p, have, total)
+    return _parse(&c, member)
+
+
+_PARSE_PREFIX = PyCapsule_New(<void*>parse_prefix, WS_PARSE_PREFIX_CAPSULE, NULL)
 
 
 cdef object _parse(Ctx* c, str member):

@@ -19,6 +19,7 @@ import hashlib
 import os
 from importlib.util import find_spec
 
+cimport cython
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 cimport posix.mman as mman
@@ -52,10 +53,16 @@ cdef extern from "isal_shim.h":
     int isal_inflate(inflate_state* s) nogil
 from status cimport ST_ELF, ST_INFLATE, ST_LIMIT, ST_NOMEM, ST_ZIP
 
-from wheelscan._native.elf import parse as elf_parse, raise_status
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from elfapi cimport WS_PARSE_PREFIX_CAPSULE, parse_prefix_f
+
+from wheelscan._native.elf import _PARSE_PREFIX, parse as elf_parse, raise_status
 from wheelscan.errors import WheelscanError
 
 __all__ = ["Archive", "INFLATERS", "LIBISAL", "inflater", "ZLIB_VERSION"]
+
+cdef parse_prefix_f parse_prefix = <parse_prefix_f>PyCapsule_GetPointer(
+    _PARSE_PREFIX, WS_PARSE_PREFIX_CAPSULE)
 
 ZLIB_VERSION = z.zlibVersion().decode()
 
@@ -158,7 +165,19 @@ cdef enum:
     K_RECORD = 3     # a top-level *.dist-info/RECORD
 
 
-cdef int classify(const uint8_t* p, Py_ssize_t n, uint64_t usize, str name):
+cdef struct Entry:
+    # one central directory entry; its name stays in the directory's bytes (cd_base + name_at)
+    uint64_t name_at
+    uint64_t csize
+    uint64_t usize
+    uint64_t offset      # of the local header, after any prepended bytes
+    uint32_t crc
+    uint16_t nlen
+    uint16_t flags
+    uint16_t method
+
+
+cdef int classify(const uint8_t* p, Py_ssize_t n, uint64_t usize, uint16_t flags):
     """members.may_be_binary on the raw name, plus the WHEEL/RECORD test of
     wheelinfo.find_wheel_file. Names are UTF-8 or CP437, where every ASCII byte is its own
     character and no other byte decodes to ASCII, so '/', '.' and ASCII words can be matched
@@ -191,7 +210,7 @@ cdef int classify(const uint8_t* p, Py_ssize_t n, uint64_t usize, str name):
         return K_CANDIDATE  # no suffix (or a leading dot only): executables, blobs
     for i in range(dot, n):
         if p[i] & 0x80:
-            return K_CANDIDATE if may_be_binary(name, usize) else K_SKIP
+            return K_CANDIDATE if may_be_binary(decode_name(p, n, flags), usize) else K_SKIP
     if n - dot > _MAX_SUFFIX:
         return K_CANDIDATE  # longer than any listed suffix
     for i in range(n - dot):
@@ -201,9 +220,16 @@ cdef int classify(const uint8_t* p, Py_ssize_t n, uint64_t usize, str name):
     return K_CANDIDATE
 
 
+cdef class Member
+
+
+@cython.final
 cdef class Archive:
-    """One ZIP archive. ``read_directory()`` fills ``entries``: tuples of
-    (name, method, flags, compressed_size, size, local_header_offset, crc32)."""
+    """One ZIP archive. ``read_directory()`` walks the central directory into a compact C
+    array (names stay in the directory's bytes); ``entry(i)`` is one entry as a tuple of
+    (name, method, flags, compressed_size, size, local_header_offset, crc32), ``entries`` and
+    ``names`` all of them, built on first use. A scan needs the tuples of its candidates
+    only, so a wheel of 5,000 ``.py`` files costs no 5,000 Python objects."""
 
     cdef object _mm             # a small wheel's bytes (read whole)
     cdef const uint8_t[::1] _mv
@@ -214,8 +240,12 @@ cdef class Archive:
     cdef object fileobj
     cdef bytes _tmp
     cdef readonly uint64_t size
-    cdef readonly list entries
-    cdef readonly list names
+    cdef Entry* ents
+    cdef readonly Py_ssize_t count  # central directory entries read
+    cdef bint dir_read
+    cdef object _cd_owner           # the bytes holding the central directory (entry names)
+    cdef const uint8_t* cd_base
+    cdef list _entries, _names      # entries / names, built on first use
     cdef readonly list anomalies
     cdef readonly list candidates   # indexes of entries that may be binaries (name rule)
     cdef readonly Py_ssize_t wheel_index  # the first top-level *.dist-info/WHEEL, or -1
@@ -242,9 +272,11 @@ cdef class Archive:
         _spare_cap = 0
         self.base = NULL
         self.fd = -1
+        self.ents = NULL
 
     def __dealloc__(self):
         self._release_out()
+        free(self.ents)
         if self.fd >= 0:
             c_close(self.fd)
 
@@ -265,8 +297,6 @@ cdef class Archive:
                  uint64_t read_whole_max=SMALL_FILE):
         cdef int fd
         cdef Py_ssize_t got, n
-        self.entries = []
-        self.names = []
         self.anomalies = []
         self.candidates = []
         self.wheel_index = -1
@@ -415,6 +445,10 @@ cdef class Archive:
         cdef int kind
         cdef int64_t fallback
         cdef uint16_t flags, method
+        cdef uint64_t cap
+        cdef Entry* ent
+        if self.dir_read:
+            return self.count
         if self.size < 22:
             raise_status(ST_ZIP, f"not a ZIP archive: {self.size} bytes, too small for an end of central directory record")
         # the last 22 bytes first (and 20 before them, where a ZIP64 locator would be): an
@@ -480,13 +514,19 @@ cdef class Archive:
         if n_total > self.max_members:
             raise_status(ST_LIMIT, f"{n_total} members exceed the limit of {self.max_members}")
         p = self._at(cd_off + concat, cd_size, "central directory")
-        if self.base == NULL:
-            cd_keep = self._tmp  # keep the bytes alive while walking
+        # entry names point into these bytes: keep them as long as the archive object lives
+        self._cd_owner = self._mm if self.base != NULL else self._tmp
+        self.cd_base = p
+        cap = cd_size // 46
+        if cap > self.max_members:
+            cap = self.max_members
+        self.ents = <Entry*>malloc((cap if cap else 1) * sizeof(Entry))
+        if self.ents == NULL:
+            raise_status(ST_NOMEM, f"cannot allocate {cap} central directory entries")
+        self.dir_read = True
         pos = 0
         parsed = 0
         min_off = self.size
-        entries = self.entries
-        names = self.names
         candidates = self.candidates
         while pos + 46 <= cd_size:
             e = p + pos
@@ -494,6 +534,8 @@ cdef class Archive:
                 break
             if parsed >= self.max_members:
                 raise_status(ST_LIMIT, f"more than {self.max_members} members")
+            if parsed >= cap:  # cannot happen: every entry takes at least 46 bytes
+                break
             flags = u16(e + 8)
             method = u16(e + 10)
             crc = u32(e + 16)
@@ -506,7 +548,6 @@ cdef class Archive:
             if pos + 46 + nlen + elen + cmlen > cd_size:
                 self.anomalies.append(f"central directory entry {parsed} truncated")
                 break
-            name = decode_name(e + 46, nlen, flags)
             if usize == 0xFFFFFFFF or csize == 0xFFFFFFFF or offset == 0xFFFFFFFF:
                 q = 46 + nlen
                 qend = q + elen
@@ -531,9 +572,17 @@ cdef class Archive:
             offset += concat
             if offset < min_off:
                 min_off = offset
-            entries.append((name, method, flags, csize, usize, offset, crc))
-            names.append(name)
-            kind = classify(e + 46, nlen, usize, name)
+            ent = &self.ents[parsed]
+            ent.name_at = pos + 46
+            ent.nlen = <uint16_t>nlen
+            ent.flags = flags
+            ent.method = method
+            ent.csize = csize
+            ent.usize = usize
+            ent.offset = offset
+            ent.crc = crc
+            self.count = parsed + 1
+            kind = classify(e + 46, nlen, usize, flags)
             if kind == K_CANDIDATE:
                 candidates.append(parsed)
             elif kind == K_WHEEL:
@@ -550,15 +599,108 @@ cdef class Archive:
             self.anomalies.append(f"{concat} bytes prepended to the archive")
         if parsed and min_off > 0 and min_off != self.size:
             self.anomalies.append(f"{min_off} bytes before the first local header")
-        if len(set(names)) != len(names):
+        if self._has_duplicates():
             self.anomalies.append("duplicate member names")
-        return entries
+        return self.count
 
-    def open(self, Py_ssize_t index):
+    cdef bint _has_duplicates(self) except -1:
+        """Whether two entries have the same decoded name. ASCII names (the rule) go through a
+        C hash set on their bytes: an ASCII name decodes to itself whatever the flags, and a
+        name with any other byte never decodes to pure ASCII, so only the rest are decoded
+        and compared as strings."""
+        cdef Py_ssize_t i, j, size = 1
+        cdef uint64_t h
+        cdef const uint8_t* q
+        cdef const Entry* a
+        cdef const Entry* b
+        cdef Py_ssize_t* slots
+        cdef uint16_t k
+        cdef bint ascii, dup = False
+        others = None
+        while size < 2 * self.count:
+            size <<= 1
+        slots = <Py_ssize_t*>malloc(size * sizeof(Py_ssize_t))
+        if slots == NULL:
+            raise_status(ST_NOMEM, "cannot allocate the duplicate-name table")
+        try:
+            memset(slots, 0xFF, size * sizeof(Py_ssize_t))  # -1: empty
+            for i in range(self.count):
+                a = &self.ents[i]
+                q = self.cd_base + a.name_at
+                h = 1469598103934665603ULL  # FNV-1a
+                ascii = True
+                for k in range(a.nlen):
+                    if q[k] & 0x80:
+                        ascii = False
+                        break
+                    h = (h ^ q[k]) * 1099511628211ULL
+                if not ascii:
+                    if others is None:
+                        others = set()
+                    name = decode_name(q, a.nlen, a.flags)
+                    if name in others:
+                        dup = True
+                        break
+                    others.add(name)
+                    continue
+                j = <Py_ssize_t>(h & <uint64_t>(size - 1))
+                while slots[j] >= 0:
+                    b = &self.ents[slots[j]]
+                    if b.nlen == a.nlen and memcmp(self.cd_base + b.name_at, q, a.nlen) == 0:
+                        dup = True
+                        break
+                    j = (j + 1) & (size - 1)
+                if dup:
+                    break
+                slots[j] = i
+        finally:
+            free(slots)
+        return dup
+
+    cdef inline const Entry* _ent(self, Py_ssize_t index) except NULL:
+        if index < 0:
+            index += self.count
+        if index < 0 or index >= self.count:
+            raise IndexError(f"entry {index} of {self.count}")
+        return &self.ents[index]
+
+    cdef str _name(self, const Entry* ent):
+        return decode_name(self.cd_base + ent.name_at, ent.nlen, ent.flags)
+
+    def entry(self, Py_ssize_t index):
+        """Entry ``index``: (name, method, flags, compressed_size, size, local_header_offset,
+        crc32)."""
+        cdef const Entry* ent = self._ent(index)
+        return (self._name(ent), ent.method, ent.flags, ent.csize, ent.usize, ent.offset,
+                ent.crc)
+
+    def name(self, Py_ssize_t index):
+        """The name of entry ``index``."""
+        return self._name(self._ent(index))
+
+    @property
+    def entries(self):
+        """Every entry, as :meth:`entry` gives them (built on first use)."""
+        if self._entries is None:
+            self._entries = [self.entry(i) for i in range(self.count)]
+        return self._entries
+
+    @property
+    def names(self):
+        """Every entry's name (built on first use)."""
+        if self._names is None:
+            self._names = [self._name(&self.ents[i]) for i in range(self.count)]
+        return self._names
+
+    cpdef Member open(self, Py_ssize_t index):
         """A :class:`Member` reader for entry ``index`` (its local header checked)."""
-        cdef uint64_t off, nlen, elen, data_off, csize
+        cdef uint64_t off, nlen, elen, data_off, csize, usize
         cdef const uint8_t* p
-        name, method, flags, csize, usize, off, _crc = self.entries[index]
+        cdef const Entry* ent = self._ent(index)
+        cdef uint16_t flags = ent.flags, method = ent.method
+        csize = ent.csize
+        usize = ent.usize
+        off = ent.offset
         if flags & 1:
             raise_status(ST_ZIP, "member is encrypted")
         if method != 0 and method != 8 and method != 93:
@@ -569,9 +711,10 @@ cdef class Archive:
         nlen = u16(p + 26)
         elen = u16(p + 28)
         p = self._at(off + 30, nlen, "local header name")
-        if decode_name(p, nlen, flags) != name:
+        if ((nlen != ent.nlen or memcmp(p, self.cd_base + ent.name_at, nlen) != 0)
+                and decode_name(p, nlen, flags) != self._name(ent)):
             self.anomalies.append(f"local header name differs from central directory name "
-                                  f"{name!r}")
+                                  f"{self._name(ent)!r}")
         data_off = off + 30 + nlen + elen
         if data_off > self.size or csize > self.size - data_off:
             raise_status(ST_ZIP, f"member data ({csize} bytes at offset {data_off}) runs past "
@@ -600,7 +743,9 @@ cdef class Archive:
 
     def read_member(self, Py_ssize_t index, uint64_t limit):
         """The whole member (at most ``limit`` bytes, else LimitExceeded) as bytes."""
-        name, method, flags, csize, usize, off, _crc = self.entries[index]
+        cdef const Entry* ent = self._ent(index)
+        cdef uint64_t csize = ent.csize, usize = ent.usize
+        cdef int method = ent.method
         if usize > limit:
             raise_status(ST_LIMIT, f"{usize} bytes exceed the limit of {limit}")
         cdef Member m = self.open(index)
@@ -641,7 +786,7 @@ cdef class Archive:
             if m.method == 0 and m.csize != usize:
                 raise_status(ST_ZIP, f"stored member: compressed size {m.csize} != size {usize}")
             while True:
-                res = elf_parse(m.view(), usize, member)
+                res = parse_prefix(m.ptr(), m.produced, usize, member)
                 if type(res) is not int:
                     return res
                 need = res
@@ -798,6 +943,7 @@ cdef class _Source:
         return self.m._next_input(n if n >= 0 else PY_IN_CHUNK)
 
 
+@cython.final
 cdef class Member:
     """Incremental reader of one member's data into the archive's output buffer."""
 
@@ -894,12 +1040,12 @@ cdef class Member:
         self.arc._at(off, k, "member data")
         return self.arc._tmp
 
-    def fill(self, uint64_t target):
+    cpdef int64_t fill(self, uint64_t target) except -1:
         """Produce output until ``target`` bytes (capped at the declared size) or the end."""
         if target > self.usize:
             target = self.usize
         if target <= self.produced:
-            return self.produced
+            return <int64_t>self.produced
         if self.arc.inflated_total + target > self.arc.max_inflate:
             raise_status(ST_LIMIT, f"the wheel's inflate limit of {self.arc.max_inflate} bytes "
                                    f"would be exceeded")
@@ -916,7 +1062,7 @@ cdef class Member:
             self._fill_zstd(target)
         if self.produced == self.usize and not self.eof and self.method != 0:
             self._check_end()
-        return self.produced
+        return <int64_t>self.produced
 
     cdef int _input_left(self) except -1:
         """Before feeding more input: none left means the stream ended before the output."""

@@ -61,7 +61,8 @@ def test_directory_walk_applies_the_python_name_rules(
         [ZipMember(name, b"\x7fELF\0\0"[:size], "stored", flags) for name, size, flags in members],
     )
     arc = zipread.Archive(path)  # type: ignore[attr-defined]
-    entries = arc.read_directory()
+    assert arc.read_directory() == len(members)
+    entries = arc.entries
     # the names as the archive decoded them (CP437 without bit 11): the rules apply to those
     expected = [i for i, e in enumerate(entries) if may_be_binary(e[0], e[4])]
     assert arc.candidates == expected

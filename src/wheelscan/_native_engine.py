@@ -73,16 +73,15 @@ def scan_wheel_native(
 def _scan(
     arc: zipread.Archive, facts: WheelFacts, limits: Limits, cache: MemberCache | None
 ) -> None:
-    entries = arc.read_directory()
-    facts.member_count = len(entries)
+    facts.member_count = arc.read_directory()
     facts.has_record = arc.has_record  # the directory walk applied the name rules in C
     if arc.wheel_index >= 0:
         try:
             fill_wheel_file_facts(facts, arc.read_member(arc.wheel_index, limits.max_metadata))
         except WheelscanError as e:
-            facts.errors.append(MemberError(arc.names[arc.wheel_index], str(e)))
+            facts.errors.append(MemberError(arc.name(arc.wheel_index), str(e)))
     for index in arc.candidates:
-        name, method, _flags, csize, size, _off, crc = entries[index]
+        name, method, _flags, csize, size, _off, crc = arc.entry(index)
         stats = MemberStats(name, method, size, csize, crc32=crc)
         facts.members.append(stats)
         key = None
