@@ -29,7 +29,7 @@ from cpython.exc cimport PyErr_SetFromErrnoWithFilenameObject
 from libc.errno cimport EINTR, errno
 from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open as c_open
 from posix.types cimport off_t
-from posix.unistd cimport close as c_close, pread as c_pread, read as c_read
+from posix.unistd cimport SEEK_END, SEEK_SET, close as c_close, lseek, pread as c_pread, read as c_read
 from cpython.unicode cimport PyUnicode_DecodeASCII
 
 cimport zlib as z
@@ -296,6 +296,7 @@ cdef class Archive:
                  size_t chunk_size=256 << 10, str inflater=None,
                  uint64_t read_whole_max=SMALL_FILE):
         cdef int fd
+        cdef off_t end
         cdef Py_ssize_t got, n
         self.anomalies = []
         self.candidates = []
@@ -321,12 +322,17 @@ cdef class Archive:
             if fd < 0:
                 PyErr_SetFromErrnoWithFilenameObject(OSError, src)
             try:
-                # os.fstat, not fstat(2): built against glibc >= 2.33 the C call would make
-                # this module need GLIBC_2.33 (fstat64), more than the manylinux tags it ships
-                # under allow; wheelscan judges its own build in the demo
-                st = os.fstat(fd)
-                self.size = st.st_size
+                # the size from lseek (a C call; a stat_result costs a microsecond), the
+                # mtime from os.fstat when the file is read in chunks. Not fstat(2): built
+                # against glibc >= 2.33 it would make this module need GLIBC_2.33 (fstat64),
+                # more than the manylinux tags it ships under allow (the demo checks it)
+                end = lseek(fd, 0, SEEK_END)
+                if end < 0 or lseek(fd, 0, SEEK_SET) != 0:
+                    end = os.fstat(fd).st_size  # not seekable
+                self.size = <uint64_t>end
                 if self.size > read_whole_max:
+                    st = os.fstat(fd)
+                    self.size = st.st_size
                     self.fd = fd  # read in chunks (see the module docstring: no mmap)
                     self.opened_mtime = st.st_mtime_ns
                     fd = -1

@@ -8,11 +8,13 @@ the default. On CPython a missing native extension is an error, never a silent f
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from .limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .facts import ElfFacts, WheelFacts
 
 __all__ = ["ENGINES", "default_engine", "scan_wheel"]
@@ -48,18 +50,32 @@ def scan_wheel(
     ``member_cache`` (``get(key)``/``put(key, ElfFacts)``, key = (method, compressed_size,
     size, blake2b-16 hex of the compressed bytes)) lets an engine reuse an ELF member's facts.
     """
-    kw: dict[str, Any] = {} if member_cache is None else {"member_cache": member_cache}
     engine = engine or default_engine()
+    scan = _SCANNERS.get(engine) or _load_scanner(engine)
+    if member_cache is None:
+        return scan(src, filename=filename, limits=limits)
+    return scan(src, filename=filename, limits=limits, member_cache=member_cache)
+
+
+_SCANNERS: dict[str, Callable[..., WheelFacts]] = {}
+
+
+def _load_scanner(engine: str) -> Callable[..., WheelFacts]:
+    """The engine's scan function, imported on first use (lief only when asked for)."""
+    scan: Callable[..., WheelFacts]
     if engine == "native":
         from ._native_engine import scan_wheel_native
 
-        return scan_wheel_native(src, filename=filename, limits=limits, **kw)
-    if engine == "lief":
+        scan = scan_wheel_native
+    elif engine == "lief":
         from ._lief_engine import scan_wheel_lief
 
-        return scan_wheel_lief(src, filename=filename, limits=limits, **kw)
-    msg = f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}"
-    raise ValueError(msg)
+        scan = scan_wheel_lief
+    else:
+        msg = f"unknown engine {engine!r}: expected one of {', '.join(ENGINES)}"
+        raise ValueError(msg)
+    _SCANNERS[engine] = scan
+    return scan
 
 
 def wheel_display_name(src: str | os.PathLike[str] | BinaryIO, filename: str | None) -> str:
