@@ -806,6 +806,9 @@ cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
     cdef const uint8_t* nm
     cdef const void* nul
     cdef uint64_t n_exports = 0, n_runtime = 0
+    cdef dict vneeds, groups
+    cdef list runtime, imports, names, keyed, g
+    cdef Py_ssize_t j
 
     if d.has_symtab:
         r = symbol_count(c, d, &count, &known)
@@ -875,12 +878,12 @@ cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
             name = cstr(c, d, name_off, "symbol name")
             if name is None:
                 return need_or_error(c, ST_ELF)
-            g = groups.get(key)
+            g = <list>groups.get(key)
             if g is None:
                 g = groups[key] = [[], 0]
-            g[0].append(name)
+            (<list>g[0]).append(name)
             if bind == 2:
-                g[1] += 1
+                g[1] = g[1] + 1
             continue
         if bind != 1 and bind != 2 and bind != 10:
             continue
@@ -902,19 +905,23 @@ cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
     runtime.sort()
     elf.runtime_export_count = n_runtime
     elf.runtime_exports = runtime[:RUNTIME_EXPORT_CAP]
-    imports = []
-    for key, (names, weak) in groups.items():
-        names.sort()
+    # sorted by (library, version), unversioned ("", "") first; the insertion index breaks
+    # ties (an empty library name) so groups are never compared
+    keyed = []
+    j = 0
+    for key, g in groups.items():
         lib, ver = key if key is not None else (None, None)
+        keyed.append((lib or "", ver or "", j, lib, ver, g))
+        j += 1
+    keyed.sort()
+    imports = []
+    for _lk, _vk, _j, lib, ver, g in keyed:
+        names = <list>g[0]
+        names.sort()
         cap = UNVERSIONED_NAME_CAP if ver is None else IMPORT_NAME_CAP
-        imports.append(SymbolGroup(lib, ver, len(names), names[:cap], weak))
-    imports.sort(key=_group_key)
+        imports.append(SymbolGroup(lib, ver, len(names), names[:cap], g[1]))
     elf.imports = imports
     return elf
-
-
-def _group_key(g):
-    return (g.library or "", g.version or "")
 
 
 DEF CHAIN_END = 2  # chain_step: the next-offset is 0

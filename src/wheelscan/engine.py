@@ -8,6 +8,7 @@ the default. On CPython a missing native extension is an error, never a silent f
 from __future__ import annotations
 
 import os
+import posixpath
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from .limits import DEFAULT_LIMITS, Limits
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["ENGINES", "default_engine", "scan_wheel"]
 
 ENGINES = ("native", "lief")
+_POSIX_PATHS = os.path is posixpath
 
 
 class MemberCacheLike(Protocol):
@@ -82,6 +84,8 @@ def wheel_display_name(src: str | os.PathLike[str] | BinaryIO, filename: str | N
     """The wheel's file name: explicit, else from the path, else from ``src.name``."""
     if filename:
         return filename
+    if type(src) is str and _POSIX_PATHS:
+        return src.rpartition("/")[2]  # posixpath.basename, without its calls
     if isinstance(src, (str, os.PathLike)):
         return os.path.basename(os.fspath(src))
     name = getattr(src, "name", None)
