@@ -161,6 +161,26 @@ from wheelscan.members import _NOT_BINARY_SUFFIXES, may_be_binary
 
 cdef Py_ssize_t _MAX_SUFFIX = max(len(x) for x in _NOT_BINARY_SUFFIXES)
 assert _MAX_SUFFIX <= 16, "classify() lowers suffixes in a 16-byte buffer"
+# the suffixes as C strings, so the walk matches a member's suffix without a str per member
+DEF MAX_SUFFIXES = 128
+cdef char _sfx[MAX_SUFFIXES][16]
+cdef Py_ssize_t _sfx_len[MAX_SUFFIXES]
+cdef Py_ssize_t _nsfx = 0
+
+
+cdef void _load_suffixes() except *:
+    global _nsfx
+    cdef bytes b
+    assert len(_NOT_BINARY_SUFFIXES) <= MAX_SUFFIXES
+    for suffix in sorted(_NOT_BINARY_SUFFIXES):
+        b = suffix.encode("ascii")  # lower-case ASCII, as classify() compares them
+        assert b == b.lower()
+        memcpy(_sfx[_nsfx], <const char*>b, len(b))
+        _sfx_len[_nsfx] = len(b)
+        _nsfx += 1
+
+
+_load_suffixes()
 
 cdef enum:
     K_SKIP = 0
@@ -219,8 +239,9 @@ cdef int classify(const uint8_t* p, Py_ssize_t n, uint64_t usize, uint16_t flags
         return K_CANDIDATE  # longer than any listed suffix
     for i in range(n - dot):
         low[i] = p[dot + i] + 32 if 65 <= p[dot + i] <= 90 else p[dot + i]
-    if PyUnicode_DecodeASCII(low, n - dot, NULL) in _NOT_BINARY_SUFFIXES:
-        return K_SKIP
+    for i in range(_nsfx):
+        if _sfx_len[i] == n - dot and memcmp(low, _sfx[i], n - dot) == 0:
+            return K_SKIP
     return K_CANDIDATE
 
 
