@@ -197,7 +197,7 @@ METHODS = {"stored": 0, "deflate": 8, "zstd": 93, "zstd-checksum": 93}
 
 @dataclass
 class ZipMember:
-    name: str
+    name: str | bytes  # bytes: written as they are (e.g. invalid UTF-8)
     data: bytes
     method: str = "deflate"
     flags: int = 0
@@ -230,7 +230,7 @@ def write_zip(
     for m in members:
         comp = compress(m.data, m.method)
         crc = zlib.crc32(m.data)
-        name = m.name.encode()
+        name = m.name if isinstance(m.name, bytes) else m.name.encode()
         offset = len(out)
         method = METHODS[m.method]
         if zip64:

@@ -14,6 +14,7 @@ import os
 import struct
 import subprocess
 import sys
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -967,6 +968,62 @@ def test_anomalies_are_recorded_not_fatal(tmp_path: Path) -> None:
     dup = write_zip(tmp_path / "dup.whl", [ZipMember("a.so", b"x" * 10), ZipMember("a.so",
                                            b"y" * 10)])  # fmt: skip
     assert "duplicate member names" in scan(dup).anomalies
+
+
+@pytest.mark.parametrize(
+    ("names", "dup"),
+    [
+        ([(b"a/x.so", 0), (b"a/y.so", 0)], False),
+        ([(b"a/x.so", 0), (b"b/c.txt", 0), (b"a/x.so", 0x800)], True),  # ASCII: flags differ
+        ([(b"x", 0), (b"X", 0)], False),
+        ([(b"a\xff", 0x800), (b"a\xfe", 0x800)], True),  # both decode to "a\ufffd"
+        ([(b"\xc3\x87", 0x800), (b"\x80", 0)], True),  # "\u00c7" in UTF-8 and in CP437
+        ([(b"\xc3\x87", 0), (b"\x80", 0)], False),  # CP437 both: two characters vs one
+        ([(b"\xc3\x87", 0x800), (b"\xc3\x87", 0x800)], True),
+    ],
+)
+def test_duplicate_names_are_compared_as_decoded(
+    tmp_path: Path, names: list[tuple[bytes, int]], dup: bool
+) -> None:
+    """The walk finds duplicates on bytes for ASCII names and on decoded names otherwise;
+    the reference is the list of decoded names the archive gives."""
+    _, zipread, _ = _mods()
+    p = write_zip(tmp_path / "d.zip", [ZipMember(n, b"data", "stored", f) for n, f in names])
+    a = zipread.Archive(p)
+    assert a.read_directory() == len(names)
+    decoded = a.names
+    assert (len(set(decoded)) != len(decoded)) == dup
+    assert ("duplicate member names" in a.anomalies) == dup
+    a.close()
+
+
+def test_directory_entries_are_built_on_demand(tmp_path: Path) -> None:
+    _, zipread, _ = _mods()
+    members = [ZipMember("a/b.py", b"x = 1"), ZipMember("a/lib.so", b"\x7fELF" + b"\0" * 60),
+               ZipMember("a-1.dist-info/WHEEL", b"Tag: py3-none-any\n", "stored")]  # fmt: skip
+    p = write_zip(tmp_path / "e.zip", members)
+    with zipfile.ZipFile(p) as zf:
+        infos = zf.infolist()
+    for source in ("path", "pread", "fileobj"):
+        arg = io.BytesIO(p.read_bytes()) if source == "fileobj" else p
+        a = zipread.Archive(arg, read_whole_max=0 if source == "pread" else 1 << 20)
+        assert a.read_directory() == 3
+        assert a.read_directory() == 3  # a second walk adds nothing
+        assert a.count == 3
+        assert a.candidates == [1]
+        assert a.wheel_index == 2
+        expect = [(i.filename, i.compress_type, i.flag_bits, i.compress_size, i.file_size,
+                   i.header_offset, i.CRC) for i in infos]  # fmt: skip
+        a.read_member(2, 1 << 20)  # later reads replace the reader's scratch bytes
+        assert [a.entry(i) for i in range(3)] == expect
+        assert a.entry(-1) == expect[-1]
+        assert a.name(1) == "a/lib.so"
+        for bad in (3, -4):
+            with pytest.raises(IndexError):
+                a.entry(bad)
+        a.close()
+        assert a.entries == expect  # names stay readable after close()
+        assert a.names == [e[0] for e in expect]
 
 
 def test_data_descriptor_flag_uses_central_sizes(built: dict[str, Built], tmp_path: Path) -> None:
