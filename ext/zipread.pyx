@@ -29,7 +29,7 @@ from cpython.exc cimport PyErr_SetFromErrnoWithFilenameObject
 from libc.errno cimport EINTR, errno
 from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open as c_open
 from posix.types cimport off_t
-from posix.unistd cimport SEEK_END, SEEK_SET, close as c_close, lseek, pread as c_pread, read as c_read
+from posix.unistd cimport SEEK_END, close as c_close, lseek, pread as c_pread
 from cpython.unicode cimport PyUnicode_DecodeASCII
 
 cimport zlib as z
@@ -160,7 +160,8 @@ cdef str decode_name(const uint8_t* p, Py_ssize_t n, uint16_t flags):
 from wheelscan.members import _NOT_BINARY_SUFFIXES, may_be_binary
 
 cdef Py_ssize_t _MAX_SUFFIX = max(len(x) for x in _NOT_BINARY_SUFFIXES)
-assert _MAX_SUFFIX <= 16, "classify() lowers suffixes in a 16-byte buffer"
+if _MAX_SUFFIX > 16:
+    raise ImportError("classify() lowers suffixes in a 16-byte buffer")
 # the suffixes as C strings, so the walk matches a member's suffix without a str per member
 DEF MAX_SUFFIXES = 128
 cdef char _sfx[MAX_SUFFIXES][16]
@@ -171,10 +172,12 @@ cdef Py_ssize_t _nsfx = 0
 cdef void _load_suffixes() except *:
     global _nsfx
     cdef bytes b
-    assert len(_NOT_BINARY_SUFFIXES) <= MAX_SUFFIXES
+    if len(_NOT_BINARY_SUFFIXES) > MAX_SUFFIXES:
+        raise ImportError(f"more than {MAX_SUFFIXES} non-binary suffixes")
     for suffix in sorted(_NOT_BINARY_SUFFIXES):
         b = suffix.encode("ascii")  # lower-case ASCII, as classify() compares them
-        assert b == b.lower()
+        if b != b.lower() or len(b) > 16:
+            raise ImportError(f"suffix {suffix!r}: classify() compares lower-case ASCII")
         memcpy(_sfx[_nsfx], <const char*>b, len(b))
         _sfx_len[_nsfx] = len(b)
         _nsfx += 1
@@ -323,9 +326,8 @@ cdef class Archive:
         cdef int fd
         cdef off_t end
         cdef Py_ssize_t got, n
+        self._forget_directory()  # (a second __init__ starts over)
         self.anomalies = []
-        self.candidates = []
-        self.wheel_index = -1
         self.max_inflate = max_wheel_inflate
         self.max_members = max_members
         self.max_cd = max_central_directory
@@ -347,33 +349,34 @@ cdef class Archive:
             if fd < 0:
                 PyErr_SetFromErrnoWithFilenameObject(OSError, src)
             try:
-                # the size from lseek (a C call; a stat_result costs a microsecond), the
-                # mtime from os.fstat when the file is read in chunks. Not fstat(2): built
-                # against glibc >= 2.33 it would make this module need GLIBC_2.33 (fstat64),
-                # more than the manylinux tags it ships under allow (the demo checks it)
+                # a small regular file's size from lseek (a C call; a stat_result costs a
+                # microsecond); os.fstat decides for anything bigger, and for what cannot
+                # seek or seeks past its st_size (a directory on ext4 seeks to LLONG_MAX),
+                # and gives the mtime of a file read in chunks. Not fstat(2): built against
+                # glibc >= 2.33 it would make this module need GLIBC_2.33 (fstat64), more
+                # than the manylinux tags it ships under allow (the demo checks it)
                 end = lseek(fd, 0, SEEK_END)
-                if end < 0 or lseek(fd, 0, SEEK_SET) != 0:
-                    end = os.fstat(fd).st_size  # not seekable
-                self.size = <uint64_t>end
-                if self.size > read_whole_max:
+                if end >= 0 and <uint64_t>end <= read_whole_max:
+                    self.size = <uint64_t>end
+                else:
                     st = os.fstat(fd)
                     self.size = st.st_size
-                    self.fd = fd  # read in chunks (see the module docstring: no mmap)
-                    self.opened_mtime = st.st_mtime_ns
-                    fd = -1
-                elif self.size:
-                    # one read() of a small wheel costs less than the os module's calls would
-                    # (a 28 KB wheel opens in ~3 us)
+                    if self.size > read_whole_max:
+                        self.fd = fd  # read in chunks (see the module docstring: no mmap)
+                        self.opened_mtime = st.st_mtime_ns
+                        fd = -1
+                if fd >= 0 and self.size:
+                    # one pread() of a small wheel (at offset 0: lseek moved the position)
                     data = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>self.size)
                     got = 0
                     while got < <Py_ssize_t>self.size:
-                        n = c_read(fd, PyBytes_AS_STRING(data) + got, self.size - got)
+                        n = c_pread(fd, PyBytes_AS_STRING(data) + got, self.size - got, got)
                         if n < 0:
                             if errno == EINTR:
                                 continue
                             PyErr_SetFromErrnoWithFilenameObject(OSError, src)
                         if n == 0:
-                            break  # the file shrank since fstat
+                            break  # the file shrank since it was sized
                         got += n
                     self._mm = data if got == <Py_ssize_t>self.size else data[:got]
                     self.size = got
@@ -465,7 +468,33 @@ cdef class Archive:
         return <const uint8_t*>PyBytes_AS_STRING(self._tmp) if n else <const uint8_t*>b""
 
     def read_directory(self):
-        """Find the end of central directory (and ZIP64 records), then list the entries."""
+        """Find the end of central directory (and ZIP64 records), then walk the entries;
+        returns their number. A walk that raised leaves no entries behind (calling again
+        walks again and raises again); a walk that succeeded is not repeated."""
+        if self.dir_read:
+            return self.count
+        try:
+            self._walk()
+        except BaseException:
+            self._forget_directory()
+            raise
+        self.dir_read = True
+        return self.count
+
+    cdef int _forget_directory(self) except -1:
+        free(self.ents)
+        self.ents = NULL
+        self.count = 0
+        self.dir_read = False
+        self.candidates = []
+        self.wheel_index = -1
+        self.has_record = False
+        self._cd_owner = None
+        self.cd_base = NULL
+        self._entries = self._names = None
+        return 0
+
+    cdef int _walk(self) except -1:
         cdef uint64_t tail_len, tail_off, pos, eocd, clen, n_total, cd_size, cd_off, base_end
         cdef uint64_t z64, concat, i, nlen, elen, cmlen, csize, usize, offset, q, qend, hid, hsz
         cdef uint64_t min_off, parsed
@@ -478,8 +507,6 @@ cdef class Archive:
         cdef uint16_t flags, method
         cdef uint64_t cap
         cdef Entry* ent
-        if self.dir_read:
-            return self.count
         if self.size < 22:
             raise_status(ST_ZIP, f"not a ZIP archive: {self.size} bytes, too small for an end of central directory record")
         # the last 22 bytes first (and 20 before them, where a ZIP64 locator would be): an
@@ -554,7 +581,6 @@ cdef class Archive:
         self.ents = <Entry*>malloc((cap if cap else 1) * sizeof(Entry))
         if self.ents == NULL:
             raise_status(ST_NOMEM, f"cannot allocate {cap} central directory entries")
-        self.dir_read = True
         pos = 0
         parsed = 0
         min_off = self.size
@@ -632,7 +658,7 @@ cdef class Archive:
             self.anomalies.append(f"{min_off} bytes before the first local header")
         if self._has_duplicates():
             self.anomalies.append("duplicate member names")
-        return self.count
+        return 0
 
     cdef bint _has_duplicates(self) except -1:
         """Whether two entries have the same decoded name. ASCII names (the rule) go through a
@@ -689,11 +715,10 @@ cdef class Archive:
         return dup
 
     cdef inline const Entry* _ent(self, Py_ssize_t index) except NULL:
-        if index < 0:
-            index += self.count
-        if index < 0 or index >= self.count:
-            raise IndexError(f"entry {index} of {self.count}")
-        return &self.ents[index]
+        cdef Py_ssize_t i = index + self.count if index < 0 else index
+        if i < 0 or i >= self.count or not self.dir_read:
+            raise IndexError(f"entry {index} of {self.count if self.dir_read else 0}")
+        return &self.ents[i]
 
     cdef str _name(self, const Entry* ent):
         return decode_name(self.cd_base + ent.name_at, ent.nlen, ent.flags)
@@ -712,6 +737,8 @@ cdef class Archive:
     @property
     def entries(self):
         """Every entry, as :meth:`entry` gives them (built on first use)."""
+        if not self.dir_read:
+            return []
         if self._entries is None:
             self._entries = [self.entry(i) for i in range(self.count)]
         return self._entries
@@ -719,6 +746,8 @@ cdef class Archive:
     @property
     def names(self):
         """Every entry's name (built on first use)."""
+        if not self.dir_read:
+            return []
         if self._names is None:
             self._names = [self._name(&self.ents[i]) for i in range(self.count)]
         return self._names

@@ -1026,6 +1026,42 @@ def test_directory_entries_are_built_on_demand(tmp_path: Path) -> None:
         assert a.names == [e[0] for e in expect]
 
 
+def test_directory_before_and_after_a_failed_walk(tmp_path: Path) -> None:
+    _, zipread, _ = _mods()
+    from wheelscan.errors import LimitExceeded
+
+    p = write_zip(tmp_path / "f.zip", [ZipMember("a.so", b"\x7fELF" * 4), ZipMember("b.so", b"x")])
+    raw = bytearray(p.read_bytes())
+    eocd = raw.rindex(b"PK\x05\x06")
+    struct.pack_into("<HH", raw, eocd + 8, 1, 1)  # the end record claims one member
+    p.write_bytes(bytes(raw))
+    a = zipread.Archive(p, max_members=1)
+    assert (a.entries, a.names, a.count) == ([], [], 0)  # nothing walked yet
+    for _ in range(2):  # a failed walk leaves nothing behind, and fails again
+        with pytest.raises(LimitExceeded, match="more than 1 members"):
+            a.read_directory()
+        assert (a.count, a.candidates, a.entries, a.wheel_index) == (0, [], [], -1)
+        with pytest.raises(IndexError):
+            a.entry(0)
+    a.close()
+    b = zipread.Archive(p)
+    assert b.entries == []  # asked for before the walk: must not stick
+    assert b.read_directory() == 2
+    assert b.names == ["a.so", "b.so"]
+    b.close()
+
+
+def test_a_directory_is_not_a_wheel(tmp_path: Path) -> None:
+    """Sizing by lseek must not mistake a directory (ext4 seeks it to LLONG_MAX) for a wheel
+    to read in chunks: opening it fails as reading it does."""
+    _, zipread, scan = _mods()
+    d = tmp_path / "fake-1.0-py3-none-any.whl"
+    d.mkdir()
+    with pytest.raises(IsADirectoryError):
+        zipread.Archive(d)
+    assert scan(d).error.startswith("IsADirectoryError")
+
+
 def test_data_descriptor_flag_uses_central_sizes(built: dict[str, Built], tmp_path: Path) -> None:
     _, _, scan = _mods()
     so = built["i686"].data if "i686" in built else built["x86_64"].data
