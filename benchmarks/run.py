@@ -9,7 +9,8 @@ Measures, in one run, on the same page-cached wheels:
 - ``wheelscan.scan_wheel(path, engine="native")``, once per WHEELSCAN_INFLATER value, each in
   its own subprocess, and ``engine="lief"``;
 - bytes the scanner inflated per member vs the needed prefix (+ one chunk allowed);
-- small wheels (< 100 KB): one in-process scan vs ``zipfile.ZipFile(path).infolist()``.
+- small wheels (< 100 KB): one in-process scan vs ``zipfile.ZipFile(path).infolist()``, timed
+  side by side in alternating rounds (``--small-only`` runs just that).
 Timings are the minimum over repeats, interleaved (each round times every floor and every
 scan configuration once); wall (perf_counter) and CPU (os.times user+sys).
 """
@@ -305,12 +306,16 @@ def check_inflated(
 
 
 def small_wheels(
-    wheels: list[tuple[dict[str, Any], Path]], fdata: dict[str, Any], repeats: int, loops: int
+    wheels: list[tuple[dict[str, Any], Path]], fdata: dict[str, Any], rounds: int, loops: int
 ) -> list[dict[str, Any]]:
-    """Per small wheel, microseconds per call (min over repeats of ``loops`` calls).
+    """Per small wheel: microseconds per call, and ratios to zipfile's listing.
 
-    ``floor_us`` is the fastest inflater alone inflating the wheel's ELF prefixes: no scanner
-    that reads PT_DYNAMIC can beat it, whatever zipfile's listing costs.
+    This VM's speed changes in phases of seconds, so timing all repeats of one function and
+    then all of the next compares different phases. Each round times ``loops`` calls of every
+    function back to back, starting with a different one each round; per-call figures are
+    the minimum over rounds, ratios the median over rounds of the two functions' times in
+    the same round. ``floor_us`` is the fastest inflater alone inflating the wheel's ELF
+    prefixes: no scanner that reads PT_DYNAMIC can beat it, whatever zipfile's listing costs.
     """
     import wheelscan
 
@@ -318,36 +323,80 @@ def small_wheels(
         with zipfile.ZipFile(p) as zf:
             zf.infolist()
 
-    def per_call(fn: Callable[[], object]) -> Timing:
-        fn()
-        t = best_of(lambda: [fn() for _ in range(loops)], repeats)
-        return {k: v / loops * 1e6 for k, v in t.items()}
-
     out = []
     for entry, p in wheels:
         if entry["size"] >= SMALL_WHEEL:
             continue
         items = floor_inputs([(entry, p)], fdata)
-        floors = {
-            name: per_call(functools.partial(_inflate_all, mod, items))
-            for name, mod in _inflaters().items()
+        fns: dict[str, Callable[[], object]] = {
+            "scan": functools.partial(wheelscan.scan_wheel, p),
+            "zipfile": functools.partial(listing, p),
         }
-        scan = per_call(functools.partial(wheelscan.scan_wheel, p))
-        lst = per_call(functools.partial(listing, p))
+        for name, mod in _inflaters().items():
+            fns[f"floor {name}"] = functools.partial(_inflate_all, mod, items)
+        names = list(fns)
+        times: dict[str, list[dict[str, float]]] = {k: [] for k in names}
+        for fn in fns.values():
+            fn()
+        for r in range(rounds):
+            for k in names[r % len(names):] + names[: r % len(names)]:
+                fn = fns[k]
+                c0, w0 = _cpu(), time.perf_counter()
+                for _ in range(loops):
+                    fn()
+                times[k].append(
+                    {"wall": (time.perf_counter() - w0) / loops * 1e6,
+                     "cpu": (_cpu() - c0) / loops * 1e6}
+                )  # fmt: skip
+        floors = {
+            k.removeprefix("floor "): _min_per_call(times[k])
+            for k in names
+            if k.startswith("floor ")
+        }
+        fastest = min(floors, key=lambda k: floors[k]["cpu"])
         out.append(
             {
                 "wheel": p.name,
                 "size": entry["size"],
-                "scan_us": scan,
-                "zipfile_us": lst,
-                "floor_us": {k: min(f[k] for f in floors.values()) for k in ("wall", "cpu")},
+                "scan_us": _min_per_call(times["scan"]),
+                "zipfile_us": _min_per_call(times["zipfile"]),
+                "floor_us": floors[fastest],
+                "floor_fastest": fastest,
                 "floor_by_inflater_us": floors,
+                "scan_over_zipfile": _paired(times["scan"], times["zipfile"]),
+                "floor_over_zipfile": _paired(times[f"floor {fastest}"], times["zipfile"]),
+                "rounds": rounds,
+                "loops": loops,
             }
         )
     return out
 
 
 # -- report ------------------------------------------------------------------------------------
+
+
+def _min_per_call(rounds: list[dict[str, float]]) -> Timing:
+    return {t: min(x[t] for x in rounds) for t in ("wall", "cpu")}
+
+
+def _paired(a: list[dict[str, float]], b: list[dict[str, float]]) -> float:
+    """Median over rounds of a's CPU time over b's in the same round."""
+    import statistics
+
+    return statistics.median(x["cpu"] / y["cpu"] for x, y in zip(a, b, strict=True) if y["cpu"])
+
+
+def _print_small(rows: list[dict[str, Any]]) -> None:
+    if rows:
+        print("small wheels, CPU us per call (min over rounds); ratios to zipfile's listing "
+              "(median over rounds of side-by-side times); target: scan/zipfile <= 1")  # fmt: skip
+    for s in rows:
+        print(
+            f"  {s['wheel'][:44]:<44} scan {s['scan_us']['cpu']:6.1f}  zipfile "
+            f"{s['zipfile_us']['cpu']:6.1f}  floor {s['floor_us']['cpu']:6.1f} "
+            f"({s['floor_fastest']})  scan/zipfile {s['scan_over_zipfile']:.3f}  "
+            f"floor/zipfile {s['floor_over_zipfile']:.3f}"
+        )
 
 
 def _ratio(a: float, b: float) -> float:
@@ -371,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=None, help="only wheels whose file name contains this")
     ap.add_argument("--no-lief", action="store_true", help="skip the (slow) lief engine")
     ap.add_argument(
+        "--small-only", action="store_true", help="only the small-wheel comparison (< 100 KB)"
+    )
+    ap.add_argument(
         "--inflaters",
         default=",".join(INFLATER_VALUES),
         help="comma-separated inflaters to time (floor and WHEELSCAN_INFLATER)",
@@ -389,6 +441,12 @@ def main(argv: list[str] | None = None) -> int:
     for p in paths:  # warm the page cache: timings below exclude disk I/O
         p.read_bytes()
     fdata = floor_data(cache, wheels)
+    if args.small_only:
+        rows = small_wheels(wheels, fdata, rounds=200, loops=10)
+        _print_small(rows)
+        if args.json:
+            args.json.write_text(json.dumps({"small_wheels": rows}, indent=1))
+        return 0
     items = floor_inputs(wheels, fdata)
     res: dict[str, Any] = {
         "machine": {
@@ -443,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             for (e, _), w in zip(wheels, native["per_wheel_wall"], strict=True)
         ]
-        res["small_wheels"] = small_wheels(wheels, fdata, max(args.repeats, 5), loops=200)
+        res["small_wheels"] = small_wheels(wheels, fdata, rounds=200, loops=10)
     res["max_versions"] = {e["filename"]: fdata[e["filename"]]["max_versions"] for e, _ in wheels}
     res["loadavg_end"] = os.getloadavg()
 
@@ -502,14 +560,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"ELF members without MemberStats: {len(chk['elf_members_not_in_stats'])}, "
                 f"e.g. {chk['elf_members_not_in_stats'][:3]}"
             )
-    for s in res.get("small_wheels", []):
-        print(
-            f"small {s['wheel'][:40]:<40} cpu/wall us: scan {s['scan_us']['cpu']:6.1f}/"
-            f"{s['scan_us']['wall']:6.1f}  zipfile list {s['zipfile_us']['cpu']:6.1f}/"
-            f"{s['zipfile_us']['wall']:6.1f}  inflate floor {s['floor_us']['cpu']:6.1f}/"
-            f"{s['floor_us']['wall']:6.1f}  scan/zipfile cpu "
-            f"{_ratio(s['scan_us']['cpu'], s['zipfile_us']['cpu']):.2f}"
-        )
+    _print_small(res.get("small_wheels", []))
     errs = [
         (e["filename"], x)
         for (e, _), x in zip(wheels, native.get("errors", []), strict=False)
