@@ -263,6 +263,7 @@ cdef class Archive:
     cdef const uint8_t[::1] _mv
     cdef int fd                 # a bigger wheel's file, read with pread; else -1
     cdef object opened_mtime    # its st_mtime_ns when opened (its size then is self.size)
+    cdef object opened_ctime    # and its st_ctime_ns
     cdef object path            # the path given, for OSError messages
     cdef const uint8_t* base
     cdef object fileobj
@@ -364,6 +365,7 @@ cdef class Archive:
                     if self.size > read_whole_max:
                         self.fd = fd  # read in chunks (see the module docstring: no mmap)
                         self.opened_mtime = st.st_mtime_ns
+                        self.opened_ctime = st.st_ctime_ns
                         fd = -1
                 if fd >= 0 and self.size:
                     # one pread() of a small wheel (at offset 0: lseek moved the position)
@@ -406,6 +408,13 @@ cdef class Archive:
                         f"the file was modified while it was read ({self.size} bytes when "
                         f"opened, {st.st_size} at the end): its facts may mix old and new "
                         f"bytes")
+                elif st.st_ctime_ns != self.opened_ctime:
+                    # a rewrite at the same size whose mtime was put back (cp -p), or only a
+                    # chmod/chown: the inode's change time cannot tell which
+                    self.anomalies.append(
+                        "the file's status changed while it was read (its inode change time "
+                        "moved, size and mtime did not: rewritten with its mtime restored, or "
+                        "chmod/chown): its facts may mix old and new bytes")
         self._release_out()
         self.base = NULL
         self._mv = None

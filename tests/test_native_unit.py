@@ -14,6 +14,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -696,10 +697,13 @@ class ShrinkOnSecondLookup:
                 os.truncate(path, arg)
             elif action == "close":
                 close_the_wheel()
-            else:  # "overwrite": same size, other bytes from offset arg on
+            else:  # "overwrite[-keep-mtime]": same size, other bytes from offset arg on
+                st = os.stat(path)
                 with open(path, "r+b") as f:
                     f.seek(arg)
                     f.write(os.urandom(4096))
+                if action == "overwrite-keep-mtime":  # as cp -p or rsync -t leave it
+                    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
         return None
 
     def put(self, key, facts):
@@ -812,6 +816,28 @@ def test_a_wheel_overwritten_during_the_scan_is_an_anomaly(tmp_path: Path) -> No
     assert (facts["error"], facts["errors"]) == (None, [])
     assert [e["member"] for e in facts["elfs"]] == ["ow/a.so", "ow/b.so"]
     assert facts["anomalies"] == [_modified_note(size, size)]
+
+
+def test_a_wheel_overwritten_with_its_mtime_restored_is_an_anomaly(tmp_path: Path) -> None:
+    """The same rewrite, with the mtime then put back as cp -p does: size and mtime agree,
+    the inode's change time does not."""
+    import zipfile
+
+    w = _wheel_over_1_mib(tmp_path, "ok")
+    before = w.stat()
+    with zipfile.ZipFile(w) as zf:
+        at = zf.getinfo("ok/filler.txt").header_offset + 100_000
+    time.sleep(0.05)  # past the file system's timestamp granularity, so ctime moves
+    facts = _scan_while(w, "overwrite-keep-mtime", at)
+    after = w.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert after.st_ctime_ns != before.st_ctime_ns
+    assert (facts["error"], facts["errors"]) == (None, [])
+    [note] = facts["anomalies"]
+    assert note.startswith("the file's status changed while it was read (its inode change "), note
+    # a wheel left alone notes nothing
+    _, _, scan = _mods()
+    assert scan(w, limits=Limits(read_whole_max=0)).anomalies == []
 
 
 class _FailingReads(io.BytesIO):
