@@ -23,6 +23,7 @@ import functools
 import json
 import os
 import platform
+import random
 import subprocess
 import sys
 import time
@@ -312,7 +313,7 @@ def small_wheels(
 
     This VM's speed changes in phases of seconds, so timing all repeats of one function and
     then all of the next compares different phases. Each round times ``loops`` calls of every
-    function back to back, starting with a different one each round; per-call figures are
+    function back to back, in a new random order each round; per-call figures are
     the minimum over rounds, ratios the median over rounds of the two functions' times in
     the same round. ``floor_us`` is the fastest inflater alone inflating the wheel's ELF
     prefixes: no scanner that reads PT_DYNAMIC can beat it, whatever zipfile's listing costs.
@@ -338,8 +339,13 @@ def small_wheels(
         times: dict[str, list[dict[str, float]]] = {k: [] for k in names}
         for fn in fns.values():
             fn()
-        for r in range(rounds):
-            for k in names[r % len(names):] + names[: r % len(names)]:
+        order = random.Random(0)
+        for _ in range(rounds):
+            # a new random order each round: a function timed right after another runs with
+            # the caches that one left (the first one after the listing runs slower), so no
+            # function should always follow the same one
+            order.shuffle(names)
+            for k in names:
                 fn = fns[k]
                 c0, w0 = _cpu(), time.perf_counter()
                 for _ in range(loops):
