@@ -10,7 +10,8 @@ Measures, in one run, on the same page-cached wheels:
   its own subprocess, and ``engine="lief"``;
 - bytes the scanner inflated per member vs the needed prefix (+ one chunk allowed);
 - small wheels (< 100 KB): one in-process scan vs ``zipfile.ZipFile(path).infolist()``, timed
-  side by side in alternating rounds (``--small-only`` runs just that).
+  side by side in rounds of a random order (``--small-only`` runs just that: 200 rounds of
+  10 calls, whatever ``--repeats`` says).
 Timings are the minimum over repeats, interleaved (each round times every floor and every
 scan configuration once); wall (perf_counter) and CPU (os.times user+sys).
 """
@@ -389,7 +390,8 @@ def _paired(a: list[dict[str, float]], b: list[dict[str, float]]) -> float:
     """Median over rounds of a's CPU time over b's in the same round."""
     import statistics
 
-    return statistics.median(x["cpu"] / y["cpu"] for x, y in zip(a, b, strict=True) if y["cpu"])
+    ratios = [x["cpu"] / y["cpu"] for x, y in zip(a, b, strict=True) if y["cpu"]]
+    return statistics.median(ratios) if ratios else float("nan")
 
 
 def _print_small(rows: list[dict[str, Any]]) -> None:

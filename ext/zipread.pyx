@@ -15,8 +15,10 @@ Deflate goes through zlib's C API with the GIL released, or through python-isal 
 is the default: ``WHEELSCAN_INFLATER`` if set, else the fastest installed.
 """
 
+import errno as _errno
 import hashlib
 import os
+import stat as _stat
 from importlib.util import find_spec
 
 cimport cython
@@ -27,7 +29,7 @@ from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_SetFromErrnoWithFilenameObject
 from libc.errno cimport EINTR, errno
-from posix.fcntl cimport O_CLOEXEC, O_RDONLY, open as c_open
+from posix.fcntl cimport O_CLOEXEC, O_NONBLOCK, O_RDONLY, open as c_open
 from posix.types cimport off_t
 from posix.unistd cimport SEEK_END, close as c_close, lseek, pread as c_pread
 from cpython.unicode cimport PyUnicode_DecodeASCII
@@ -175,9 +177,10 @@ cdef void _load_suffixes() except *:
     if len(_NOT_BINARY_SUFFIXES) > MAX_SUFFIXES:
         raise ImportError(f"more than {MAX_SUFFIXES} non-binary suffixes")
     for suffix in sorted(_NOT_BINARY_SUFFIXES):
-        b = suffix.encode("ascii")  # lower-case ASCII, as classify() compares them
-        if b != b.lower() or len(b) > 16:
-            raise ImportError(f"suffix {suffix!r}: classify() compares lower-case ASCII")
+        if not suffix.isascii() or suffix != suffix.lower() or len(suffix) > 16:
+            raise ImportError(f"suffix {suffix!r}: classify() compares lower-case ASCII "
+                              f"suffixes of at most 16 bytes")
+        b = suffix.encode("ascii")
         memcpy(_sfx[_nsfx], <const char*>b, len(b))
         _sfx_len[_nsfx] = len(b)
         _nsfx += 1
@@ -275,6 +278,8 @@ cdef class Archive:
     cdef object _cd_owner           # the bytes holding the central directory (entry names)
     cdef const uint8_t* cd_base
     cdef list _entries, _names      # entries / names, built on first use
+    cdef Py_ssize_t walk_mark       # anomalies before a walk that raised (-1: none did)
+    cdef bint inited
     cdef readonly list anomalies
     cdef readonly list candidates   # indexes of entries that may be binaries (name rule)
     cdef readonly Py_ssize_t wheel_index  # the first top-level *.dist-info/WHEEL, or -1
@@ -302,6 +307,7 @@ cdef class Archive:
         self.base = NULL
         self.fd = -1
         self.ents = NULL
+        self.walk_mark = -1
 
     def __dealloc__(self):
         self._release_out()
@@ -327,7 +333,12 @@ cdef class Archive:
         cdef int fd
         cdef off_t end
         cdef Py_ssize_t got, n
-        self._forget_directory()  # (a second __init__ starts over)
+        if self.inited:
+            # Members point into the first file's bytes: starting over under them is unsafe
+            raise RuntimeError("an Archive is initialised once; open another Archive")
+        self.inited = True
+        self.candidates = []
+        self.wheel_index = -1
         self.anomalies = []
         self.max_inflate = max_wheel_inflate
         self.max_members = max_members
@@ -346,7 +357,9 @@ cdef class Archive:
         if isinstance(src, (str, bytes, os.PathLike)):
             self.path = src
             path = os.fsencode(src)
-            fd = c_open(path, O_RDONLY | O_CLOEXEC)
+            # O_NONBLOCK: a FIFO named like a wheel must not block the scan until a writer
+            # comes (it is refused below); reads of a regular file do not block anyway
+            fd = c_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
             if fd < 0:
                 PyErr_SetFromErrnoWithFilenameObject(OSError, src)
             try:
@@ -361,6 +374,10 @@ cdef class Archive:
                     self.size = <uint64_t>end
                 else:
                     st = os.fstat(fd)
+                    if _stat.S_ISDIR(st.st_mode):
+                        raise IsADirectoryError(_errno.EISDIR, os.strerror(_errno.EISDIR), src)
+                    if not _stat.S_ISREG(st.st_mode):
+                        raise OSError(_errno.EINVAL, "not a regular file", src)
                     self.size = st.st_size
                     if self.size > read_whole_max:
                         self.fd = fd  # read in chunks (see the module docstring: no mmap)
@@ -410,11 +427,12 @@ cdef class Archive:
                         f"bytes")
                 elif st.st_ctime_ns != self.opened_ctime:
                     # a rewrite at the same size whose mtime was put back (cp -p), or only a
-                    # chmod/chown: the inode's change time cannot tell which
+                    # rename, link, chmod or chown: the inode's change time cannot tell which
                     self.anomalies.append(
                         "the file's status changed while it was read (its inode change time "
                         "moved, size and mtime did not: rewritten with its mtime restored, or "
-                        "chmod/chown): its facts may mix old and new bytes")
+                        "only renamed, linked, chmod or chown): its facts may mix old and new "
+                        "bytes")
         self._release_out()
         self.base = NULL
         self._mv = None
@@ -478,15 +496,20 @@ cdef class Archive:
 
     def read_directory(self):
         """Find the end of central directory (and ZIP64 records), then walk the entries;
-        returns their number. A walk that raised leaves no entries behind (calling again
-        walks again and raises again); a walk that succeeded is not repeated."""
+        returns their number. A walk that raised leaves no entries behind, only the anomalies
+        it found (calling again walks again, replaces them and raises again); a walk that
+        succeeded is not repeated."""
         if self.dir_read:
             return self.count
+        if self.walk_mark >= 0:  # a walk raised before: its anomalies come again
+            del self.anomalies[self.walk_mark:]
+        self.walk_mark = len(self.anomalies)
         try:
             self._walk()
         except BaseException:
             self._forget_directory()
             raise
+        self.walk_mark = -1
         self.dir_read = True
         return self.count
 
