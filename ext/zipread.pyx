@@ -472,6 +472,18 @@ cdef class Archive:
             got += <uint64_t>r
         return 0
 
+    cdef int _read_into(self, uint8_t* buf, uint64_t off, uint64_t n, str what) except -1:
+        """Archive bytes [off, off+n) copied to ``buf``: with pread straight into it (one copy,
+        not two), else through :meth:`_at`."""
+        cdef const uint8_t* p
+        if self.fd >= 0:
+            if off + n < off or off + n > self.size:
+                self._at(off, n, what)  # raises the same out-of-range error
+            return self._pread(<char*>buf, n, off, what)
+        p = self._at(off, n, what)
+        memcpy(buf, p, n)
+        return 0
+
     cdef const uint8_t* _at(self, uint64_t off, uint64_t n, str what) except NULL:
         """Pointer to archive bytes [off, off+n), checked against the archive size. Read with
         pread or from a file object, it points into ``self._tmp``: valid until the next call."""
@@ -960,8 +972,7 @@ cdef class Archive:
                     if self.inflated_total + got + (e - s) > self.max_inflate:
                         raise_status(ST_LIMIT, f"the wheel's inflate limit of "
                                                f"{self.max_inflate} bytes would be exceeded")
-                    p = self._at(m.data_off + s, e - s, "member data")
-                    memcpy(buf + s, p, e - s)
+                    self._read_into(buf + s, m.data_off + s, e - s, "member data")
                     got += e - s
                     m.produced = m.fed = got
                     present.append((s, e))

@@ -1356,6 +1356,12 @@ def test_stored_member_through_a_file_object_reads_only_the_tables(tmp_path: Pat
     assert fh.consumed < 16384, fh.consumed
     [mapped] = from_path.members
     assert mapped.inflated > 600 << 10  # the mapped path maps a prefix (no copy)
+    # read with pread (a wheel over read_whole_max): the same ranges, read into the buffer
+    from_pread = scan(w, limits=Limits(read_whole_max=0))
+    assert (from_pread.error, from_pread.errors) == (None, [])
+    assert from_pread.elfs == from_path.elfs
+    [pr] = from_pread.members
+    assert pr.inflated == pr.read == st.read
 
 
 def test_long_prefixes_switch_to_the_chosen_inflater(tmp_path: Path) -> None:
