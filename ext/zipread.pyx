@@ -477,19 +477,23 @@ cdef class Archive:
         not two), else through :meth:`_at`."""
         cdef const uint8_t* p
         if self.fd >= 0:
-            if off + n < off or off + n > self.size:
-                self._at(off, n, what)  # raises the same out-of-range error
+            self._check_range(off, n, what)
             return self._pread(<char*>buf, n, off, what)
         p = self._at(off, n, what)
         memcpy(buf, p, n)
         return 0
 
-    cdef const uint8_t* _at(self, uint64_t off, uint64_t n, str what) except NULL:
-        """Pointer to archive bytes [off, off+n), checked against the archive size. Read with
-        pread or from a file object, it points into ``self._tmp``: valid until the next call."""
+    cdef int _check_range(self, uint64_t off, uint64_t n, str what) except -1:
+        """Archive bytes [off, off+n) must lie within the archive."""
         if off + n < off or off + n > self.size:
             raise_status(ST_ZIP, f"{what} ({n} bytes at offset {off}) past the end of the "
                                  f"archive ({self.size} bytes)")
+        return 0
+
+    cdef const uint8_t* _at(self, uint64_t off, uint64_t n, str what) except NULL:
+        """Pointer to archive bytes [off, off+n), checked against the archive size. Read with
+        pread or from a file object, it points into ``self._tmp``: valid until the next call."""
+        self._check_range(off, n, what)
         if self.base != NULL:
             return self.base + off
         if self.fd >= 0:
