@@ -267,7 +267,6 @@ cdef class Archive:
     cdef int fd                 # a bigger wheel's file, read with pread; else -1
     cdef object opened_mtime    # its st_mtime_ns when opened (its size then is self.size)
     cdef object opened_ctime    # and its st_ctime_ns
-    cdef object path            # the path given, for OSError messages
     cdef const uint8_t* base
     cdef object fileobj
     cdef bytes _tmp
@@ -355,7 +354,6 @@ cdef class Archive:
             self.inf_kind = INF_PY
             self.pyfactory = _decompressobj_factory(self.inflater)
         if isinstance(src, (str, bytes, os.PathLike)):
-            self.path = src
             path = os.fsencode(src)
             # O_NONBLOCK: a FIFO named like a wheel must not block the scan until a writer
             # comes (it is refused below); reads of a regular file do not block anyway
