@@ -3,9 +3,11 @@
 Every ext/<format>.pyx becomes wheelscan._native.<format>. Set WHEELSCAN_CYTHON_ANNOTATE=1
 for HTML annotation, WHEELSCAN_CYTHON_TRACE=1 for line tracing (coverage, profiling).
 
-The ZIP reader links ISA-L's C library when its header and library are installed (Debian:
+The ZIP reader is built for ISA-L's C API when its header and library are installed (Debian:
 libisal-dev), which lets it inflate straight into its buffer; without it, ISA-L is used
-through python-isal. WHEELSCAN_LIBISAL=1 makes a missing libisal an error, =0 skips it.
+through python-isal. WHEELSCAN_LIBISAL=1 makes a missing libisal an error, =0 skips it. The
+library is not linked: zipread loads it by soname at import (ext/isal_shim.h), so a build
+made with it still imports, and falls back to the next inflater, where libisal is absent.
 """
 
 import os
@@ -51,7 +53,7 @@ extensions = [
         f"wheelscan._native.{pyx.stem}",
         [str(pyx)],
         include_dirs=["ext"],
-        libraries=["z", "isal"] if LIBISAL and pyx.stem == "zipread" else ["z"],
+        libraries=["z"],
         define_macros=macros + ([("WHEELSCAN_HAVE_LIBISAL", "1")] if LIBISAL else []),
         extra_compile_args=["-O3", "-fno-strict-aliasing"],
     )

@@ -51,8 +51,10 @@ cdef extern from "isal_shim.h":
         int block_state
         uint32_t crc_flag
         uint32_t hist_bits
-    void isal_inflate_init(inflate_state* s) nogil
-    int isal_inflate(inflate_state* s) nogil
+    const char* WS_LIBISAL_SONAME
+    int ws_isal_bind(size_t init, size_t inflate)
+    void isal_inflate_init "ws_isal_inflate_init"(inflate_state* s) nogil
+    int isal_inflate "ws_isal_inflate"(inflate_state* s) nogil
 from status cimport ST_ELF, ST_INFLATE, ST_LIMIT, ST_NOMEM, ST_ZIP
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -61,7 +63,7 @@ from elfapi cimport WS_PARSE_PREFIX_CAPSULE, parse_prefix_f
 from wheelscan._native.elf import _PARSE_PREFIX, parse as elf_parse, raise_status
 from wheelscan.errors import WheelscanError
 
-__all__ = ["Archive", "INFLATERS", "LIBISAL", "inflater", "ZLIB_VERSION"]
+__all__ = ["Archive", "INFLATERS", "LIBISAL", "LIBISAL_ERROR", "inflater", "ZLIB_VERSION"]
 
 cdef parse_prefix_f parse_prefix = <parse_prefix_f>PyCapsule_GetPointer(
     _PARSE_PREFIX, WS_PARSE_PREFIX_CAPSULE)
@@ -73,7 +75,46 @@ ZLIB_VERSION = z.zlibVersion().decode()
 # same library through python-isal's decompressobj.
 _PREFERENCE = ("libisal", "isal", "zlib-ng", "zlib")
 _MODULES = {"isal": "isal", "zlib-ng": "zlib_ng"}
-LIBISAL = bool(WS_HAVE_LIBISAL)
+LIBISAL_SONAME = WS_LIBISAL_SONAME.decode()
+_libisal_handle = None
+
+
+def _bind_libisal(str path):
+    """Load ISA-L (``path``: a soname or file) and bind its inflate entry points.
+
+    Returns None once bound, else why not; a failure leaves an earlier binding in place.
+    The library is loaded at run time, not linked: the extension carries no DT_NEEDED on it.
+    """
+    global _libisal_handle
+    if not WS_HAVE_LIBISAL:
+        return "not built in (install libisal-dev, then pip install again)"
+    try:
+        import ctypes
+        lib = ctypes.CDLL(path)
+        init = ctypes.cast(lib.isal_inflate_init, ctypes.c_void_p).value
+        inflate = ctypes.cast(lib.isal_inflate, ctypes.c_void_p).value
+    except (ImportError, OSError, AttributeError) as e:
+        return f"cannot load {path}: {e}"
+    if not ws_isal_bind(init or 0, inflate or 0):
+        return f"{path} lacks isal_inflate_init or isal_inflate"
+    _libisal_handle = lib  # kept: the bound functions live in it
+    return None
+
+
+def _load_libisal():
+    want = os.environ.get("WHEELSCAN_LIBISAL", "")
+    if want == "0":
+        return "disabled by WHEELSCAN_LIBISAL=0"
+    why = _bind_libisal(LIBISAL_SONAME)
+    if why is not None and want == "1":
+        raise ImportError(f"WHEELSCAN_LIBISAL=1 but libisal is unusable: {why}")
+    return why
+
+
+#: Why the ``libisal`` inflater is not offered (None: it is). ``WHEELSCAN_LIBISAL=0``
+#: disables it; ``=1`` makes its absence an ImportError.
+LIBISAL_ERROR = _load_libisal()
+LIBISAL = LIBISAL_ERROR is None
 INFLATERS = tuple(
     n for n in _PREFERENCE
     if n == "zlib" or (n == "libisal" and LIBISAL)

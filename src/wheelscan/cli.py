@@ -26,6 +26,8 @@ class _Version(argparse.Action):
             from ._native import zipread
 
             native = f"native inflater {zipread.inflater} (built: {', '.join(zipread.INFLATERS)})"
+            if zipread.LIBISAL_ERROR:
+                native += f"; libisal: {zipread.LIBISAL_ERROR}"
         except ImportError as e:
             native = f"native engine unavailable: {e}"
         sys.stdout.write(f"wheelscan {__version__}; {native}\n")

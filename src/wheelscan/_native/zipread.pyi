@@ -5,6 +5,8 @@ from wheelscan.facts import ElfFacts
 
 INFLATERS: tuple[str, ...]
 LIBISAL: bool
+LIBISAL_ERROR: str | None
+LIBISAL_SONAME: str
 inflater: str
 ZLIB_VERSION: str
 
