@@ -1,6 +1,6 @@
 """ISA-L's C API as a floor inflater, shaped like ``zlib``'s ``decompressobj`` for run.py.
 
-python-isal's ``decompressobj`` returns a new bytes object per call; a reader linked against
+python-isal's ``decompressobj`` returns a new bytes object per call; a reader calling
 libisal inflates straight into its own buffer. This module compiles ``libisal_floor.c`` (needs
 a C compiler and libisal, e.g. Debian's libisal-dev) into the benchmark cache and calls it
 with ctypes, so the floor has the same advantage. ``load()`` returns None when unavailable.

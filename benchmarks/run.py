@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     # round of every configuration instead of all repeats of one.
     from wheelscan._native import zipread
 
-    # a scan config per inflater this build of the scanner offers (libisal only when linked)
+    # a scan config per inflater this scanner offers (libisal: when built for it and loaded)
     configs = [("native", None)] + [(f"native {v}", v) for v in inflaters if v in zipread.INFLATERS]
     res["floor"] = {}
     res["scans"] = {}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages the test suite compiles fixtures with: cross compilers for 32-bit,
 # big-endian and ARM ELF, musl-gcc for musllinux wheels, and chromium (headless render of the
-# HTML report), and libisal-dev so that the package links ISA-L's C inflater (the tests then
+# HTML report), and libisal-dev so the package is built for ISA-L's C inflater (the tests then
 # cover that path; without it setup.py builds without it). Idempotent; needs root or sudo.
 set -euo pipefail
 pkgs=(gcc g++ binutils zlib1g-dev gcc-i686-linux-gnu g++-i686-linux-gnu gcc-aarch64-linux-gnu

@@ -16,7 +16,7 @@ SUBCOMMANDS: tuple[str, ...] = ("scan", "rejudge", "check", "demo", "report")
 
 class _Version(argparse.Action):
     """``--version``: the package version and the deflate implementation scans will use (whether
-    the build linked libisal decides much of the speed, see the README's quick start)."""
+    libisal is built for and loaded decides much of the speed, see the README's quick start)."""
 
     def __init__(self, option_strings: list[str], dest: str, **kw: object) -> None:
         super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
