@@ -52,7 +52,12 @@ cdef extern from "isal_shim.h":
         uint32_t crc_flag
         uint32_t hist_bits
     const char* WS_LIBISAL_SONAME
+    const char* WS_ISAL_HEADER_VERSION
+    size_t WS_ISAL_STATE_BYTES
+    int ws_isal_bound()
     int ws_isal_bind(size_t init, size_t inflate)
+    int ws_isal_selftest(size_t init, size_t inflate, const uint8_t* data, size_t n,
+                         const uint8_t* expect, size_t n_expect)
     void isal_inflate_init "ws_isal_inflate_init"(inflate_state* s) nogil
     int isal_inflate "ws_isal_inflate"(inflate_state* s) nogil
 from status cimport ST_ELF, ST_INFLATE, ST_LIMIT, ST_NOMEM, ST_ZIP
@@ -63,7 +68,10 @@ from elfapi cimport WS_PARSE_PREFIX_CAPSULE, parse_prefix_f
 from wheelscan._native.elf import _PARSE_PREFIX, parse as elf_parse, raise_status
 from wheelscan.errors import WheelscanError
 
-__all__ = ["Archive", "INFLATERS", "LIBISAL", "LIBISAL_ERROR", "inflater", "ZLIB_VERSION"]
+__all__ = [
+    "Archive", "INFLATERS", "LIBISAL", "LIBISAL_BUILT", "LIBISAL_ERROR", "LIBISAL_HEADER",
+    "LIBISAL_SONAME", "inflater", "ZLIB_VERSION",
+]
 
 cdef parse_prefix_f parse_prefix = <parse_prefix_f>PyCapsule_GetPointer(
     _PARSE_PREFIX, WS_PARSE_PREFIX_CAPSULE)
@@ -76,28 +84,57 @@ ZLIB_VERSION = z.zlibVersion().decode()
 _PREFERENCE = ("libisal", "isal", "zlib-ng", "zlib")
 _MODULES = {"isal": "isal", "zlib-ng": "zlib_ng"}
 LIBISAL_SONAME = WS_LIBISAL_SONAME.decode()
+#: Whether this build was made for ISA-L's C API (its header was found), and which header.
+LIBISAL_BUILT = bool(WS_HAVE_LIBISAL)
+LIBISAL_HEADER = WS_ISAL_HEADER_VERSION.decode() if LIBISAL_BUILT else None
 _libisal_handle = None
 
 
-def _bind_libisal(str path):
-    """Load ISA-L (``path``: a soname or file) and bind its inflate entry points.
+def _selftest_stream():
+    """A raw deflate stream with a stored, a fixed-code and a dynamic-code block, and what it
+    inflates to: a library whose state does not match the header's layout fails it."""
+    import zlib
+    parts = [(0, zlib.Z_DEFAULT_STRATEGY, b"stored block "),
+             (6, zlib.Z_FIXED, b"fixed codes, fixed codes "),
+             (6, zlib.Z_DEFAULT_STRATEGY, b"".join(b"%d:%x;" % (i, i * i) for i in range(600)))]
+    stream = b""
+    for k, (level, strategy, data) in enumerate(parts):
+        c = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
+        # a sync flush ends a segment byte-aligned and not final, so segments concatenate
+        stream += c.compress(data) + c.flush(zlib.Z_FINISH if k == 2 else zlib.Z_SYNC_FLUSH)
+    return stream, b"".join(data for _, _, data in parts)
 
-    Returns None once bound, else why not; a failure leaves an earlier binding in place.
-    The library is loaded at run time, not linked: the extension carries no DT_NEEDED on it.
+
+def _bind_libisal(str path):
+    """Load ISA-L (``path``: a soname or file), check it against the header this build used,
+    and bind its inflate entry points for the life of the process.
+
+    Returns None once bound, else why not. The first binding stays: later calls only say
+    whether ``path`` provides the very same functions. The library is loaded at run time,
+    not linked, so the extension carries no DT_NEEDED on it.
     """
     global _libisal_handle
+    cdef bytes stream, expect
     if not WS_HAVE_LIBISAL:
         return "not built in (install libisal-dev, then pip install again)"
     try:
         import ctypes
         lib = ctypes.CDLL(path)
-        init = ctypes.cast(lib.isal_inflate_init, ctypes.c_void_p).value
-        inflate = ctypes.cast(lib.isal_inflate, ctypes.c_void_p).value
-    except (ImportError, OSError, AttributeError) as e:
+    except (ImportError, OSError) as e:
         return f"cannot load {path}: {e}"
-    if not ws_isal_bind(init or 0, inflate or 0):
-        return f"{path} lacks isal_inflate_init or isal_inflate"
-    _libisal_handle = lib  # kept: the bound functions live in it
+    try:
+        init = ctypes.cast(lib.isal_inflate_init, ctypes.c_void_p).value or 0
+        inflate = ctypes.cast(lib.isal_inflate, ctypes.c_void_p).value or 0
+    except AttributeError as e:
+        return f"{path} lacks ISA-L's inflate functions: {e}"
+    stream, expect = _selftest_stream()
+    if not ws_isal_selftest(init, inflate, stream, len(stream), expect, len(expect)):
+        return (f"{path} does not inflate a known stream through the layout of the ISA-L "
+                f"{LIBISAL_HEADER} header this build used")
+    if not ws_isal_bind(init, inflate):
+        return f"another libisal is already bound; {path} is not used"
+    if _libisal_handle is None:
+        _libisal_handle = lib  # kept: the bound functions live in it
     return None
 
 
@@ -387,7 +424,7 @@ cdef class Archive:
         self.inflater = inflater or globals()["inflater"]
         if self.inflater == "zlib":
             self.inf_kind = INF_ZLIB
-        elif self.inflater == "libisal" and LIBISAL:
+        elif self.inflater == "libisal" and ws_isal_bound():
             self.inf_kind = INF_ISAL
         else:
             if self.inflater not in INFLATERS:
@@ -1331,7 +1368,8 @@ cdef class Member:
             self.ist = _spare_ist
             _spare_ist = NULL
         else:
-            self.ist = <inflate_state*>malloc(sizeof(inflate_state))
+            # with slack: a newer 2.x library may have a larger state than the header's
+            self.ist = <inflate_state*>malloc(WS_ISAL_STATE_BYTES)
             if self.ist == NULL:
                 raise_status(ST_NOMEM, "cannot allocate an ISA-L inflate state")
         isal_inflate_init(self.ist)

@@ -111,7 +111,7 @@ def test_unknown_engine_and_env_default(corpus: Corpus, monkeypatch: pytest.Monk
 @pytest.mark.parametrize("inflater", ["zlib", None])
 def test_version_names_the_inflater_scans_use(inflater: str | None) -> None:
     """`wheelscan --version` says which deflate implementation a scan will use, and which the
-    build offers: whether libisal was linked decides much of the speed."""
+    build offers: whether libisal is built for and loaded decides much of the speed."""
     import subprocess
     import sys
 
@@ -127,77 +127,3 @@ def test_version_names_the_inflater_scans_use(inflater: str | None) -> None:
     assert f"native inflater {inflater or zipread.INFLATERS[0]} " in out
     assert f"(built: {', '.join(zipread.INFLATERS)})" in out
 
-
-def test_libisal_is_loaded_at_run_time_not_linked() -> None:
-    """The ZIP reader is built for ISA-L's C API but does not link it: no DT_NEEDED on
-    libisal (read by the project's own parser), so a build made with it imports where the
-    library is absent; where it is present, import loads it and offers the inflater."""
-    require(native_engine_error())
-    from wheelscan._native import elf, zipread
-
-    data = Path(zipread.__file__).read_bytes()
-    facts = elf.parse(data, len(data), "zipread")
-    assert "libz.so.1" in facts.needed
-    assert [n for n in facts.needed if "isal" in n] == []
-    assert ("libisal" in zipread.INFLATERS) == zipread.LIBISAL
-    assert (zipread.LIBISAL_ERROR is None) == zipread.LIBISAL
-
-
-def test_libisal_missing_or_disabled_falls_back(corpus: Corpus) -> None:
-    """WHEELSCAN_LIBISAL=0 at run time, as a missing library would: the next inflater is
-    used, the facts are the same, and ``--version`` says why libisal is not offered."""
-    import subprocess
-    import sys
-
-    require(native_engine_error())
-
-    w = _corpus_wheel(corpus, "x86_64-deflate")
-    env = {k: v for k, v in os.environ.items() if k not in ("WHEELSCAN_INFLATER",)}
-    env["WHEELSCAN_LIBISAL"] = "0"
-    code = ("import json, sys, wheelscan\nfrom wheelscan._native import zipread as z\n"
-            "f = wheelscan.scan_wheel(sys.argv[1])\n"
-            "print(json.dumps([z.LIBISAL, z.LIBISAL_ERROR, z.INFLATERS, z.inflater, "
-            "f.to_dict()]))")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code, str(w.path)], env=env,
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
-    loaded, why, inflaters, used, facts = json.loads(out)
-    assert loaded is False
-    assert why == "disabled by WHEELSCAN_LIBISAL=0"
-    assert "libisal" not in inflaters
-    assert used == inflaters[0] != "libisal"
-    here = wheelscan.scan_wheel(w.path)
-    assert _without_byte_counts(WheelFacts.from_dict(facts)) == _without_byte_counts(here)
-    version = subprocess.run([sys.executable, "-m", "wheelscan", "--version"], env=env,
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
-    assert f"native inflater {used} " in version
-    assert "; libisal: disabled by WHEELSCAN_LIBISAL=0" in version
-
-
-def test_libisal_that_cannot_load_keeps_what_works(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A library that does not load is reported, not fatal, and leaves a working binding in
-    place; with WHEELSCAN_LIBISAL=1 the same failure is an ImportError."""
-    require(native_engine_error())
-    from wheelscan._native import zipread
-
-    bogus = "/nonexistent/libisal.so.2"
-    why = zipread._bind_libisal(bogus)
-    assert why is not None
-    assert why.startswith(f"cannot load {bogus}: ")
-    assert "No such file" in why
-    monkeypatch.setattr(zipread, "LIBISAL_SONAME", bogus)
-    monkeypatch.setenv("WHEELSCAN_LIBISAL", "1")
-    with pytest.raises(ImportError, match=r"WHEELSCAN_LIBISAL=1 but libisal is unusable: "):
-        zipread._load_libisal()
-    monkeypatch.setenv("WHEELSCAN_LIBISAL", "")
-    assert zipread._load_libisal() == why
-    if zipread.LIBISAL:  # the earlier binding still inflates
-        import zipfile
-
-        data = b"".join(b"%d\n" % (i * i) for i in range(5000))
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr("m.txt", data)
-        arc = zipread.Archive(io.BytesIO(buf.getvalue()), inflater="libisal")
-        arc.read_directory()
-        assert arc.entry(0)[1] == zipfile.ZIP_DEFLATED
-        assert arc.read_member(0, 1 << 20) == data

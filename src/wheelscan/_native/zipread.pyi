@@ -5,7 +5,9 @@ from wheelscan.facts import ElfFacts
 
 INFLATERS: tuple[str, ...]
 LIBISAL: bool
+LIBISAL_BUILT: bool
 LIBISAL_ERROR: str | None
+LIBISAL_HEADER: str | None
 LIBISAL_SONAME: str
 inflater: str
 ZLIB_VERSION: str
