@@ -66,6 +66,16 @@ static ws_isal_inflate_fn ws_isal_inflate_p = NULL;
 
 static int ws_isal_bound(void) { return ws_isal_inflate_p != NULL; }
 
+/* A state set up as a ZIP member needs it (raw deflate, the full 32 KiB window, no input
+ * yet) with the given init function: the self-test sets up a candidate library's state
+ * exactly as the archive then sets up the bound one's. */
+static void ws_isal_start_with(ws_isal_init_fn init, struct inflate_state *s) {
+    init(s);
+    s->crc_flag = ISAL_DEFLATE;
+    s->hist_bits = 0;
+    s->avail_in = 0;
+}
+
 /* Inflate the raw deflate stream in[0:n_in) with the given entry points through this
  * header's layout and compare the output with expect[0:n_expect): 1 if it matches exactly. */
 static int ws_isal_selftest(size_t init, size_t inflate, const uint8_t *in, size_t n_in,
@@ -79,9 +89,7 @@ static int ws_isal_selftest(size_t init, size_t inflate, const uint8_t *in, size
     s = (struct inflate_state *)calloc(1, WS_ISAL_STATE_BYTES);
     out = (uint8_t *)malloc(n_expect + 1);
     if (s != NULL && out != NULL) {
-        ((ws_isal_init_fn)init)(s);
-        s->crc_flag = ISAL_DEFLATE;
-        s->hist_bits = 0;
+        ws_isal_start_with((ws_isal_init_fn)init, s);
         s->next_in = (uint8_t *)in;
         s->avail_in = (uint32_t)n_in;
         s->next_out = out;
@@ -108,7 +116,7 @@ static int ws_isal_bind(size_t init, size_t inflate) {
 }
 
 /* Only called once ws_isal_bound() (the archive checks it before choosing this inflater). */
-static inline void ws_isal_inflate_init(struct inflate_state *s) { ws_isal_init_p(s); }
+static inline void ws_isal_start(struct inflate_state *s) { ws_isal_start_with(ws_isal_init_p, s); }
 static inline int ws_isal_inflate(struct inflate_state *s) { return ws_isal_inflate_p(s); }
 
 #endif

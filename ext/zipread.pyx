@@ -40,7 +40,6 @@ cdef extern from "isal_shim.h":
     """
     """
     int WS_HAVE_LIBISAL
-    int ISAL_DEFLATE
     int ISAL_BLOCK_FINISH
     struct inflate_state:
         uint8_t* next_out
@@ -49,8 +48,6 @@ cdef extern from "isal_shim.h":
         uint8_t* next_in
         uint32_t avail_in
         int block_state
-        uint32_t crc_flag
-        uint32_t hist_bits
     const char* WS_LIBISAL_SONAME
     const char* WS_ISAL_HEADER_VERSION
     size_t WS_ISAL_STATE_BYTES
@@ -58,7 +55,7 @@ cdef extern from "isal_shim.h":
     int ws_isal_bind(size_t init, size_t inflate)
     int ws_isal_selftest(size_t init, size_t inflate, const uint8_t* data, size_t n,
                          const uint8_t* expect, size_t n_expect)
-    void isal_inflate_init "ws_isal_inflate_init"(inflate_state* s) nogil
+    void ws_isal_start(inflate_state* s) nogil
     int isal_inflate "ws_isal_inflate"(inflate_state* s) nogil
 from status cimport ST_ELF, ST_INFLATE, ST_LIMIT, ST_NOMEM, ST_ZIP
 
@@ -1372,10 +1369,7 @@ cdef class Member:
             self.ist = <inflate_state*>malloc(WS_ISAL_STATE_BYTES)
             if self.ist == NULL:
                 raise_status(ST_NOMEM, "cannot allocate an ISA-L inflate state")
-        isal_inflate_init(self.ist)
-        self.ist.crc_flag = ISAL_DEFLATE  # raw deflate, as in ZIP members
-        self.ist.hist_bits = 0            # the full 32 KiB window
-        self.ist.avail_in = 0
+        ws_isal_start(self.ist)  # raw deflate, the full window: as the self-test set it up
         return 0
 
     cdef int _restart_with_zlib(self, uint64_t target) except -1:
