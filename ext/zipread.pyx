@@ -34,6 +34,9 @@ from posix.types cimport off_t
 from posix.unistd cimport SEEK_END, close as c_close, lseek, pread as c_pread
 from cpython.unicode cimport PyUnicode_DecodeASCII
 
+cdef extern from "Python.h":
+    bytes PyUnicode_EncodeFSDefault(object unicode)
+
 cimport zlib as z
 
 cdef extern from "isal_shim.h":
@@ -429,7 +432,10 @@ cdef class Archive:
             self.inf_kind = INF_PY
             self.pyfactory = _decompressobj_factory(self.inflater)
         if isinstance(src, (str, bytes, os.PathLike)):
-            path = os.fsencode(src)
+            # os.fsencode, without a Python call for the common case of a str
+            path = PyUnicode_EncodeFSDefault(src) if type(src) is str else os.fsencode(src)
+            if b"\0" in path:  # open(2) would see a shorter path: another file
+                raise ValueError(f"embedded null byte in path {src!r}")
             # O_NONBLOCK: a FIFO named like a wheel must not block the scan until a writer
             # comes (it is refused below); reads of a regular file do not block anyway
             fd = c_open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,9 +17,12 @@ from conftest import native_engine_error, require
 from test_differential import _corpus_wheel
 
 import wheelscan
+from wheelscan.engine import default_engine
 from wheelscan.facts import FACTS_SCHEMA_VERSION, WheelFacts
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from corpus import Corpus
 
 ENGINES = ["native", "lief"]
@@ -50,6 +55,38 @@ def test_path_str_and_file_objects_agree(corpus: Corpus, engine: str, wheel_id: 
     in_memory = wheelscan.scan_wheel(io.BytesIO(data), engine=engine, filename=w.path.name)
     assert _without_byte_counts(in_memory) == _without_byte_counts(by_path)
     assert len(by_path.elfs) == len(w.elfs)
+
+
+class _PathLike:
+    """An os.PathLike that is no pathlib.Path, giving its path as ``str`` or ``bytes``."""
+
+    def __init__(self, path: str | bytes) -> None:
+        self.path = path
+
+    def __fspath__(self) -> str | bytes:
+        return self.path
+
+
+def test_any_path_like_is_a_path(corpus: Corpus, engine: str, tmp_path: Path) -> None:
+    w = _corpus_wheel(corpus, "x86_64-deflate")
+    by_path = wheelscan.scan_wheel(w.path, engine=engine)
+    assert by_path.error is None
+    assert wheelscan.scan_wheel(_PathLike(str(w.path)), engine=engine) == by_path
+    # a bytes path, even one that is not UTF-8, names the file and gives a str name
+    odd = tmp_path / os.fsdecode(b"dir-\xff")
+    odd.mkdir()
+    copy = odd / w.path.name
+    copy.write_bytes(w.path.read_bytes())
+    via_bytes = wheelscan.scan_wheel(_PathLike(os.fsencode(copy)), engine=engine)
+    assert via_bytes == by_path
+    assert via_bytes.filename == w.path.name
+
+
+def test_a_path_with_a_nul_is_refused_not_truncated(corpus: Corpus, engine: str) -> None:
+    # open(2) would stop at the NUL and read the wheel named by the part before it
+    w = _corpus_wheel(corpus, "x86_64-deflate")
+    with pytest.raises(ValueError, match="null byte"):
+        wheelscan.scan_wheel(f"{w.path}\0-1.0-py3-none-any.whl", engine=engine)
 
 
 def _without_byte_counts(facts: WheelFacts) -> dict[str, object]:
@@ -93,19 +130,51 @@ def test_bad_input_is_facts_not_exceptions(tmp_path: Path, engine: str) -> None:
     assert json.loads(json.dumps(facts.to_dict()))["error"] == facts.error
 
 
-def test_unknown_engine_and_env_default(corpus: Corpus, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def fresh_default_engine() -> Iterator[None]:
+    """WHEELSCAN_ENGINE is read once per process: read it again before and after the test."""
+    default_engine.cache_clear()
+    yield
+    default_engine.cache_clear()
+
+
+def test_unknown_engine_and_env_default(
+    corpus: Corpus, monkeypatch: pytest.MonkeyPatch, fresh_default_engine: None
+) -> None:
     w = _corpus_wheel(corpus, "pure-any")
     with pytest.raises(ValueError, match="unknown engine"):
         wheelscan.scan_wheel(w.path, engine="fortran")
     monkeypatch.setenv("WHEELSCAN_ENGINE", "lief")
     assert wheelscan.scan_wheel(w.path).engine == "lief"
     monkeypatch.setenv("WHEELSCAN_ENGINE", "fortran")
+    assert wheelscan.scan_wheel(w.path).engine == "lief"  # read once: the first value holds
+    default_engine.cache_clear()
     with pytest.raises(ImportError, match="WHEELSCAN_ENGINE"):
         wheelscan.scan_wheel(w.path)
+    with pytest.raises(ImportError, match="WHEELSCAN_ENGINE"):
+        wheelscan.scan_wheel(w.path)  # a bad value is not remembered as a choice
     monkeypatch.delenv("WHEELSCAN_ENGINE")
+    default_engine.cache_clear()
     if native_engine_error() is None:
         assert wheelscan.scan_wheel(w.path).engine == "native"
     assert os.environ.get("WHEELSCAN_ENGINE") is None
+
+
+def test_env_engine_set_before_the_first_scan(corpus: Corpus) -> None:
+    """A process started with WHEELSCAN_ENGINE uses it; setting it in the process before its
+    first scan works too."""
+    w = _corpus_wheel(corpus, "pure-any")
+    code = (
+        "import os, sys, wheelscan\n"
+        "if len(sys.argv) > 2: os.environ['WHEELSCAN_ENGINE'] = sys.argv[2]\n"
+        "print(wheelscan.scan_wheel(sys.argv[1]).engine)\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k != "WHEELSCAN_ENGINE"}
+    started = subprocess.run([sys.executable, "-c", code, str(w.path)], check=True, text=True,
+                             env={**base, "WHEELSCAN_ENGINE": "lief"}, capture_output=True)
+    set_later = subprocess.run([sys.executable, "-c", code, str(w.path), "lief"], check=True,
+                               text=True, env=base, capture_output=True)
+    assert started.stdout.strip() == set_later.stdout.strip() == "lief"
 
 
 @pytest.mark.parametrize("inflater", ["zlib", None])

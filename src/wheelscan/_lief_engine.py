@@ -101,12 +101,13 @@ def scan_wheel_lief(
     member_cache: MemberCache | None = None,
 ) -> WheelFacts:
     """Scan one wheel with zipfile + lief. Never raises for bad input (see engine.scan_wheel)."""
-    from .engine import wheel_display_name
+    from .engine import as_source, wheel_display_name
 
+    src = as_source(src)
     facts = WheelFacts(filename=wheel_display_name(src, filename), engine="lief")
     fill_filename_facts(facts)
     try:
-        if isinstance(src, (str, os.PathLike)):
+        if isinstance(src, str):
             with open(src, "rb") as fh:
                 _scan(fh, facts, limits, member_cache)
         else:

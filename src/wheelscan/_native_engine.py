@@ -12,7 +12,7 @@ import os
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from ._native import zipread
-from .engine import wheel_display_name
+from .engine import as_source, wheel_display_name
 from .errors import WheelscanError
 from .facts import ElfFacts, MemberError, MemberStats, WheelFacts
 from .limits import DEFAULT_LIMITS, Limits
@@ -44,6 +44,7 @@ def scan_wheel_native(
     ``inflater`` picks the deflate implementation (``zipread.INFLATERS``); default
     ``zipread.inflater``. ``member_cache`` is consulted for path sources only.
     """
+    src = as_source(src)
     facts = WheelFacts(filename=wheel_display_name(src, filename), engine="native")
     fill_filename_facts(facts)
     try:

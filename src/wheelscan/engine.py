@@ -2,14 +2,16 @@
 
 ``native`` (the Cython scanner, the fast path) is the default; ``lief`` (stdlib zipfile +
 lief) is the reference used as test oracle and cross-check. ``WHEELSCAN_ENGINE`` overrides
-the default. On CPython a missing native extension is an error, never a silent fallback.
+the default (read once per process: see :func:`default_engine`). On CPython a missing native
+extension is an error, never a silent fallback.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 from .limits import DEFAULT_LIMITS, Limits
 
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
     from .facts import ElfFacts, WheelFacts
 
-__all__ = ["ENGINES", "default_engine", "scan_wheel"]
+__all__ = ["ENGINES", "as_source", "default_engine", "scan_wheel"]
 
 ENGINES = ("native", "lief")
 _POSIX_PATHS = os.path is posixpath
@@ -29,7 +31,15 @@ class MemberCacheLike(Protocol):
     def put(self, key: tuple[int, int, int, str], facts: ElfFacts) -> None: ...
 
 
+@functools.cache
 def default_engine() -> str:
+    """The engine of a scan that names none: ``WHEELSCAN_ENGINE``, else ``native``.
+
+    Read once per process, when a scan first needs it, as ``WHEELSCAN_INFLATER`` is read
+    once when the native module is imported: a read of a variable that is not set costs a
+    caught KeyError, 5 % of a small wheel's scan. ``default_engine.cache_clear()`` makes the
+    next scan read it again.
+    """
     engine = os.environ.get("WHEELSCAN_ENGINE", "native")
     if engine not in ENGINES:
         msg = f"WHEELSCAN_ENGINE={engine!r}: expected one of {', '.join(ENGINES)}"
@@ -48,7 +58,8 @@ def scan_wheel(
     """Read one wheel (a path, or a binary file object with seek/read) into :class:`WheelFacts`.
 
     Never raises for bad input: an unreadable archive sets ``error``, an unreadable member
-    adds to ``errors``. ``filename`` overrides the name taken from the path or ``src.name``.
+    adds to ``errors``. A path no file can have (one with a NUL) raises ValueError, as
+    ``open()`` does. ``filename`` overrides the name taken from the path or ``src.name``.
     ``member_cache`` (``get(key)``/``put(key, ElfFacts)``, key = (method, compressed_size,
     size, blake2b-16 hex of the compressed bytes)) lets an engine reuse an ELF member's facts.
     """
@@ -80,13 +91,26 @@ def _load_scanner(engine: str) -> Callable[..., WheelFacts]:
     return scan
 
 
+def as_source(src: str | os.PathLike[str] | BinaryIO) -> str | BinaryIO:
+    """``src`` with a path-like object turned into its path, once per scan.
+
+    ``hasattr(type(src), "__fspath__")`` is os.PathLike's own test, without the ABC's
+    Python-level ``isinstance`` (about 1 % of a small wheel's scan, twice per scan).
+    """
+    if type(src) is str or not hasattr(type(src), "__fspath__"):
+        return cast("str | BinaryIO", src)  # a str, or a file object
+    path: str | bytes = os.fspath(cast("os.PathLike[str]", src))  # or bytes, as a PathLike may
+    return path if isinstance(path, str) else os.fsdecode(path)
+
+
 def wheel_display_name(src: str | os.PathLike[str] | BinaryIO, filename: str | None) -> str:
     """The wheel's file name: explicit, else from the path, else from ``src.name``."""
     if filename:
         return filename
-    if type(src) is str and _POSIX_PATHS:
-        return src.rpartition("/")[2]  # posixpath.basename, without its calls
-    if isinstance(src, (str, os.PathLike)):
-        return os.path.basename(os.fspath(src))
+    src = as_source(src)
+    if isinstance(src, str):
+        if _POSIX_PATHS:
+            return src.rpartition("/")[2]  # posixpath.basename, without its calls
+        return os.path.basename(src)
     name = getattr(src, "name", None)
     return os.path.basename(name) if isinstance(name, str) else "<stream>.whl"

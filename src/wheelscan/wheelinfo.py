@@ -42,6 +42,7 @@ def fill_filename_facts(facts: WheelFacts) -> None:
         facts.version = m["version"]
         num = m["build_num"]
         facts.build = None if num is None else f"{int(num)}{m['build_rest']}"
+        py, abi, plat = m.group("py", "abi", "plat")
     else:
         try:
             name, version, build, _tags = parse_wheel_filename(fn)
@@ -51,8 +52,8 @@ def fill_filename_facts(facts: WheelFacts) -> None:
         facts.name = str(name)
         facts.version = str(version)
         facts.build = f"{build[0]}{build[1]}" if build else None
+        py, abi, plat = fn[: -len(".whl")].split("-")[-3:]
     # packaging returns a frozenset of Tag objects; keep the compressed tag sets as written.
-    py, abi, plat = fn[: -len(".whl")].split("-")[-3:]
     facts.python_tags = py.split(".")
     facts.abi_tags = abi.split(".")
     facts.platform_tags = plat.split(".")
