@@ -106,7 +106,9 @@ _NAME = st.lists(
 ).map("".join)
 _BUILD = st.one_of(
     st.just(""),
-    st.sampled_from(["1", "01", "2abc", "x1", "", "1a\nb", "9" * 19]).map(lambda b: b + "-"),
+    st.sampled_from(
+        ["1", "01", "2abc", "x1", "", "1a\nb", "9" * 19, "0" * 18 + "1", "0" * 19, "0x"]
+    ).map(lambda b: b + "-"),
 )
 _TAGS = st.sampled_from(
     ["cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64", "py3-none-any", "py2.py3-none-any",
@@ -131,6 +133,7 @@ _TAGS = st.sampled_from(
 @example(name="foo", version="1.0", build="1a\nb-", tags="py3-none-any", ext=".whl")
 @example(name="foo", version="1." + "9" * 5000, build="", tags="py3-none-any", ext=".whl")
 @example(name="foo", version="1.0", build="9" * 30 + "-", tags="py3-none-any", ext=".whl")
+@example(name="foo", version="1.0", build="0" * 18 + "1-", tags="py3-none-any", ext=".whl")
 def test_filename_fast_path_equals_packaging(
     name: str, version: str, build: str, tags: str, ext: str
 ) -> None:

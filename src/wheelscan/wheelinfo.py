@@ -23,7 +23,7 @@ _SIMPLE_WHEEL = re.compile(
     rf"""
     (?P<name>[A-Za-z0-9._]+)
     -(?P<version>(?:[1-9][0-9]{{0,17}}!)?{_N}(?:\.{_N})*(?:(?:a|b|rc){_N})?(?:\.post{_N})?(?:\.dev{_N})?)
-    (?:-(?P<build_num>[0-9]{{1,18}})(?P<build_rest>[^-\n]*))?
+    (?:-(?P<build_num>[0-9]{{1,18}})(?![0-9])(?P<build_rest>[^-\n]*))?
     -(?P<py>{_ID}(?:\.{_ID})*)-(?P<abi>{_W}(?:\.{_W})*)-(?P<plat>{_W}(?:\.{_W})*)\.whl
     """,
     re.ASCII | re.VERBOSE,
