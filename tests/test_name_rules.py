@@ -1,13 +1,14 @@
 """The native scanner applies the member-name rules in C while it walks the central directory,
-and parses common wheel filenames without packaging. Both must give exactly the answers of the
-Python reference (``members.may_be_binary``, ``wheelinfo.find_wheel_file`` and packaging's
-``parse_wheel_filename``), which the lief engine keeps using: hypothesis searches for a name
-on which they differ.
+and parses common wheel filenames and WHEEL files without packaging or Python string methods.
+Each must give exactly the answers of its Python reference (``members.may_be_binary``,
+``wheelinfo.find_wheel_file``, packaging's ``parse_wheel_filename`` and wheelinfo's own
+WHEEL-file loop): hypothesis searches for a name or a file on which they differ.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from builders import ZipMember, write_zip
@@ -16,9 +17,20 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from packaging.utils import parse_wheel_filename
 
+from wheelscan import wheelinfo
 from wheelscan.facts import WheelFacts
 from wheelscan.members import _NOT_BINARY_SUFFIXES, may_be_binary
-from wheelscan.wheelinfo import _SIMPLE_WHEEL, fill_filename_facts, find_wheel_file
+from wheelscan.wheelinfo import (
+    _SIMPLE_WHEEL,
+    fill_filename_facts,
+    fill_wheel_file_facts,
+    find_wheel_file,
+)
+
+try:
+    from wheelscan._native import wheelmeta
+except ImportError:  # the Python paths are still compared with packaging
+    wheelmeta = None  # type: ignore[assignment]
 
 # Pieces that make the rules' corner cases likely: directory separators, the .dist-info
 # level, WHEEL/RECORD, listed suffixes in any case, and characters whose lower() is ASCII
@@ -134,27 +146,75 @@ _TAGS = st.sampled_from(
 @example(name="foo", version="1." + "9" * 5000, build="", tags="py3-none-any", ext=".whl")
 @example(name="foo", version="1.0", build="9" * 30 + "-", tags="py3-none-any", ext=".whl")
 @example(name="foo", version="1.0", build="0" * 18 + "1-", tags="py3-none-any", ext=".whl")
+@example(name="foo", version="1.0", build="007x-", tags="py3-none-any", ext=".whl")
+@example(name="foo", version="0!1.0", build="", tags="py3-none-any", ext=".whl")
+@example(name="foo", version="00!1.0", build="", tags="py3-none-any", ext=".whl")
 def test_filename_fast_path_equals_packaging(
     name: str, version: str, build: str, tags: str, ext: str
 ) -> None:
+    """The C fast path (when built), the regular expression (without it) and packaging agree."""
     fn = f"{name}-{version}-{build}{tags}{ext}"
+    ref = _reference(fn)
     got = WheelFacts(filename=fn)
     fill_filename_facts(got)
-    ref = _reference(fn)
-    assert (got.name, got.version, got.build) == (ref.name, ref.version, ref.build)
-    assert (got.python_tags, got.abi_tags, got.platform_tags) == (
-        ref.python_tags, ref.abi_tags, ref.platform_tags
-    )  # fmt: skip
-    assert (got.filename_error is None) == (ref.filename_error is None)
+    python = WheelFacts(filename=fn)
+    with mock.patch.object(wheelinfo, "_split_filename", None):
+        fill_filename_facts(python)
+    for facts in (got, python):
+        assert (facts.name, facts.version, facts.build) == (ref.name, ref.version, ref.build)
+        assert (facts.python_tags, facts.abi_tags, facts.platform_tags) == (
+            ref.python_tags, ref.abi_tags, ref.platform_tags
+        )  # fmt: skip
+        assert (facts.filename_error is None) == (ref.filename_error is None)
+    if wheelmeta is not None:
+        # the C path takes exactly the names the expression takes
+        assert (wheelmeta.split_filename(fn) is not None) == bool(_SIMPLE_WHEEL.fullmatch(fn)
+                                                                  and "__" not in name)
+
+
+_COMMON = [
+    "MarkupSafe-2.1.5-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    "crc32c-2.3.post0-cp311-cp311-manylinux_2_5_x86_64.manylinux1_x86_64.whl",
+    "opencv_python_headless-4.8.1.78-cp37-abi3-musllinux_1_1_x86_64.whl",
+    "tensorflow-1.13.1-cp37-cp37m-manylinux1_x86_64.whl",
+    "pkg-1.0rc1-1-py3-none-any.whl",
+]
 
 
 def test_fast_path_covers_common_filenames() -> None:
-    """The fast path is only worth having if ordinary index filenames take it."""
-    for fn in [
-        "MarkupSafe-2.1.5-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-        "crc32c-2.3.post0-cp311-cp311-manylinux_2_5_x86_64.manylinux1_x86_64.whl",
-        "opencv_python_headless-4.8.1.78-cp37-abi3-musllinux_1_1_x86_64.whl",
-        "tensorflow-1.13.1-cp37-cp37m-manylinux1_x86_64.whl",
-        "pkg-1.0rc1-1-py3-none-any.whl",
-    ]:
+    """The fast paths are only worth having if ordinary index filenames take them."""
+    for fn in _COMMON:
         assert _SIMPLE_WHEEL.fullmatch(fn), fn
+        if wheelmeta is not None:
+            assert wheelmeta.split_filename(fn) is not None, fn
+
+
+# Pieces of WHEEL files: the keys in any case, every ASCII character str.splitlines ends a
+# line at or str.strip removes, and non-ASCII ones that end lines (NEL, LINE SEPARATOR), lower
+# to several characters (DOTTED CAPITAL I) or decode with replacements (a lone byte).
+_WHEEL_PIECES = st.sampled_from(
+    [
+        "Tag", "tag", "TAG", "T\u0130g", "Root-Is-Purelib", "root-is-purelib", "ROOT-IS-PURELIB",
+        ":", ": ", " ", "\t", "\x1f", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\r", "\n",
+        "\r\n", "\x00", "true", "True", "TRUE", "false", "tru", "cp311-cp311-linux_x86_64",
+        "py3-none-any", "Wheel-Version: 1.0", "\u0085", "\u2028", "\u00e9", "\udcff",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(pieces=st.lists(_WHEEL_PIECES, max_size=14))
+@example(pieces=["Tag", ":", " ", "a", "\x1f", "\r\n", "root-is-purelib", ":", "TRUE", "\x0b"])
+@example(pieces=[])
+def test_wheel_file_fast_path_equals_python(pieces: list[str]) -> None:
+    content = "".join(pieces).encode("utf-8", "surrogateescape")
+    got = WheelFacts(filename="x")
+    fill_wheel_file_facts(got, content)
+    python = WheelFacts(filename="x")
+    with mock.patch.object(wheelinfo, "_wheel_fields", None):
+        fill_wheel_file_facts(python, content)
+    assert (got.wheel_tags, got.root_is_purelib) == (python.wheel_tags, python.root_is_purelib)
+    assert got.has_wheel_file
+    assert python.has_wheel_file
+    if wheelmeta is not None:
+        assert (wheelmeta.wheel_fields(content) is None) == (not content.isascii())

@@ -8,6 +8,12 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from .facts import WheelFacts
 
+try:  # the same answers in C for the common case, or None (see ext/wheelmeta.pyx)
+    from ._native.wheelmeta import split_filename as _split_filename
+    from ._native.wheelmeta import wheel_fields as _wheel_fields
+except ImportError:  # not built: the Python code below answers alone (for the lief engine)
+    _split_filename = _wheel_fields = None  # type: ignore[assignment]
+
 __all__ = ["fill_filename_facts", "fill_wheel_file_facts", "find_wheel_file"]
 
 
@@ -34,6 +40,11 @@ def fill_filename_facts(facts: WheelFacts) -> None:
     """Parse ``facts.filename`` as packaging does; record tags as written, or why it is
     invalid."""
     fn = facts.filename
+    parts = _split_filename(fn) if _split_filename is not None else None
+    if parts is not None:
+        (facts.name, facts.version, facts.build,
+         facts.python_tags, facts.abi_tags, facts.platform_tags) = parts  # fmt: skip
+        return
     m = _SIMPLE_WHEEL.fullmatch(fn)
     if m is not None and "__" not in m["name"]:
         name = m["name"]
@@ -76,6 +87,14 @@ def find_wheel_file(names: list[str]) -> tuple[str | None, bool]:
 def fill_wheel_file_facts(facts: WheelFacts, content: bytes) -> None:
     """Record the WHEEL file's ``Tag:`` lines and ``Root-Is-Purelib`` (RFC 822 style headers)."""
     facts.has_wheel_file = True
+    native = _wheel_fields is not None and type(content) is bytes
+    fields = _wheel_fields(content) if native else None
+    if fields is not None:
+        tags, purelib = fields
+        facts.wheel_tags.extend(tags)
+        if purelib is not None:
+            facts.root_is_purelib = purelib
+        return
     text = content.decode("utf-8", "replace")
     for line in text.splitlines():
         key, sep, value = line.partition(":")
