@@ -94,7 +94,7 @@ cdef bint tag_set(const char* s, Py_ssize_t i, Py_ssize_t end, bint ident) noexc
     return not start
 
 
-def split_filename(str filename):
+def split_filename(str filename not None):
     """(normalised name, version, build or None, python tags, abi tags, platform tags) as
     packaging's ``parse_wheel_filename`` gives them, or None where this cannot tell."""
     cdef Py_ssize_t n, i, k, m, ndash = 0, start, digits

@@ -80,6 +80,14 @@ def test_any_path_like_is_a_path(corpus: Corpus, engine: str, tmp_path: Path) ->
     via_bytes = wheelscan.scan_wheel(_PathLike(os.fsencode(copy)), engine=engine)
     assert via_bytes == by_path
     assert via_bytes.filename == w.path.name
+    # os.PathLike's own test: a class whose __fspath__ is None is no path (here, a stream)
+    stream = _NotAPath(w.path.read_bytes())
+    via_stream = wheelscan.scan_wheel(stream, engine=engine, filename=w.path.name)
+    assert _without_byte_counts(via_stream) == _without_byte_counts(by_path)
+
+
+class _NotAPath(io.BytesIO):
+    __fspath__ = None
 
 
 def test_a_path_with_a_nul_is_refused_not_truncated(corpus: Corpus, engine: str) -> None:

@@ -15,6 +15,7 @@ from builders import ZipMember, write_zip
 from conftest import native_engine_error, require
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from packaging.tags import Tag
 from packaging.utils import parse_wheel_filename
 
 from wheelscan import wheelinfo
@@ -84,23 +85,30 @@ def test_directory_walk_applies_the_python_name_rules(
     arc.close()
 
 
-def _reference(fn: str) -> WheelFacts:
-    """What packaging alone makes of ``fn``, in the fields fill_filename_facts sets."""
+def _reference(fn: str) -> tuple[WheelFacts, frozenset[Tag] | None]:
+    """What packaging alone makes of ``fn``: name, version, build or the error, and its tags."""
     ref = WheelFacts(filename=fn)
     try:
-        name, version, build, _ = parse_wheel_filename(fn)
+        name, version, build, tags = parse_wheel_filename(fn)
     except Exception as e:
         ref.filename_error = str(e)
-        return ref
+        return ref, None
     ref.name, ref.version = str(name), str(version)
     ref.build = f"{build[0]}{build[1]}" if build else None
-    py, abi, plat = fn[: -len(".whl")].split("-")[-3:]
-    ref.python_tags, ref.abi_tags, ref.platform_tags = (
-        py.split("."),
-        abi.split("."),
-        plat.split("."),
-    )
-    return ref
+    return ref, tags
+
+
+def _assert_like_packaging(facts: WheelFacts, fn: str) -> None:
+    ref, tags = _reference(fn)
+    assert (facts.name, facts.version, facts.build) == (ref.name, ref.version, ref.build)
+    assert (facts.filename_error is None) == (ref.filename_error is None)
+    sets = (facts.python_tags, facts.abi_tags, facts.platform_tags)
+    if tags is None:
+        assert sets == ([], [], [])
+        return
+    # the compressed tag sets expand to packaging's tags, and are kept as written
+    assert {Tag(i, a, p) for i in sets[0] for a in sets[1] for p in sets[2]} == tags
+    assert fn.endswith("-" + "-".join(".".join(t) for t in sets) + ".whl")
 
 
 _VERSION = st.lists(
@@ -152,24 +160,20 @@ _TAGS = st.sampled_from(
 def test_filename_fast_path_equals_packaging(
     name: str, version: str, build: str, tags: str, ext: str
 ) -> None:
-    """The C fast path (when built), the regular expression (without it) and packaging agree."""
+    """The regular expression (Python) and the C path (when built) agree with packaging."""
     fn = f"{name}-{version}-{build}{tags}{ext}"
-    ref = _reference(fn)
-    got = WheelFacts(filename=fn)
-    fill_filename_facts(got)
     python = WheelFacts(filename=fn)
     with mock.patch.object(wheelinfo, "_split_filename", None):
         fill_filename_facts(python)
-    for facts in (got, python):
-        assert (facts.name, facts.version, facts.build) == (ref.name, ref.version, ref.build)
-        assert (facts.python_tags, facts.abi_tags, facts.platform_tags) == (
-            ref.python_tags, ref.abi_tags, ref.platform_tags
-        )  # fmt: skip
-        assert (facts.filename_error is None) == (ref.filename_error is None)
-    if wheelmeta is not None:
+    _assert_like_packaging(python, fn)
+    if wheelmeta is not None:  # test_fast_paths_are_built makes its absence fail in CI
+        native = WheelFacts(filename=fn)
+        fill_filename_facts(native)
+        _assert_like_packaging(native, fn)
         # the C path takes exactly the names the expression takes
-        assert (wheelmeta.split_filename(fn) is not None) == bool(_SIMPLE_WHEEL.fullmatch(fn)
-                                                                  and "__" not in name)
+        m = _SIMPLE_WHEEL.fullmatch(fn)
+        taken = m is not None and "__" not in m["name"]
+        assert (wheelmeta.split_filename(fn) is not None) == taken
 
 
 _COMMON = [
@@ -181,12 +185,36 @@ _COMMON = [
 ]
 
 
+def test_fast_paths_are_built() -> None:
+    require(native_engine_error())
+    assert wheelmeta is not None
+
+
 def test_fast_path_covers_common_filenames() -> None:
     """The fast paths are only worth having if ordinary index filenames take them."""
     for fn in _COMMON:
         assert _SIMPLE_WHEEL.fullmatch(fn), fn
         if wheelmeta is not None:
             assert wheelmeta.split_filename(fn) is not None, fn
+
+
+def test_odd_filename_objects() -> None:
+    """A str subclass (numpy.str_ is one) is a filename like any other; None is refused
+    before C reads it."""
+
+    class Name(str):
+        pass
+
+    fn = _COMMON[0]
+    plain, sub = WheelFacts(filename=fn), WheelFacts(filename=Name(fn))
+    fill_filename_facts(plain)
+    fill_filename_facts(sub)
+    assert (sub.name, sub.version, sub.platform_tags) == (plain.name, plain.version,
+                                                          plain.platform_tags)
+    assert plain.name == "markupsafe"
+    if wheelmeta is not None:
+        with pytest.raises(TypeError):
+            wheelmeta.split_filename(None)  # type: ignore[arg-type]
 
 
 # Pieces of WHEEL files: the keys in any case, every ASCII character str.splitlines ends a
@@ -207,6 +235,8 @@ _WHEEL_PIECES = st.sampled_from(
 @example(pieces=["Tag", ":", " ", "a", "\x1f", "\r\n", "root-is-purelib", ":", "TRUE", "\x0b"])
 @example(pieces=[])
 def test_wheel_file_fast_path_equals_python(pieces: list[str]) -> None:
+    if wheelmeta is None:  # test_fast_paths_are_built makes its absence fail in CI
+        pytest.skip("wheelscan._native.wheelmeta is not built: no C path to compare")
     content = "".join(pieces).encode("utf-8", "surrogateescape")
     got = WheelFacts(filename="x")
     fill_wheel_file_facts(got, content)
@@ -214,7 +244,4 @@ def test_wheel_file_fast_path_equals_python(pieces: list[str]) -> None:
     with mock.patch.object(wheelinfo, "_wheel_fields", None):
         fill_wheel_file_facts(python, content)
     assert (got.wheel_tags, got.root_is_purelib) == (python.wheel_tags, python.root_is_purelib)
-    assert got.has_wheel_file
-    assert python.has_wheel_file
-    if wheelmeta is not None:
-        assert (wheelmeta.wheel_fields(content) is None) == (not content.isascii())
+    assert (wheelmeta.wheel_fields(content) is None) == (not content.isascii())

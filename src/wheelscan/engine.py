@@ -94,10 +94,10 @@ def _load_scanner(engine: str) -> Callable[..., WheelFacts]:
 def as_source(src: str | os.PathLike[str] | BinaryIO) -> str | BinaryIO:
     """``src`` with a path-like object turned into its path, once per scan.
 
-    ``hasattr(type(src), "__fspath__")`` is os.PathLike's own test, without the ABC's
+    A type's ``__fspath__`` that is not None is os.PathLike's own test, without the ABC's
     Python-level ``isinstance`` (about 1 % of a small wheel's scan, twice per scan).
     """
-    if type(src) is str or not hasattr(type(src), "__fspath__"):
+    if type(src) is str or getattr(type(src), "__fspath__", None) is None:
         return cast("str | BinaryIO", src)  # a str, or a file object
     path: str | bytes = os.fspath(cast("os.PathLike[str]", src))  # or bytes, as a PathLike may
     return path if isinstance(path, str) else os.fsdecode(path)

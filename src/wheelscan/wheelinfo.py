@@ -40,7 +40,8 @@ def fill_filename_facts(facts: WheelFacts) -> None:
     """Parse ``facts.filename`` as packaging does; record tags as written, or why it is
     invalid."""
     fn = facts.filename
-    parts = _split_filename(fn) if _split_filename is not None else None
+    native = _split_filename is not None and type(fn) is str  # not a subclass: Cython refuses
+    parts = _split_filename(fn) if native else None
     if parts is not None:
         (facts.name, facts.version, facts.build,
          facts.python_tags, facts.abi_tags, facts.platform_tags) = parts  # fmt: skip
