@@ -103,11 +103,12 @@ def as_source(src: str | os.PathLike[str] | BinaryIO) -> str | BinaryIO:
     return path if isinstance(path, str) else os.fsdecode(path)
 
 
-def wheel_display_name(src: str | os.PathLike[str] | BinaryIO, filename: str | None) -> str:
-    """The wheel's file name: explicit, else from the path, else from ``src.name``."""
+def wheel_display_name(src: str | BinaryIO, filename: str | None) -> str:
+    """The wheel's file name: explicit, else from the path, else from ``src.name``.
+
+    ``src`` is what :func:`as_source` returned: a path is a ``str`` by now."""
     if filename:
         return filename
-    src = as_source(src)
     if isinstance(src, str):
         if _POSIX_PATHS:
             return src.rpartition("/")[2]  # posixpath.basename, without its calls

@@ -48,9 +48,7 @@ def fill_filename_facts(facts: WheelFacts) -> None:
         return
     m = _SIMPLE_WHEEL.fullmatch(fn)
     if m is not None and "__" not in m["name"]:
-        name = m["name"]
-        # packaging's canonical form: runs of "-", "_", "." become "-", then lower case
-        facts.name = canonicalize_name(name) if "_" in name or "." in name else name.lower()
+        facts.name = canonicalize_name(m["name"])
         facts.version = m["version"]
         num = m["build_num"]
         facts.build = None if num is None else f"{int(num)}{m['build_rest']}"
