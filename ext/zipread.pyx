@@ -10,9 +10,11 @@ error for the member being read. Member data is produced into one output buffer 
 reuses across members, in steps of at most ``chunk_size`` bytes, and never beyond the target
 the caller asks for: the ELF parser decides how far each member is inflated.
 
-Deflate goes through zlib's C API with the GIL released, or through python-isal / zlib-ng's
-``decompressobj`` (one call per chunk). :data:`INFLATERS` lists those installed, :data:`inflater`
-is the default: ``WHEELSCAN_INFLATER`` if set, else the fastest installed.
+Deflate goes through a C API with the GIL released (ISA-L's, zlib-ng's or zlib's), or through
+python-isal / zlib-ng's ``decompressobj`` (one call per chunk). The ISA-L and zlib-ng libraries
+are bound at import, after a self-test (ext/isal_shim.h, ext/zng_shim.h). :data:`INFLATERS`
+lists those available, :data:`inflater` is the default: ``WHEELSCAN_INFLATER`` if set, else the
+fastest, ``auto`` where both C libraries are bound (each member's ratio picks one of them).
 """
 
 import errno as _errno
@@ -60,6 +62,24 @@ cdef extern from "isal_shim.h":
                          const uint8_t* expect, size_t n_expect)
     void ws_isal_start(inflate_state* s) nogil
     int isal_inflate "ws_isal_inflate"(inflate_state* s) nogil
+
+cdef extern from "zng_shim.h":
+    ctypedef struct ws_zng_stream:
+        unsigned char* next_in
+        unsigned int avail_in
+        size_t total_in
+        unsigned char* next_out
+        unsigned int avail_out
+        size_t total_out
+        const char* msg
+    int ws_zng_bound()
+    int ws_zng_bind(size_t init2, size_t inflate, size_t reset, size_t end)
+    int ws_zng_selftest(size_t init2, size_t inflate, size_t reset, size_t end,
+                        const uint8_t* data, size_t n, const uint8_t* expect, size_t n_expect)
+    int ws_zng_new(ws_zng_stream* s)
+    int ws_zng_inflate(ws_zng_stream* s, int flush) nogil
+    int ws_zng_reset(ws_zng_stream* s)
+    void ws_zng_end(ws_zng_stream* s)
 from status cimport ST_ELF, ST_INFLATE, ST_LIMIT, ST_NOMEM, ST_ZIP
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -69,8 +89,9 @@ from wheelscan._native.elf import _PARSE_PREFIX, parse as elf_parse, raise_statu
 from wheelscan.errors import WheelscanError
 
 __all__ = [
-    "Archive", "INFLATERS", "LIBISAL", "LIBISAL_BUILT", "LIBISAL_ERROR", "LIBISAL_HEADER",
-    "LIBISAL_SONAME", "inflater", "ZLIB_VERSION",
+    "Archive", "AUTO_ZNG_RATIO", "INFLATERS", "LIBISAL", "LIBISAL_BUILT", "LIBISAL_ERROR",
+    "LIBISAL_HEADER", "LIBISAL_SONAME", "LIBZNG", "LIBZNG_ERROR", "LIBZNG_SOURCE",
+    "LIBZNG_VERSION", "inflater", "ZLIB_VERSION",
 ]
 
 cdef parse_prefix_f parse_prefix = <parse_prefix_f>PyCapsule_GetPointer(
@@ -80,14 +101,26 @@ ZLIB_VERSION = z.zlibVersion().decode()
 
 # Fastest first, as measured on real .so members (see the README's benchmark figures).
 # "libisal" is ISA-L through its C API (built in when setup.py found libisal), "isal" the
-# same library through python-isal's decompressobj.
-_PREFERENCE = ("libisal", "isal", "zlib-ng", "zlib")
+# same library through python-isal's decompressobj; "libz-ng" is zlib-ng through its C API,
+# "zlib-ng" through its Python package's decompressobj. On the corpus python-isal beats
+# zlib-ng's C API (5.00 s against 5.25 s; libisal 4.58 s). "auto" is the first ISA-L of these,
+# and libz-ng for the members that inflate at least AUTO_ZNG_RATIO times their compressed size.
+_PREFERENCE = ("auto", "libisal", "isal", "libz-ng", "zlib-ng", "zlib")
+#: A deflated member whose central directory says it inflates to at least this many times its
+#: compressed size goes to libz-ng under "auto". Such members are mostly runs (the zero
+#: padding that aligns a segment to a 64 KiB page, as on aarch64), which zlib-ng copies
+#: faster than ISA-L: 0.7x ISA-L's time on a 108 KB aarch64 .so whose 65 KB prefix is 60 KB
+#: of padding. Across the benchmark corpus's 1,292 ELF members, sending those at or above
+#: 4.5x (108 members) costs nothing in total and saves ~12 us on each small one; at 3x,
+#: zlib-ng's slower decoding of ordinary code costs 4.5 %.
+AUTO_ZNG_RATIO = 4.5
 _MODULES = {"isal": "isal", "zlib-ng": "zlib_ng"}
 LIBISAL_SONAME = WS_LIBISAL_SONAME.decode()
 #: Whether this build was made for ISA-L's C API (its header was found), and which header.
 LIBISAL_BUILT = bool(WS_HAVE_LIBISAL)
 LIBISAL_HEADER = WS_ISAL_HEADER_VERSION.decode() if LIBISAL_BUILT else None
 _libisal_handle = None
+_libzng_handle = None
 
 
 def _selftest_stream():
@@ -152,9 +185,75 @@ def _load_libisal():
 #: disables it; ``=1`` makes its absence an ImportError.
 LIBISAL_ERROR = _load_libisal()
 LIBISAL = LIBISAL_ERROR is None
+
+#: The soname of zlib-ng 2.x, whose stream layout ext/zng_shim.h declares.
+LIBZNG_SONAME = "libz-ng.so.2"
+
+
+def _bind_libzng(str path):
+    """Load ``path`` (a soname, or the file of a module that exports zlib-ng's functions),
+    check its version and that it inflates a known stream, and bind its inflate entry points
+    for the life of the process. Returns (None, version) once bound, else (why not, None)."""
+    global _libzng_handle
+    cdef bytes stream, expect
+    try:
+        import ctypes
+        lib = ctypes.CDLL(path)
+    except (ImportError, OSError) as e:
+        return f"cannot load {path}: {e}", None
+    try:
+        version_fn = lib.zlibng_version
+        version_fn.restype = ctypes.c_char_p
+        version = (version_fn() or b"").decode("ascii", "replace")
+        fns = [ctypes.cast(getattr(lib, n), ctypes.c_void_p).value or 0
+               for n in ("zng_inflateInit2", "zng_inflate", "zng_inflateReset",
+                         "zng_inflateEnd")]
+    except AttributeError as e:
+        return f"{path} lacks zlib-ng's inflate functions: {e}", None
+    if not version.startswith("2."):
+        return f"{path} is zlib-ng {version}; the stream layout used is zlib-ng 2.x's", None
+    stream, expect = _selftest_stream()
+    if not ws_zng_selftest(fns[0], fns[1], fns[2], fns[3], stream, len(stream), expect,
+                           len(expect)):
+        return f"{path} (zlib-ng {version}) does not inflate a known stream", None
+    if not ws_zng_bind(fns[0], fns[1], fns[2], fns[3]):
+        return f"another zlib-ng is already bound; {path} is not used", None
+    if _libzng_handle is None:
+        _libzng_handle = lib  # kept: the bound functions live in it
+    return None, version
+
+
+def _load_libzng():
+    """zlib-ng's C API: the system library, else the zlib-ng package's extension module."""
+    want = os.environ.get("WHEELSCAN_LIBZNG", "")
+    if want == "0":
+        return "disabled by WHEELSCAN_LIBZNG=0", None, None
+    why, version = _bind_libzng(LIBZNG_SONAME)
+    if why is None:
+        return None, LIBZNG_SONAME, version
+    whys = [why]
+    try:
+        from zlib_ng import zlib_ng as module  # loaded as Python loads it, then looked into
+    except ImportError as e:
+        whys.append(f"zlib-ng package: {e}")
+    else:
+        why, version = _bind_libzng(module.__file__)
+        if why is None:
+            return None, module.__file__, version
+        whys.append(why)
+    if want == "1":
+        raise ImportError(f"WHEELSCAN_LIBZNG=1 but zlib-ng is unusable: {'; '.join(whys)}")
+    return "; ".join(whys), None, None
+
+
+#: Why the ``libz-ng`` inflater is not offered (None: it is), where it was loaded from and
+#: its version. ``WHEELSCAN_LIBZNG=0`` disables it; ``=1`` makes its absence an ImportError.
+LIBZNG_ERROR, LIBZNG_SOURCE, LIBZNG_VERSION = _load_libzng()
+LIBZNG = LIBZNG_ERROR is None
 INFLATERS = tuple(
     n for n in _PREFERENCE
-    if n == "zlib" or (n == "libisal" and LIBISAL)
+    if n == "zlib" or (n == "libisal" and LIBISAL) or (n == "libz-ng" and LIBZNG)
+    or (n == "auto" and LIBZNG and (LIBISAL or find_spec("isal") is not None))
     or (n in _MODULES and find_spec(_MODULES[n]) is not None)
 )
 
@@ -174,6 +273,8 @@ cdef enum:
     INF_ZLIB = 0
     INF_PY = 1          # a Python decompressobj (isal, zlib-ng)
     INF_ISAL = 2        # ISA-L's C API, straight into the output buffer
+    INF_ZNG = 3         # zlib-ng's C API, likewise
+    INF_AUTO = 4        # an archive's choice: INF_ISAL, or INF_ZNG by the member's ratio
     PY_IN_CHUNK = 65536  # compressed input per Python-level call
     # compressed bytes fed beyond the estimate of what the wanted output needs (room for a
     # dynamic block header): ISA-L inflates all it is given, so on a small member a larger
@@ -192,6 +293,8 @@ cdef enum:
 cdef object _factories = {}
 # one ISA-L inflate state kept between members (it is ~80 KB; swapped under the GIL)
 cdef inflate_state* _spare_ist = NULL
+# one zlib-ng stream kept between members, reset (its state and window stay allocated)
+cdef ws_zng_stream* _spare_zng = NULL
 # one output buffer kept between archives (swapped under the GIL, so threads never share it)
 cdef uint8_t* _spare_out = NULL
 cdef size_t _spare_cap = 0
@@ -369,7 +472,9 @@ cdef class Archive:
     cdef uint64_t max_inflate, max_members, max_cd
     cdef size_t chunk
     cdef int inf_kind
+    cdef int auto_isal              # under INF_AUTO: INF_ISAL, or INF_PY (python-isal)
     cdef object pyfactory
+    cdef str py_name                # the Python inflater's name (isal, zlib-ng)
     cdef uint8_t* out
     cdef size_t out_cap
 
@@ -426,10 +531,21 @@ cdef class Archive:
             self.inf_kind = INF_ZLIB
         elif self.inflater == "libisal" and ws_isal_bound():
             self.inf_kind = INF_ISAL
+        elif self.inflater == "libz-ng" and ws_zng_bound():
+            self.inf_kind = INF_ZNG
+        elif self.inflater == "auto" and "auto" in INFLATERS:
+            self.inf_kind = INF_AUTO
+            if ws_isal_bound():
+                self.auto_isal = INF_ISAL
+            else:
+                self.auto_isal = INF_PY
+                self.py_name = "isal"
+                self.pyfactory = _decompressobj_factory("isal")
         else:
-            if self.inflater not in INFLATERS:
+            if self.inflater not in INFLATERS or self.inflater == "auto":
                 raise ValueError(f"inflater {self.inflater!r} not installed: {INFLATERS}")
             self.inf_kind = INF_PY
+            self.py_name = self.inflater
             self.pyfactory = _decompressobj_factory(self.inflater)
         if isinstance(src, (str, bytes, os.PathLike)):
             # os.fsencode, without a Python call for the common case of a str
@@ -996,7 +1112,7 @@ cdef class Archive:
                     raise_status(ST_INFLATE, f"member data ends after {m.produced} bytes, "
                                              f"ELF tables need {need} ({usize} declared)")
         finally:
-            self.last_inflater = "zlib" if m.kind == INF_ZLIB else self.inflater
+            self.last_inflater = _kind_name(m.kind, self.py_name)
             m.close()
 
     cdef object _scan_stored_ranges(self, Member m, str member):
@@ -1065,10 +1181,17 @@ cdef class Archive:
 
     cdef void _choose(self, Member m):
         """Before anything is read: deflated members go to the archive's inflater, except
-        small ones when that is a Python decompressobj (its set-up costs more than zlib's)."""
-        if m.method == 8 and (self.inf_kind == INF_ISAL or
-                              (self.inf_kind == INF_PY and m.usize >= <uint64_t>PY_FIRST)):
-            m.kind = self.inf_kind
+        small ones when that is a Python decompressobj (its set-up costs more than zlib's);
+        under "auto", by the member's ratio (AUTO_ZNG_RATIO, from the central directory)."""
+        cdef int kind = self.inf_kind
+        if m.method != 8:
+            return
+        if kind == INF_AUTO:
+            # usize >= 4.5 * csize, in integers (csize is at most the file's size)
+            kind = INF_ZNG if m.usize >= m.csize * 4 + m.csize // 2 else self.auto_isal
+        if (kind == INF_ISAL or kind == INF_ZNG or
+                (kind == INF_PY and m.usize >= <uint64_t>PY_FIRST)):
+            m.kind = kind
 
     cdef int _reserve(self, size_t n) except -1:
         cdef size_t cap
@@ -1118,6 +1241,89 @@ cdef list _gaps(list wanted, list present):
     return out
 
 
+cdef str _kind_name(int kind, str py_name):
+    """The inflater a member was read with (what ``last_inflater`` reports)."""
+    if kind == INF_ZLIB:
+        return "zlib"
+    if kind == INF_ISAL:
+        return "libisal"
+    if kind == INF_ZNG:
+        return "libz-ng"
+    return py_name
+
+
+ctypedef fused zstream_t:
+    z.z_stream
+    ws_zng_stream
+
+
+cdef inline int _zinflate(zstream_t* s) noexcept nogil:
+    if zstream_t is ws_zng_stream:
+        return ws_zng_inflate(s, z.Z_NO_FLUSH)
+    else:
+        return z.inflate(s, z.Z_NO_FLUSH)
+
+
+cdef int _zfeed(Member m, zstream_t* s) except -1:
+    # all that is left of a wheel read whole (avail_in is 32-bit), else a chunk
+    cdef uint64_t k
+    cdef uint64_t want = 0x40000000 if m.arc.base != NULL else m.arc.chunk
+    s.next_in = <unsigned char*>m._take_input(want, &k)
+    s.avail_in = <unsigned int>k
+    return 0
+
+
+cdef int _zfill(Member m, zstream_t* s, uint64_t target) except -1:
+    """zlib or zlib-ng (the same semantics) up to ``target`` bytes of output."""
+    cdef int ret
+    cdef uint64_t step
+    cdef size_t before  # the width of zlib's uLong and zlib-ng's size_t counters on Linux
+    while m.produced < target and not m.eof:
+        if s.avail_in == 0 and not m.py_full:
+            m._input_left()
+            _zfeed(m, s)
+        step = m._out_step(target)
+        s.next_out = m.arc.out + m.produced
+        s.avail_out = <unsigned int>step
+        before = s.total_out
+        with nogil:
+            ret = _zinflate(s)
+        m.produced += <size_t>(s.total_out - before)  # modulo the counter's width
+        m.py_full = s.avail_out == 0  # zlib may hold more output for no input
+        if ret == z.Z_STREAM_END:
+            m.eof = True
+        elif ret == z.Z_BUF_ERROR and s.avail_in == 0:
+            pass  # needs more input: fed on the next turn
+        elif ret != z.Z_OK:
+            msg = s.msg.decode("utf-8", "replace") if s.msg != NULL else str(ret)
+            raise_status(ST_INFLATE, f"corrupt deflate stream after {m.produced} bytes: {msg}")
+    return 0
+
+
+cdef bint _zmore(Member m, zstream_t* s) except -1:
+    """At the declared size: whether zlib or zlib-ng gives one more byte of output."""
+    cdef unsigned char extra[1]
+    cdef int ret
+    cdef size_t before
+    while True:
+        if s.avail_in == 0 and not m.py_full:
+            if m.fed >= m.csize:
+                return False
+            _zfeed(m, s)
+        m.py_full = False
+        s.next_out = extra
+        s.avail_out = 1
+        before = s.total_out
+        ret = _zinflate(s)
+        if s.total_out != before:
+            return True
+        if ret == z.Z_STREAM_END:
+            m.eof = True
+            return False
+        if ret != z.Z_OK and not (ret == z.Z_BUF_ERROR and s.avail_in == 0):
+            return False
+
+
 cdef class _Source:
     """File-like view of a member's compressed bytes for zstandard's stream_reader."""
     cdef Member m
@@ -1142,8 +1348,9 @@ cdef class Member:
     cdef const uint8_t* direct
     cdef z.z_stream zs
     cdef bint zs_live
-    cdef int kind               # INF_ZLIB, INF_PY (the archive's Python inflater) or INF_ISAL
+    cdef int kind               # INF_ZLIB, INF_PY (the archive's Python inflater), INF_ISAL
     cdef inflate_state* ist     # INF_ISAL's state (malloc'd on first use)
+    cdef ws_zng_stream* zng     # INF_ZNG's stream (likewise)
     cdef bint py_full      # the last inflate call filled its output: call again before feeding
     cdef object pyd
     cdef object pending
@@ -1165,6 +1372,36 @@ cdef class Member:
         if self.zs_live:
             z.inflateEnd(&self.zs)
         self._release_ist()
+        self._release_zng()
+
+    cdef int _zng_start(self) except -1:
+        global _spare_zng
+        if self.zng != NULL:
+            return 0
+        if _spare_zng != NULL:
+            self.zng = _spare_zng
+            _spare_zng = NULL
+            self.zng.next_in = NULL  # a reset keeps the last member's input: none is fed yet
+            self.zng.avail_in = 0
+            return 0
+        self.zng = <ws_zng_stream*>malloc(sizeof(ws_zng_stream))
+        if self.zng == NULL or ws_zng_new(self.zng) != 0:
+            free(self.zng)
+            self.zng = NULL
+            raise_status(ST_NOMEM, "cannot set up a zlib-ng inflate stream")
+        return 0
+
+    cdef void _release_zng(self) noexcept:
+        """Reset the stream and keep it for the next member, or free it."""
+        global _spare_zng
+        if self.zng == NULL:
+            return
+        if _spare_zng == NULL and ws_zng_reset(self.zng) == z.Z_OK:
+            _spare_zng = self.zng
+        else:
+            ws_zng_end(self.zng)
+            free(self.zng)
+        self.zng = NULL
 
     cdef void _release_ist(self) noexcept:
         global _spare_ist
@@ -1183,6 +1420,8 @@ cdef class Member:
             return self.zs.total_in if self.zs_live else self.fed
         if self.method == 8 and self.kind == INF_ISAL:
             return self.fed - self.ist.avail_in if self.ist != NULL else self.fed
+        if self.method == 8 and self.kind == INF_ZNG:
+            return self.zng.total_in if self.zng != NULL else self.fed
         if self.method == 8 and self.pending is not None:
             return self.fed - len(self.pending)
         return self.fed
@@ -1195,6 +1434,7 @@ cdef class Member:
             z.inflateEnd(&self.zs)
             self.zs_live = False
         self._release_ist()
+        self._release_zng()
         self.pyd = self.zreader = self.pending = None
 
     cdef const uint8_t* ptr(self):
@@ -1242,6 +1482,9 @@ cdef class Member:
                 self._fill_isal(target)
             elif self.kind == INF_ZLIB:
                 self._fill_zlib(target)
+            elif self.kind == INF_ZNG:
+                self._zng_start()
+                _zfill(self, self.zng, target)
             else:
                 self._fill_py(target)
         else:
@@ -1297,44 +1540,13 @@ cdef class Member:
         k[0] = PyBytes_GET_SIZE(self._inbuf)
         return <const uint8_t*>PyBytes_AS_STRING(self._inbuf)
 
-    cdef int _feed_zlib(self) except -1:
-        # all that is left of a wheel read whole (avail_in is 32-bit), else a chunk
-        cdef uint64_t k
-        cdef uint64_t want = 0x40000000 if self.arc.base != NULL else self.arc.chunk
-        self.zs.next_in = <unsigned char*>self._take_input(want, &k)
-        self.zs.avail_in = <unsigned int>k
-        return 0
-
     cdef int _fill_zlib(self, uint64_t target) except -1:
-        cdef int ret
-        cdef uint64_t step
-        cdef unsigned long before
         if not self.zs_live:
             memset(&self.zs, 0, sizeof(self.zs))
             if z.inflateInit2(&self.zs, -15) != z.Z_OK:
                 raise_status(ST_NOMEM, "inflateInit2 failed")
             self.zs_live = True
-        while self.produced < target and not self.eof:
-            if self.zs.avail_in == 0 and not self.py_full:
-                self._input_left()
-                self._feed_zlib()
-            step = self._out_step(target)
-            self.zs.next_out = self.arc.out + self.produced
-            self.zs.avail_out = <unsigned int>step
-            before = self.zs.total_out
-            with nogil:
-                ret = z.inflate(&self.zs, z.Z_NO_FLUSH)
-            self.produced += self.zs.total_out - before
-            self.py_full = self.zs.avail_out == 0  # zlib may hold more output for no input
-            if ret == z.Z_STREAM_END:
-                self.eof = True
-            elif ret == z.Z_BUF_ERROR and self.zs.avail_in == 0:
-                pass  # needs more input: fed on the next turn
-            elif ret != z.Z_OK:
-                msg = self.zs.msg.decode("utf-8", "replace") if self.zs.msg != NULL else str(ret)
-                raise_status(ST_INFLATE, f"corrupt deflate stream after {self.produced} bytes: "
-                                         f"{msg}")
-        return 0
+        return _zfill(self, &self.zs, target)
 
     cdef uint64_t _want(self, uint64_t target):
         """Compressed input to hand ISA-L for output up to ``target``. ISA-L decodes ahead of
@@ -1490,7 +1702,7 @@ cdef class Member:
         """At the declared size: one more byte of output means the size lied (a zip bomb)."""
         cdef unsigned char extra[1]
         cdef int ret
-        cdef unsigned long before
+        cdef uint32_t before
         cdef bint more = False
         if self.method == 8 and self.kind == INF_ISAL:
             while not self.eof:
@@ -1513,24 +1725,9 @@ cdef class Member:
                 elif self.ist.avail_in == before and before != 0:
                     break
         elif self.method == 8 and self.kind == INF_ZLIB:
-            while True:
-                if self.zs.avail_in == 0 and not self.py_full:
-                    if self.fed >= self.csize:
-                        break
-                    self._feed_zlib()
-                self.py_full = False
-                self.zs.next_out = extra
-                self.zs.avail_out = 1
-                before = self.zs.total_out
-                ret = z.inflate(&self.zs, z.Z_NO_FLUSH)
-                if self.zs.total_out != before:
-                    more = True
-                    break
-                if ret == z.Z_STREAM_END:
-                    self.eof = True
-                    break
-                if ret != z.Z_OK and not (ret == z.Z_BUF_ERROR and self.zs.avail_in == 0):
-                    break
+            more = _zmore(self, &self.zs)
+        elif self.method == 8 and self.kind == INF_ZNG:
+            more = _zmore(self, self.zng)
         elif self.method == 8:
             while not self.eof:
                 if not self.pending and not self.py_full:

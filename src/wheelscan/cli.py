@@ -28,6 +28,8 @@ class _Version(argparse.Action):
             native = f"native inflater {zipread.inflater} (built: {', '.join(zipread.INFLATERS)})"
             if zipread.LIBISAL_ERROR:
                 native += f"; libisal: {zipread.LIBISAL_ERROR}"
+            if zipread.LIBZNG_ERROR:
+                native += f"; libz-ng: {zipread.LIBZNG_ERROR}"
         except ImportError as e:
             native = f"native engine unavailable: {e}"
         sys.stdout.write(f"wheelscan {__version__}; {native}\n")
