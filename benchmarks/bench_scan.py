@@ -45,13 +45,21 @@ def _inflater_module() -> Any:
 
     from wheelscan._native import zipread
 
-    if zipread.inflater == "libisal":  # ISA-L's C API, as the scanner calls it
+    if zipread.inflater in ("libisal", "auto"):  # ISA-L's C API (auto: for most members)
+        from c_floor import load_libisal
         from fetch_corpus import default_cache
-        from libisal_floor import load
 
-        lib = load(default_cache() / "build")
+        lib = load_libisal(default_cache() / "build")
         if lib is None:
             sys.exit("the scanner uses libisal but libisal_floor.c does not build here")
+        return lib
+    if zipread.inflater == "libz-ng":
+        from c_floor import load_libzng
+        from fetch_corpus import default_cache
+
+        lib = load_libzng(default_cache() / "build")
+        if lib is None:
+            sys.exit("the scanner uses libz-ng but libzng_floor.c does not load it here")
         return lib
     return importlib.import_module(
         {"isal": "isal.isal_zlib", "zlib-ng": "zlib_ng.zlib_ng", "zlib": "zlib"}[zipread.inflater]
@@ -79,7 +87,7 @@ def _inflate_all(paths: list[str]) -> int:
                     )
                     f.seek(info.header_offset + 30 + nlen + xlen)
                     comp = f.read(info.compress_size)
-                if hasattr(inflater, "inflate_all"):  # libisal_floor
+                if hasattr(inflater, "inflate_all"):  # c_floor
                     n += inflater.inflate_all(comp)
                 else:
                     n += len(inflater.decompressobj(-15).decompress(comp))

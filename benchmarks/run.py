@@ -42,7 +42,7 @@ from floor import INPUT_SLACK, analyse_wheel  # noqa: E402
 
 FLOOR_CACHE_VERSION = 1
 SMALL_WHEEL = 100_000
-INFLATER_VALUES = ("zlib", "zlib-ng", "isal", "libisal")
+INFLATER_VALUES = ("zlib", "zlib-ng", "isal", "libisal", "libz-ng")  # "native" is the default
 CHUNK_ALLOWANCE = 256 << 10  # wheelscan.limits.Limits.chunk_size, the inflate granularity
 STREAM_CHUNK = 256 << 10  # output per call when streaming
 STREAM_INPUT = 16 << 10  # compressed input per call when streaming
@@ -64,11 +64,12 @@ def _inflaters() -> dict[str, Any]:
         mods["isal"] = isal_zlib
     except ImportError:
         pass
-    from libisal_floor import load
+    from c_floor import load_libisal, load_libzng
 
-    libisal = load(default_cache() / "build")
-    if libisal is not None:
-        mods["libisal"] = libisal
+    for name, load in (("libisal", load_libisal), ("libz-ng", load_libzng)):
+        lib = load(default_cache() / "build")
+        if lib is not None:
+            mods[name] = lib
     return mods
 
 
@@ -152,7 +153,7 @@ def _inflate_all(mod: Any, items: list[tuple[bytes, int]]) -> None:
 
 def _inflate_streamed(mod: Any, comp: bytes, prefix: int) -> int:
     """Inflate in STREAM_CHUNK outputs from STREAM_INPUT inputs, dropping each output."""
-    if hasattr(mod, "stream"):  # libisal through ctypes: same chunking, no input copies
+    if hasattr(mod, "stream"):  # a C API through ctypes: same chunking, no input copies
         return int(mod.stream(comp, prefix, STREAM_CHUNK, STREAM_INPUT))
     d = mod.decompressobj(-15)
     view = memoryview(comp)

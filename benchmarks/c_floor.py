@@ -1,9 +1,12 @@
-"""ISA-L's C API as a floor inflater, shaped like ``zlib``'s ``decompressobj`` for run.py.
+"""ISA-L's and zlib-ng's C APIs as floor inflaters, shaped like ``zlib``'s ``decompressobj``
+for run.py.
 
-python-isal's ``decompressobj`` returns a new bytes object per call; a reader calling
-libisal inflates straight into its own buffer. This module compiles ``libisal_floor.c`` (needs
-a C compiler and libisal, e.g. Debian's libisal-dev) into the benchmark cache and calls it
-with ctypes, so the floor has the same advantage. ``load()`` returns None when unavailable.
+python-isal's and zlib-ng's ``decompressobj`` return a new bytes object per call; a reader
+calling the C library inflates straight into its own buffer. This module compiles
+``libisal_floor.c`` (needs a C compiler and libisal, e.g. Debian's libisal-dev) and
+``libzng_floor.c`` (a C compiler; it loads libz-ng.so.2 or the zlib-ng package's module) into
+the benchmark cache and calls them with ctypes, so the floor has the same advantage.
+``load_libisal()`` and ``load_libzng()`` return None when unavailable.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-_SRC = Path(__file__).with_name("libisal_floor.c")
+_HERE = Path(__file__).parent
 
 
 class _Decompressor:
@@ -68,8 +71,8 @@ def _address(data: bytes) -> int:
     return addr
 
 
-class LibIsal:
-    """The module-like object run.py times: ``LibIsal(lib).decompressobj(-15)``."""
+class CFloor:
+    """The module-like object run.py times: ``CFloor(lib).decompressobj(-15)``."""
 
     def __init__(self, lib: Any) -> None:
         self._lib = lib
@@ -93,17 +96,17 @@ class LibIsal:
                 return total
 
 
-def load(build_dir: Path) -> LibIsal | None:
+def _build(build_dir: Path, name: str, *libs: str) -> Any:
+    """Compile ``name``.c into the cache (again when the source is newer) and load it."""
     build_dir.mkdir(parents=True, exist_ok=True)
-    so = build_dir / "libisal_floor.so"
-    if not so.exists() or so.stat().st_mtime < _SRC.stat().st_mtime:
+    src = _HERE / f"{name}.c"
+    so = build_dir / f"{name}.so"
+    if not so.exists() or so.stat().st_mtime < src.stat().st_mtime:
         cc = os.environ.get("CC", "cc")
         with tempfile.NamedTemporaryFile(dir=build_dir, suffix=".so", delete=False) as tmp:
             pass
-        r = subprocess.run(
-            [cc, "-O2", "-shared", "-fPIC", str(_SRC), "-o", tmp.name, "-lisal"],
-            capture_output=True,
-        )
+        r = subprocess.run([cc, "-O2", "-shared", "-fPIC", str(src), "-o", tmp.name, *libs],
+                           capture_output=True)  # fmt: skip
         if r.returncode != 0:
             os.unlink(tmp.name)
             return None
@@ -116,4 +119,27 @@ def load(build_dir: Path) -> LibIsal | None:
         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32,
         ctypes.POINTER(ctypes.c_uint32),
     ]  # fmt: skip
-    return LibIsal(lib)
+    return lib
+
+
+def load_libisal(build_dir: Path) -> CFloor | None:
+    lib = _build(build_dir, "libisal_floor", "-lisal")
+    return None if lib is None else CFloor(lib)
+
+
+def load_libzng(build_dir: Path) -> CFloor | None:
+    """zlib-ng's C API from the system library, else from the zlib-ng package's module."""
+    lib = _build(build_dir, "libzng_floor", "-ldl")
+    if lib is None:
+        return None
+    candidates = ["libz-ng.so.2"]
+    try:
+        from zlib_ng import zlib_ng
+
+        candidates.append(zlib_ng.__file__)
+    except ImportError:
+        pass
+    for path in candidates:
+        if lib.floor_bind(path.encode()) == 0:
+            return CFloor(lib)
+    return None
