@@ -90,8 +90,8 @@ from wheelscan.errors import WheelscanError
 
 __all__ = [
     "Archive", "AUTO_ZNG_RATIO", "INFLATERS", "LIBISAL", "LIBISAL_BUILT", "LIBISAL_ERROR",
-    "LIBISAL_HEADER", "LIBISAL_SONAME", "LIBZNG", "LIBZNG_ERROR", "LIBZNG_SOURCE",
-    "LIBZNG_VERSION", "inflater", "ZLIB_VERSION",
+    "LIBISAL_HEADER", "LIBISAL_SONAME", "LIBZNG", "LIBZNG_ERROR", "LIBZNG_SONAME",
+    "LIBZNG_SOURCE", "LIBZNG_VERSION", "inflater", "ZLIB_VERSION",
 ]
 
 cdef parse_prefix_f parse_prefix = <parse_prefix_f>PyCapsule_GetPointer(
@@ -1084,33 +1084,47 @@ cdef class Archive:
                 m.produced = m.fed = 0  # no memory for a sparse buffer: read a prefix
             self._choose(m)
             m.fill(min(<uint64_t>PEEK, usize))
-            if m.produced < 4 or memcmp(m.ptr(), b"\x7fELF", 4) != 0:
-                return None
+            if not m._is_elf():
+                if not m._lenient():
+                    return None
+                # ISA-L builds Huffman tables without zlib's checks: a corrupt first block
+                # may decode to bytes where zlib gives an error. Is that zlib's answer too?
+                m._restart_with_zlib(min(<uint64_t>PEEK, usize))
+                if not m._is_elf():
+                    return None
             if m.method == 0 and m.csize != usize:
                 raise_status(ST_ZIP, f"stored member: compressed size {m.csize} != size {usize}")
             while True:
-                res = parse_prefix(m.ptr(), m.produced, usize, member)
-                if type(res) is not int:
-                    return res
-                need = res
-                rounds += 1
-                if rounds > MAX_ROUNDS:
-                    raise_status(ST_ELF, f"ELF tables still incomplete after {MAX_ROUNDS} "
-                                         f"rounds ({m.produced} bytes inflated)")
-                # grow geometrically from a few KiB (a small .so needs a fraction of itself),
-                # by at most one chunk per round, and at least to what the parser asked for
-                step = m.produced if m.produced > 4096 else 4096
-                if step > self.chunk:
-                    step = self.chunk
-                target = m.produced + step
-                if target < need:
-                    target = need
-                if target > usize:
-                    target = usize
-                m.fill(target)
-                if m.produced < need:
-                    raise_status(ST_INFLATE, f"member data ends after {m.produced} bytes, "
-                                             f"ELF tables need {need} ({usize} declared)")
+                try:
+                    res = parse_prefix(m.ptr(), m.produced, usize, member)
+                    if type(res) is not int:
+                        return res
+                    need = res
+                    rounds += 1
+                    if rounds > MAX_ROUNDS:
+                        raise_status(ST_ELF, f"ELF tables still incomplete after {MAX_ROUNDS} "
+                                             f"rounds ({m.produced} bytes inflated)")
+                    # grow geometrically from a few KiB (a small .so needs a fraction of
+                    # itself), by at most one chunk per round, and at least to what the parser
+                    # asked for
+                    step = m.produced if m.produced > 4096 else 4096
+                    if step > self.chunk:
+                        step = self.chunk
+                    target = m.produced + step
+                    if target < need:
+                        target = need
+                    if target > usize:
+                        target = usize
+                    m.fill(target)
+                    if m.produced < need:
+                        raise_status(ST_INFLATE, f"member data ends after {m.produced} bytes, "
+                                                 f"ELF tables need {need} ({usize} declared)")
+                except WheelscanError:
+                    if not m._lenient():
+                        raise
+                    # bytes ISA-L decoded from a stream zlib rejects? zlib says so (its error
+                    # here), or gives the same bytes and then the same error on the next turn
+                    m._restart_with_zlib(m.produced)
         finally:
             self.last_inflater = _kind_name(m.kind, self.py_name)
             m.close()
@@ -1188,7 +1202,7 @@ cdef class Archive:
             return
         if kind == INF_AUTO:
             # usize >= 4.5 * csize, in integers (csize is at most the file's size)
-            kind = INF_ZNG if m.usize >= m.csize * 4 + m.csize // 2 else self.auto_isal
+            kind = INF_ZNG if m.usize >= m.csize * 4 + (m.csize + 1) // 2 else self.auto_isal
         if (kind == INF_ISAL or kind == INF_ZNG or
                 (kind == INF_PY and m.usize >= <uint64_t>PY_FIRST)):
             m.kind = kind
@@ -1265,9 +1279,11 @@ cdef inline int _zinflate(zstream_t* s) noexcept nogil:
 
 
 cdef int _zfeed(Member m, zstream_t* s) except -1:
-    # all that is left of a wheel read whole (avail_in is 32-bit), else a chunk
+    # all that is left of a wheel read whole, else a chunk; at most 1 GiB (avail_in is 32-bit)
     cdef uint64_t k
     cdef uint64_t want = 0x40000000 if m.arc.base != NULL else m.arc.chunk
+    if want > 0x40000000:
+        want = 0x40000000
     s.next_in = <unsigned char*>m._take_input(want, &k)
     s.avail_in = <unsigned int>k
     return 0
@@ -1439,6 +1455,15 @@ cdef class Member:
 
     cdef const uint8_t* ptr(self):
         return self.direct if self.direct != NULL else self.arc.out
+
+    cdef bint _is_elf(self):
+        return self.produced >= 4 and memcmp(self.ptr(), b"\x7fELF", 4) == 0
+
+    cdef bint _lenient(self):
+        """Whether this member's bytes come from ISA-L (its C API or python-isal), which may
+        decode a stream zlib rejects (zlib and zlib-ng check every code they build)."""
+        return self.method == 8 and (self.kind == INF_ISAL or
+                                     (self.kind == INF_PY and self.arc.py_name == "isal"))
 
     def view(self):
         """The bytes produced so far (valid until the next fill)."""

@@ -217,6 +217,64 @@ def compress(data: bytes, method: str) -> bytes:
     raise ValueError(method)
 
 
+def deflate_3bit_block(data: bytes, *, complete: bool) -> bytes:
+    """A raw deflate stream of one dynamic block giving each byte value of ``data`` and the
+    end-of-block symbol a 3-bit literal/length code (no distance is used), written bit by bit.
+    With fewer than 8 such symbols the code is incomplete unless ``complete`` adds unused
+    literals: RFC 1951 coders build complete codes, and zlib refuses an incomplete literal/
+    length code ("invalid literal/lengths set")."""
+    syms = sorted(set(data) | {256})
+    if len(syms) > 8:
+        raise ValueError("at most 7 distinct bytes")
+    if complete:
+        unused = [s for s in range(256) if s not in syms]
+        syms = sorted(syms + unused[: 8 - len(syms)])
+    acc = nbits = 0
+    out = bytearray()
+
+    def put(value: int, n: int) -> None:  # deflate packs fields from the low bit
+        nonlocal acc, nbits
+        acc |= value << nbits
+        nbits += n
+        while nbits >= 8:
+            out.append(acc & 0xFF)
+            acc >>= 8
+            nbits -= 8
+
+    def code(c: int, n: int) -> None:  # Huffman codes go most significant bit first
+        put(int(f"{c:0{n}b}"[::-1], 2), n)
+
+    put(1, 1)  # BFINAL
+    put(2, 2)  # dynamic Huffman codes
+    put(0, 5)  # HLIT: 257 literal/length lengths
+    put(0, 5)  # HDIST: 1 distance length
+    put(14, 4)  # HCLEN: 18 code length code lengths
+    # the code length code: symbols 0, 1, 3 and 18 (a run of 11-138 zeros), 2 bits each
+    clen = {18: 2, 0: 2, 3: 2, 1: 2}
+    for s in (16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1):
+        put(clen.get(s, 0), 3)
+    ccode = {0: 0, 1: 1, 3: 2, 18: 3}  # canonical order of those symbols
+    lengths = [3 if s in syms else 0 for s in range(257)] + [1]  # then the one distance
+    i = 0
+    while i < len(lengths):
+        run = 0
+        while lengths[i + run] == 0 and run < 138 and i + run + 1 < len(lengths):
+            run += 1
+        if run >= 11:
+            code(ccode[18], 2)
+            put(run - 11, 7)
+            i += run
+        else:
+            code(ccode[lengths[i]], 2)
+            i += 1
+    index = {s: k for k, s in enumerate(syms)}  # canonical: all 3 bits, in symbol order
+    for s in [*data, 256]:
+        code(index[s], 3)
+    if nbits:
+        out.append(acc & 0xFF)
+    return bytes(out)
+
+
 def write_zip(
     path: Path,
     members: Sequence[ZipMember],

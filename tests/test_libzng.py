@@ -9,6 +9,7 @@ loaded by the real dynamic loader.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from conftest import native_engine_error, require
 from test_native_unit import _with_member_stream
 
 from wheelscan._native_engine import scan_wheel_native
-from wheelscan.errors import InflateError
+from wheelscan.errors import InflateError, LimitExceeded
 
 _SOURCE = """
 #include <string.h>
@@ -82,7 +83,6 @@ def test_bound_at_import() -> None:
     or from the system library, and offers ``auto`` first (with libisal or python-isal, both
     faster on ordinary code: see AUTO_ZNG_RATIO)."""
     zipread = _bound()
-    assert zipread.LIBZNG_ERROR is None
     assert zipread.LIBZNG_VERSION.startswith("2.")
     assert zipread.LIBZNG_SOURCE == zipread.LIBZNG_SONAME or Path(zipread.LIBZNG_SOURCE).is_file()
     isal = ("libisal",) * zipread.LIBISAL + ("isal",)
@@ -106,7 +106,7 @@ def test_auto_without_libisal_uses_python_isal(tmp_path: Path) -> None:
     w = _wheel(tmp_path / "p-1.0-cp311-cp311-linux_x86_64.whl",
                {"p/libpadded.so": padded, "p/libdense.so": dense})  # fmt: skip
     runs = {}
-    for flag in ("0", ""):
+    for flag in ("0", ""):  # libisal disabled; the default
         out = subprocess.run([sys.executable, "-c", _ROUTES, str(w)], check=True, text=True,
                              env=_env(WHEELSCAN_LIBISAL=flag), capture_output=True).stdout
         runs[flag] = json.loads(out)
@@ -278,3 +278,48 @@ def test_the_first_binding_stays(tmp_path: Path) -> None:
     shutil.copyfile(real, copy)
     assert zipread._bind_libzng(str(copy)) == (
         f"another zlib-ng is already bound; {copy} is not used", None)
+
+
+def test_the_ratio_rule_at_its_boundary(tmp_path: Path) -> None:
+    """4.5 times the compressed size, exactly: a member declared one byte short of it goes to
+    ISA-L, one declared at it to zlib-ng (the rule is read from the central directory, before
+    any byte is inflated, so the declared size decides even when it lies)."""
+    zipread = _bound()
+    if not zipread.LIBISAL:
+        require(f"libisal is not offered here: {zipread.LIBISAL_ERROR}")
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    stream = c.compress(b"\x7fELF" + bytes(200)) + c.flush()
+    if len(stream) % 2 == 0:  # an odd size, so that 4.5 times it is not a whole number
+        stream += b"\0"  # ignored after the final block
+    at = -(-len(stream) * 9 // 2)  # ceil(4.5 * size)
+    for declared, expect in ((at - 1, "libisal"), (at, "libz-ng")):
+        a = zipread.Archive(_with_member_stream(tmp_path / f"r{declared}.zip", stream, declared),
+                            inflater="auto")  # fmt: skip
+        a.read_directory()
+        # the declared size is not the stream's: only the choice matters here
+        with contextlib.suppress(InflateError, LimitExceeded):
+            a.scan_elf(0, "t.bin")
+        assert a.last_inflater == expect, declared
+        a.close()
+
+
+def test_threads_share_the_kept_stream_safely(tmp_path: Path) -> None:
+    """Four threads scanning padded and dense members at once (the kept zlib-ng stream and
+    ISA-L state are swapped under the GIL, inflating runs without it) get the facts one
+    thread gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    zipread = _bound()
+    padded, dense = _padded_and_dense(tmp_path)
+    w = _wheel(tmp_path / "p-1.0-cp311-cp311-linux_x86_64.whl",
+               {"p/libpadded.so": padded, "p/libdense.so": dense, "p/libpadded2.so": padded})
+    expect = scan_wheel_native(w, inflater="zlib").elfs
+    assert len(expect) == 3
+    inflaters = [i for i in ("auto", "libz-ng", "zlib") if i in zipread.INFLATERS]
+
+    def scan(k: int) -> list[object]:
+        return list(scan_wheel_native(w, inflater=inflaters[k % len(inflaters)]).elfs)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(scan, range(60)))
+    assert all(r == expect for r in results)
