@@ -58,7 +58,7 @@ def _python(code: str, *args: str, env: dict[str, str]) -> str:
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("WHEELSCAN_INFLATER", "WHEELSCAN_LIBISAL")}  # fmt: skip
+           if k not in ("WHEELSCAN_INFLATER", "WHEELSCAN_LIBISAL", "WHEELSCAN_LIBZNG")}  # fmt: skip
     env.update(extra)
     return env
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import native_engine_error, require
+from conftest import require
+from test_libisal import _env, _zipread
 from test_native_unit import _with_member_stream
 
 from wheelscan._native_engine import scan_wheel_native
@@ -32,13 +33,6 @@ _SOURCE = """
 char buf[64];
 int use(const char *s) { memcpy(buf, s, strlen(s)); return buf[0]; }
 """
-
-
-def _zipread() -> Any:
-    require(native_engine_error())
-    from wheelscan._native import zipread
-
-    return zipread
 
 
 def _bound() -> Any:
@@ -166,13 +160,6 @@ def test_auto_sends_members_by_their_ratio(tmp_path: Path) -> None:
         assert facts.elfs == [expect[n][0] for n in names], inflater
         if inflater in ("zlib", "libisal", "libz-ng", "auto"):  # the C APIs stop exactly there
             assert [m.inflated for m in facts.members] == [expect[n][1] for n in names]
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WHEELSCAN_INFLATER", "WHEELSCAN_LIBISAL", "WHEELSCAN_LIBZNG")}  # fmt: skip
-    env.update(extra)
-    return env
 
 
 def test_disabled_by_environment(tmp_path: Path) -> None:
