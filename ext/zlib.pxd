@@ -24,4 +24,5 @@ cdef extern from "zlib.h" nogil:
     int inflateInit2(z_stream* strm, int windowBits)
     int inflate(z_stream* strm, int flush)
     int inflateEnd(z_stream* strm)
+    unsigned long crc32(unsigned long crc, const unsigned char* buf, unsigned int len)
     const char* zlibVersion()

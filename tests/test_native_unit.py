@@ -1217,10 +1217,16 @@ def test_zip_bomb_and_wheel_budget(tmp_path: Path) -> None:
 
 
 def _with_member_stream(path: Path, stream: bytes, size: int) -> Path:
-    """A one-member ZIP whose deflate data is ``stream`` (declared uncompressed ``size``)."""
+    """A one-member ZIP whose deflate data is ``stream`` (declared uncompressed ``size``), with
+    the CRC-32 of the first ``size`` bytes zlib inflates from it (0 if zlib refuses it)."""
     name = b"t.bin"
+    try:
+        crc = zlib.crc32(zlib.decompressobj(-15).decompress(stream, size))
+    except zlib.error:
+        crc = 0
     local = (
-        struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, 0, len(stream), size, len(name), 0)
+        struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(stream), size,
+                    len(name), 0)
         + name
         + stream
     )
@@ -1234,7 +1240,7 @@ def _with_member_stream(path: Path, stream: bytes, size: int) -> Path:
             8,
             0,
             0,
-            0,
+            crc,
             len(stream),
             size,
             len(name),
@@ -1558,6 +1564,42 @@ def test_a_stream_zlib_refuses_is_refused_by_every_inflater(tmp_path: Path, cont
         # ISA-L's C API gave way to zlib; the Python inflaters read a 64-byte member with zlib
         assert a.last_inflater == ("libz-ng" if inflater == "libz-ng" else "zlib")
         a.close()
+    # read whole (as the WHEEL file is), with the size ISA-L's bytes have: zlib and zlib-ng
+    # refuse the stream, and ISA-L's bytes do not have the central directory's CRC-32 (0 here)
+    w = _with_member_stream(tmp_path / "whole.zip", bad, len(content))
+    for inflater in zipread.INFLATERS:
+        a = zipread.Archive(w, inflater=inflater)
+        a.read_directory()
+        with pytest.raises(InflateError, match=r"invalid literal/lengths set|CRC-32 of the"):
+            a.read_member(0, 1 << 20)
+        a.close()
+
+
+def test_a_member_read_whole_must_match_its_crc(tmp_path: Path) -> None:
+    """The WHEEL file is read whole: a CRC-32 that does not match its bytes (a corrupt stream
+    an inflater accepted, or bytes changed in a stored member) is an error for that member,
+    as zipfile makes it, and the wheel's tags are not taken from it."""
+    _, zipread, scan = _mods()
+    wheel = b"Wheel-Version: 1.0\nTag: cp311-cp311-manylinux_2_17_x86_64\n"
+    for method in ("deflate", "stored"):
+        w = write_zip(tmp_path / f"c-1.0-cp311-cp311-manylinux_2_17_x86_64.{method}.whl",
+                      [ZipMember("c-1.0.dist-info/WHEEL", wheel, method)])  # fmt: skip
+        good = scan(w, filename="c-1.0-cp311-cp311-manylinux_2_17_x86_64.whl")
+        assert good.wheel_tags == ["cp311-cp311-manylinux_2_17_x86_64"]
+        assert good.errors == []
+        raw = bytearray(w.read_bytes())
+        cd = raw.rindex(b"PK\x01\x02")
+        raw[cd + 16] ^= 0x01  # the central directory entry's CRC-32
+        w.write_bytes(bytes(raw))
+        for inflater in (None, *zipread.INFLATERS):
+            bad = scan(w, filename="c-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+                       inflater=inflater)  # fmt: skip
+            assert bad.wheel_tags == [], (method, inflater)
+            [err] = bad.errors
+            assert err.member == "c-1.0.dist-info/WHEEL"
+            want = zlib.crc32(wheel) ^ 0x01
+            assert err.message == (f"CRC-32 of the member's bytes is {zlib.crc32(wheel):08x}, "
+                                   f"its central directory entry says {want:08x}")  # fmt: skip
 
 
 def test_corruption_past_the_bytes_needed_is_not_an_error(tmp_path: Path) -> None:
