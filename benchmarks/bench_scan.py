@@ -45,21 +45,18 @@ def _inflater_module() -> Any:
 
     from wheelscan._native import zipread
 
-    if zipread.inflater in ("libisal", "auto"):  # ISA-L's C API (auto: for most members)
-        from c_floor import load_libisal
+    # a C API as the scanner calls it (auto: ISA-L's, as for most members)
+    c_floor_of = {"libisal": "libisal", "auto": "libisal", "libz-ng": "libzng"}
+    if zipread.inflater in c_floor_of:
+        from c_floor import load_libisal, load_libzng
         from fetch_corpus import default_cache
 
-        lib = load_libisal(default_cache() / "build")
+        name = c_floor_of[zipread.inflater]
+        load = load_libisal if name == "libisal" else load_libzng
+        lib = load(default_cache() / "build")
         if lib is None:
-            sys.exit("the scanner uses libisal but libisal_floor.c does not build here")
-        return lib
-    if zipread.inflater == "libz-ng":
-        from c_floor import load_libzng
-        from fetch_corpus import default_cache
-
-        lib = load_libzng(default_cache() / "build")
-        if lib is None:
-            sys.exit("the scanner uses libz-ng but libzng_floor.c does not load it here")
+            sys.exit(f"the scanner uses {zipread.inflater} but {name}_floor.c does not "
+                     f"build or load here")  # fmt: skip
         return lib
     return importlib.import_module(
         {"isal": "isal.isal_zlib", "zlib-ng": "zlib_ng.zlib_ng", "zlib": "zlib"}[zipread.inflater]

@@ -106,6 +106,8 @@ ZLIB_VERSION = z.zlibVersion().decode()
 # zlib-ng's C API (5.00 s against 5.25 s; libisal 4.58 s). "auto" is the first ISA-L of these,
 # and libz-ng for the members that inflate at least AUTO_ZNG_RATIO times their compressed size.
 _PREFERENCE = ("auto", "libisal", "isal", "libz-ng", "zlib-ng", "zlib")
+cdef enum:
+    AUTO_ZNG_HALVES = 9  # the ratio in halves, so that the reader compares integers
 #: A deflated member whose central directory says it inflates to at least this many times its
 #: compressed size goes to libz-ng under "auto". Such members are mostly runs (the zero
 #: padding that aligns a segment to a 64 KiB page, as on aarch64), which zlib-ng copies
@@ -113,7 +115,7 @@ _PREFERENCE = ("auto", "libisal", "isal", "libz-ng", "zlib-ng", "zlib")
 #: of padding. Across the benchmark corpus's 1,292 ELF members, sending those at or above
 #: 4.5x (108 members) costs nothing in total and saves ~12 us on each small one; at 3x,
 #: zlib-ng's slower decoding of ordinary code costs 4.5 %.
-AUTO_ZNG_RATIO = 4.5
+AUTO_ZNG_RATIO = AUTO_ZNG_HALVES / 2.0
 _MODULES = {"isal": "isal", "zlib-ng": "zlib_ng"}
 LIBISAL_SONAME = WS_LIBISAL_SONAME.decode()
 #: Whether this build was made for ISA-L's C API (its header was found), and which header.
@@ -138,6 +140,20 @@ def _selftest_stream():
     return stream, b"".join(data for _, _, data in parts)
 
 
+def _entry_points(str path, names, str what):
+    """``path`` loaded with ctypes and the addresses of ``names`` in it, as (library,
+    addresses); or why not, as a str."""
+    try:
+        import ctypes
+        lib = ctypes.CDLL(path)
+    except (ImportError, OSError) as e:
+        return f"cannot load {path}: {e}"
+    try:
+        return lib, [ctypes.cast(getattr(lib, n), ctypes.c_void_p).value or 0 for n in names]
+    except AttributeError as e:
+        return f"{path} lacks {what}'s inflate functions: {e}"
+
+
 def _bind_libisal(str path):
     """Load ISA-L (``path``: a soname or file), check it against the header this build used,
     and bind its inflate entry points for the life of the process.
@@ -150,16 +166,10 @@ def _bind_libisal(str path):
     cdef bytes stream, expect
     if not WS_HAVE_LIBISAL:
         return "not built in (install libisal-dev, then pip install again)"
-    try:
-        import ctypes
-        lib = ctypes.CDLL(path)
-    except (ImportError, OSError) as e:
-        return f"cannot load {path}: {e}"
-    try:
-        init = ctypes.cast(lib.isal_inflate_init, ctypes.c_void_p).value or 0
-        inflate = ctypes.cast(lib.isal_inflate, ctypes.c_void_p).value or 0
-    except AttributeError as e:
-        return f"{path} lacks ISA-L's inflate functions: {e}"
+    found = _entry_points(path, ("isal_inflate_init", "isal_inflate"), "ISA-L")
+    if isinstance(found, str):
+        return found
+    lib, (init, inflate) = found
     stream, expect = _selftest_stream()
     if not ws_isal_selftest(init, inflate, stream, len(stream), expect, len(expect)):
         return (f"{path} does not inflate a known stream through the layout of the ISA-L "
@@ -196,20 +206,14 @@ def _bind_libzng(str path):
     for the life of the process. Returns (None, version) once bound, else (why not, None)."""
     global _libzng_handle
     cdef bytes stream, expect
-    try:
-        import ctypes
-        lib = ctypes.CDLL(path)
-    except (ImportError, OSError) as e:
-        return f"cannot load {path}: {e}", None
-    try:
-        version_fn = lib.zlibng_version
-        version_fn.restype = ctypes.c_char_p
-        version = (version_fn() or b"").decode("ascii", "replace")
-        fns = [ctypes.cast(getattr(lib, n), ctypes.c_void_p).value or 0
-               for n in ("zng_inflateInit2", "zng_inflate", "zng_inflateReset",
-                         "zng_inflateEnd")]
-    except AttributeError as e:
-        return f"{path} lacks zlib-ng's inflate functions: {e}", None
+    import ctypes
+    found = _entry_points(path, ("zlibng_version", "zng_inflateInit2", "zng_inflate",
+                                 "zng_inflateReset", "zng_inflateEnd"), "zlib-ng")
+    if isinstance(found, str):
+        return found, None
+    lib, (_, *fns) = found
+    lib.zlibng_version.restype = ctypes.c_char_p
+    version = (lib.zlibng_version() or b"").decode("ascii", "replace")
     if not version.startswith("2."):
         return f"{path} is zlib-ng {version}; the stream layout used is zlib-ng 2.x's", None
     stream, expect = _selftest_stream()
@@ -1202,8 +1206,10 @@ cdef class Archive:
         if m.method != 8:
             return
         if kind == INF_AUTO:
-            # usize >= 4.5 * csize, in integers (csize is at most the file's size)
-            kind = INF_ZNG if m.usize >= m.csize * 4 + (m.csize + 1) // 2 else self.auto_isal
+            # usize >= AUTO_ZNG_RATIO * csize, in integers: usize >= ceil(halves * csize / 2)
+            # (csize is at most the file's size: no overflow, whatever usize claims)
+            kind = (INF_ZNG if m.usize >= (m.csize * AUTO_ZNG_HALVES + 1) // 2
+                    else self.auto_isal)
         if (kind == INF_ISAL or kind == INF_ZNG or
                 (kind == INF_PY and m.usize >= <uint64_t>PY_FIRST)):
             m.kind = kind

@@ -145,13 +145,13 @@ def test_required_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert zipread._load_libisal().startswith("cannot load /nonexistent/libisal.so.2: ")
 
 
-def _shared_object(tmp_path: Path, name: str, source: str) -> Path:
+def _shared_object(tmp_path: Path, name: str, source: str, *flags: str) -> Path:
     if shutil.which("gcc") is None:
-        require("gcc is needed to build the stand-in libraries")
+        require("gcc is needed to build the shared objects")
     src = tmp_path / f"{name}.c"
     src.write_text(source)
     out = tmp_path / f"{name}.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(out), str(src)], check=True)
+    subprocess.run(["gcc", "-shared", "-fPIC", *flags, "-o", str(out), str(src)], check=True)
     return out
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from conftest import require
-from test_libisal import _env, _zipread
+from test_libisal import _env, _shared_object, _zipread
 from test_native_unit import _with_member_stream
 
 from wheelscan._native_engine import scan_wheel_native
@@ -42,25 +42,15 @@ def _bound() -> Any:
     return zipread
 
 
-def _gcc(tmp_path: Path, name: str, source: str, *flags: str) -> Path:
-    if shutil.which("gcc") is None:
-        require("gcc is needed to build the shared objects")
-    src = tmp_path / f"{name}.c"
-    src.write_text(source)
-    out = tmp_path / f"{name}.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", *flags, "-o", str(out), str(src)],
-                   check=True)  # fmt: skip
-    return out
-
-
 def _padded_and_dense(tmp_path: Path) -> tuple[bytes, bytes]:
     """Two real shared objects: one whose segments are aligned to 64 KiB in the file (mostly
     zero padding, as aarch64 builds are), one whose read-only data is 64 KiB of random bytes."""
-    padded = _gcc(tmp_path, "libpadded", _SOURCE,
-                  "-Wl,-z,max-page-size=0x10000", "-Wl,-z,separate-code")  # fmt: skip
+    padded = _shared_object(tmp_path, "libpadded", _SOURCE, "-O1",
+                            "-Wl,-z,max-page-size=0x10000", "-Wl,-z,separate-code")  # fmt: skip
     blob = ",".join(str(b) for b in os.urandom(65536))
-    dense = _gcc(tmp_path, "libdense", _SOURCE + f"const unsigned char blob[] = {{{blob}}};\n"
-                 "const unsigned char *get(void) { return blob; }\n")  # fmt: skip
+    dense = _shared_object(tmp_path, "libdense",
+                           _SOURCE + f"const unsigned char blob[] = {{{blob}}};\n"
+                           "const unsigned char *get(void) { return blob; }\n", "-O1")  # fmt: skip
     return padded.read_bytes(), dense.read_bytes()
 
 
@@ -209,7 +199,7 @@ def test_required_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _stand_in(tmp_path: Path, name: str, version: str, inflate_body: str) -> Path:
-    return _gcc(tmp_path, name, (
+    return _shared_object(tmp_path, name, (
         "#include <stdint.h>\n#include <string.h>\n"
         "typedef struct { const uint8_t *next_in; uint32_t avail_in; size_t total_in;\n"
         "  uint8_t *next_out; uint32_t avail_out; size_t total_out; } s_t;\n"
@@ -226,7 +216,7 @@ def test_a_library_is_checked_before_it_is_bound(tmp_path: Path) -> None:
     not give a known stream's bytes through the declared layout is refused with the reason;
     the binding made at import keeps working."""
     zipread = _zipread()
-    empty = _gcc(tmp_path, "libempty", "int unrelated(void) { return 1; }\n")
+    empty = _shared_object(tmp_path, "libempty", "int unrelated(void) { return 1; }\n")
     why, version = zipread._bind_libzng(str(empty))
     assert why.startswith(f"{empty} lacks zlib-ng's inflate functions: ")
     assert version is None
