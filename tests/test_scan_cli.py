@@ -241,3 +241,38 @@ def test_progress_bar(mirror: tuple[Path, dict[str, str]], tmp_path: Path,
     assert "whl/s" in err
     assert "mislabelled=" in err
     assert summary.counts["mislabelled"] == sum(1 for s in expected.values() if s != "ok")
+
+
+def test_second_scan_on_a_busy_store_is_refused(
+    mirror: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Two scans of one store at once: the second is refused with a sentence naming the first
+    (no traceback, nothing written), and once the first is done every wheel is there once."""
+    root, expected = mirror
+    db = tmp_path / "s.sqlite"
+    proc = _start_hung_scan(root, db, tmp_path / "pid")
+    try:
+        before = _counts(db)
+        for cmd in (["scan", "--engine", ENGINE, "-q", "--db", str(db), str(root)],
+                    ["rejudge", "--db", str(db)]):  # fmt: skip
+            r = subprocess.run([sys.executable, "-m", "wheelscan", *cmd], capture_output=True,
+                               text=True, timeout=60, check=False)  # fmt: skip
+            assert r.returncode == 2, r.stderr
+            assert "Traceback" not in r.stderr
+            assert f"in use by another wheelscan scan or rejudge (process {proc.pid}" in r.stderr
+            assert str(db) in r.stderr
+        assert _counts(db) == before  # the refused runs wrote nothing
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+    _resume_completes(root, db, expected)
+
+
+def test_slow_rates_keep_a_decimal() -> None:
+    from wheelscan.cli_scan import ScanSummary
+
+    s = ScanSummary()
+    s.scanned, s.seconds, s.bytes = 3, 8.0, 4_000_000
+    assert "0.4 wheels/s" in s.line()
+    s.scanned, s.seconds = 14_410, 10.0
+    assert "1,441 wheels/s" in s.line()

@@ -69,7 +69,7 @@ class ScanSummary:
             if skipped:
                 parts.append(", ".join(skipped))
         parts.append(
-            f"{self.seconds:.1f} s, {self.scanned / secs:.0f} wheels/s, "
+            f"{self.seconds:.1f} s, {_rate(self.scanned / secs)} wheels/s, "
             f"{self.bytes / secs / 1e6:.1f} MB/s"
         )
         if self.remote:
@@ -83,6 +83,11 @@ class ScanSummary:
         if self.interrupted:
             parts.append("INTERRUPTED (finished wheels are saved; re-run to resume)")
         return "; ".join(parts)
+
+
+def _rate(per_second: float) -> str:
+    """A rate with the digits that matter: 0.4, 7.5, 1,441 (never '0' for a slow scan)."""
+    return f"{per_second:,.0f}" if per_second >= 10 else f"{per_second:.1f}"
 
 
 def exit_status(counts: Counter[str] | dict[str, int], interrupted: bool = False) -> int:

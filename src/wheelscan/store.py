@@ -4,11 +4,15 @@ The schema is documented in ``docs/store-schema.md`` and versioned by :data:`STO
 (kept in ``meta``). A wheel's identity is its ``location``; a re-run skips a wheel whose size,
 mtime (and content hash, where known) are unchanged and whose facts schema is current.
 Writes are buffered and committed in batches; the only process that writes is the one that owns
-the :class:`Store` (workers only read the member cache).
+the :class:`Store` (workers only read the member cache). One :class:`Store` at a time may own a
+database: it holds an exclusive ``flock`` on ``<db>.lock`` (which names its pid) for its whole
+life, and a second one is refused with :class:`StoreBusy` naming that process.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
 
     from .sources import WheelRef
 
-__all__ = ["STATUSES", "STORE_SCHEMA_VERSION", "Outcome", "Store", "StoreError"]
+__all__ = ["STATUSES", "STORE_SCHEMA_VERSION", "Outcome", "Store", "StoreBusy", "StoreError"]
 
 STORE_SCHEMA_VERSION = 1
 
@@ -86,6 +90,38 @@ class StoreError(RuntimeError):
     """The database cannot be used (newer schema, not a wheelscan store)."""
 
 
+class StoreBusy(StoreError):
+    """Another process owns the database for writing (a scan or rejudge still running)."""
+
+
+def _lock_writer(path: str) -> int:
+    """Take the store's writer lock (``<db>.lock``) or raise StoreBusy naming its holder.
+
+    A sidecar file rather than the database itself: SQLite's own locks are POSIX byte-range
+    locks on the database, which ``flock`` emulations (NFS) could collide with. The lock dies
+    with its process, so a killed scan never leaves a store locked.
+    """
+    lock = f"{path}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        who = f"process {holder}" if holder.isdigit() else "another process"
+        msg = (
+            f"{path}: in use by another wheelscan scan or rejudge ({who}, lock {lock}); "
+            "wait for it to finish, or use another --db"
+        )
+        raise StoreBusy(msg) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 @dataclass
 class Outcome:
     """What a worker sends back for one wheel: JSON already encoded, ready to insert."""
@@ -125,8 +161,13 @@ class Store:
         self.path = path
         self.batch_rows = batch_rows
         self.batch_seconds = batch_seconds
-        self.con = connect(path)
-        self._check_schema()
+        self._lock_fd = _lock_writer(path)
+        try:
+            self.con = connect(path)
+            self._check_schema()
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
         self._rows: list[tuple[object, ...]] = []
         self._members: list[tuple[str, int, str, float]] = []
         self._touch: list[tuple[object, ...]] = []
@@ -296,8 +337,13 @@ class Store:
         self.con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def close(self) -> None:
-        self.commit()
-        self.con.close()
+        try:
+            self.commit()
+            self.con.close()
+        finally:
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)  # releases the writer lock
+                self._lock_fd = -1
 
     def __enter__(self) -> Store:
         return self
