@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .limits import DEFAULT_LIMITS, Limits
+from .safe_text import eprint
 
 if TYPE_CHECKING:
     from .sources import Discovery, Filters, WheelRef
@@ -275,7 +276,7 @@ def execute(args: argparse.Namespace) -> int:
     try:
         since = parse_since(args.since) if args.since else None
     except ValueError as e:
-        print(f"wheelscan scan: {e}", file=sys.stderr)
+        eprint(f"wheelscan scan: {e}")
         return 2
     filters = Filters(
         projects=frozenset(str(canonicalize_name(p)) for p in args.project),
@@ -303,11 +304,11 @@ def execute(args: argparse.Namespace) -> int:
             wheel_timeout=args.wheel_timeout if args.wheel_timeout > 0 else None,
         )
     except (FileNotFoundError, ValueError, StoreError, RemoteError) as e:
-        print(f"wheelscan scan: {e}", file=sys.stderr)
+        eprint(f"wheelscan scan: {e}")
         return 2
-    print(summary.line(), file=sys.stderr)
+    eprint(summary.line())
     d = summary.discovery
     if d is not None:
         for problem in d.problems[:10]:
-            print(f"wheelscan scan: warning: {problem}", file=sys.stderr)
+            eprint(f"wheelscan scan: warning: {problem}")
     return exit_status(summary.counts, summary.interrupted)
