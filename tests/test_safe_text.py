@@ -82,7 +82,8 @@ def test_reports_neutralise_names(hostile: Path, tmp_path: Path) -> None:
     assert "\x1b" not in s.stderr
     t = _run("report", "--db", db, "--format", "text")
     assert t.returncode == 0, t.stderr
-    assert "\x1b" not in t.stdout and "\x07" not in t.stdout
+    assert "\x1b" not in t.stdout
+    assert "\x07" not in t.stdout
     assert "Identical binaries shipped by several projects" in t.stdout
     dup = t.stdout.split("Identical binaries shipped by several projects", 1)[1]
     assert "5 wheels in 4 projects ((unparseable name), @sum, a, b, evil)" in dup
