@@ -67,6 +67,7 @@ class ServerConfig:
     #: redirects, content-coded bodies
     routes: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
     trickle: float = 0.0  # /files/ bodies sent one byte per this many seconds (a slow drip)
+    chunked: bool = False  # routes' bodies sent with Transfer-Encoding: chunked (7-byte chunks)
 
 
 @dataclass
@@ -218,8 +219,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path in cfg.routes:
             status, extra, body = cfg.routes[path]
             ctype = extra.get("Content-Type", "text/html; charset=utf-8")
-            self._send(status, body, ctype, path,
-                       extra={k: v for k, v in extra.items() if k != "Content-Type"})  # fmt: skip
+            headers = {k: v for k, v in extra.items() if k != "Content-Type"}
+            if cfg.chunked:
+                self._send_chunked(status, body, ctype, path, headers)
+            else:
+                self._send(status, body, ctype, path, extra=headers)
             return
         if path in cfg.always_fail:
             self._send(500, b"always failing\n", "text/plain", path)
@@ -327,6 +331,26 @@ class _Handler(BaseHTTPRequestHandler):
         if drop:
             self.close_connection = True
             self.connection.shutdown(2)
+
+
+    def _send_chunked(self, status: int, body: bytes, ctype: str, path: str,
+                      extra: dict[str, str]) -> None:  # fmt: skip
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Transfer-Encoding", "chunked")
+        for k, v in extra.items():
+            self.send_header(k, v)
+        self.end_headers()
+        with self.srv.acct.lock:
+            self.srv.acct.body_bytes[path] += len(body)
+        try:
+            for i in range(0, len(body), 7):
+                piece = body[i : i + 7]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            return
 
 
 def _prefers_json(accept: str) -> bool:

@@ -265,6 +265,34 @@ def test_gzip_bomb_page_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
             fetch_page(f"{srv.base}/simple/br/")
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_pages_chunked_and_coded_within_the_cap(
+    monkeypatch: pytest.MonkeyPatch, chunked: bool
+) -> None:
+    """Bodies are read one socket read at a time (for the deadline): chunked transfer coding
+    and gzip still come out whole, and the cap counts decoded bytes either way."""
+    monkeypatch.setattr(remote, "MAX_PAGE_BYTES", 4096)
+    names = [f"p-{i}-py3-none-any.whl" for i in range(40)]
+    doc = {"meta": {"api-version": "1.1"}, "name": "p",
+           "files": [{"filename": n, "url": n, "hashes": {}} for n in names]}  # fmt: skip
+    raw = json.dumps(doc).encode()
+    big = json.dumps({**doc, "pad": " " * 5000}).encode()
+    gz = {"Content-Encoding": "gzip", "Content-Type": remote.JSON_TYPE}
+    routes = {
+        "/simple/plain/": (200, {"Content-Type": remote.JSON_TYPE}, raw),
+        "/simple/gz/": (200, gz, gzip.compress(raw)),
+        "/simple/big/": (200, gz, gzip.compress(big)),
+    }
+    assert len(raw) < 4096 < len(big)
+    assert len(gzip.compress(big)) < 4096
+    with IndexServer([], ServerConfig(routes=routes, chunked=chunked)) as srv:
+        for p in ("plain", "gz"):
+            page = fetch_page(f"{srv.base}/simple/{p}/")
+            assert [f["filename"] for f in page.files] == names
+        with pytest.raises(RemoteError, match="refused: page decodes to more than 4096 bytes"):
+            fetch_page(f"{srv.base}/simple/big/")
+
+
 def test_content_coded_wheel_bytes_are_refused(wheels: list[Path]) -> None:
     w = wheels[0]
     routes = {"/files/gz.whl": (200, {"Content-Encoding": "gzip"}, gzip.compress(w.read_bytes()))}
