@@ -63,6 +63,11 @@ class ServerConfig:
     latency: float = 0.0  # seconds slept before every answer (a far-away server)
     no_suffix: bool = False  # answer suffix ranges ("bytes=-n") with 416, as a few servers do
     lie: str = ""  # "shift": 206 for the range one byte later; "to-end": 206 up to the end
+    #: fixed answers by path, checked first: (status, extra headers, body) -- hostile pages,
+    #: redirects, content-coded bodies
+    routes: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
+    trickle: float = 0.0  # /files/ bodies sent one byte per this many seconds (a slow drip)
+    chunked: bool = False  # routes' bodies sent with Transfer-Encoding: chunked (7-byte chunks)
 
 
 @dataclass
@@ -211,6 +216,15 @@ class _Handler(BaseHTTPRequestHandler):
             srv.seen.add(key)
         if cfg.latency:
             time.sleep(cfg.latency)
+        if path in cfg.routes:
+            status, extra, body = cfg.routes[path]
+            ctype = extra.get("Content-Type", "text/html; charset=utf-8")
+            headers = {k: v for k, v in extra.items() if k != "Content-Type"}
+            if cfg.chunked:
+                self._send_chunked(status, body, ctype, path, headers)
+            else:
+                self._send(status, body, ctype, path, extra=headers)
+            return
         if path in cfg.always_fail:
             self._send(500, b"always failing\n", "text/plain", path)
             return
@@ -302,13 +316,41 @@ class _Handler(BaseHTTPRequestHandler):
         with self.srv.acct.lock:
             self.srv.acct.body_bytes[path] += len(payload)
         try:
-            self.wfile.write(payload)
-            self.wfile.flush()
+            if self.srv.config.trickle and path.startswith("/files/"):
+                for i in range(len(payload)):  # ends when the client hangs up (or the server)
+                    if self.srv.httpd is None:
+                        return
+                    self.wfile.write(payload[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(self.srv.config.trickle)
+            else:
+                self.wfile.write(payload)
+                self.wfile.flush()
         except OSError:
             return
         if drop:
             self.close_connection = True
             self.connection.shutdown(2)
+
+
+    def _send_chunked(self, status: int, body: bytes, ctype: str, path: str,
+                      extra: dict[str, str]) -> None:  # fmt: skip
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Transfer-Encoding", "chunked")
+        for k, v in extra.items():
+            self.send_header(k, v)
+        self.end_headers()
+        with self.srv.acct.lock:
+            self.srv.acct.body_bytes[path] += len(body)
+        try:
+            for i in range(0, len(body), 7):
+                piece = body[i : i + 7]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            return
 
 
 def _prefers_json(accept: str) -> bool:

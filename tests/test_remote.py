@@ -225,34 +225,6 @@ def test_cli_scan_url_same_store_as_local(wheels: list[Path], tmp_path: Path) ->
         assert f"(0 scanned, {len(wheels)} unchanged)" in r2.stderr, r2.stderr
 
 
-def test_facts_reused_only_for_a_proven_hash(wheels: list[Path], tmp_path: Path) -> None:
-    from wheelscan.cli_scan import run_scan
-
-    db = tmp_path / "s.sqlite"
-    w = next(p for p in wheels if "x86_64_deflate" in p.name)
-    with IndexServer([w]) as first:
-        run_scan(
-            [first.file_url(w.name) + f"#sha256={first.files[w.name].sha256}"], str(db), jobs=1
-        )
-    with IndexServer([w]) as second:  # another location, the same bytes
-        digest = second.files[w.name].sha256
-        facts = scan_remote(f"{second.file_url(w.name)}#sha256={digest}", w.name, db_path=str(db))
-        assert second.acct.requests == {}  # nothing fetched: the index's hash proved it
-        assert facts.transferred == 0
-        assert comparable(facts) == comparable(scan_wheel(w))
-        other = "f" * 64  # a hash never scanned: no reuse, the wheel is read
-        facts = scan_remote(f"{second.file_url(w.name)}#sha256={other}", w.name, db_path=str(db))
-        assert second.file_bytes(w.name) > 0
-    con = sqlite3.connect(db)
-    try:
-        ((fetched, size),) = con.execute(
-            "SELECT json_extract(facts, '$.transferred'), json_extract(facts, '$.size') FROM wheels"
-        ).fetchall()
-    finally:
-        con.close()
-    assert 0 < fetched <= size == w.stat().st_size  # the store keeps the per-wheel figures
-
-
 def test_big_reads_are_split_and_bounded(wheels: list[Path]) -> None:
     w = max(wheels, key=lambda p: p.stat().st_size)
     data = w.read_bytes()

@@ -15,6 +15,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .safe_text import eprint, term
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -84,13 +86,13 @@ def _text(v: Verdict, verbose: int, out: TextIO) -> None:
         if reasons:
             extra = len(reasons) - 2
             line += f" ({'; '.join(reasons[:2])}{f'; +{extra} more' if extra > 0 else ''})"
-    out.write(line + "\n")
+    out.write(term(line) + "\n")  # names and details are the wheel's: see safe_text
     if verbose:
         for f in v.findings:
             if f.severity == "info" and verbose < 2:
                 continue
             where = f" [{f.member}]" if f.member else ""
-            out.write(f"    {f.severity}: {f.kind}{where}: {f.detail}\n")
+            out.write(term(f"    {f.severity}: {f.kind}{where}: {f.detail}") + "\n")
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -99,12 +101,11 @@ def execute(args: argparse.Namespace) -> int:
     try:
         policies = load_policies(args.policy)
     except PolicyError as e:
-        print(f"wheelscan check: {e}", file=sys.stderr)
+        eprint(f"wheelscan check: {e}")
         return 2
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
-        print(f"wheelscan check: no such file or directory: {', '.join(missing)}",
-              file=sys.stderr)
+        eprint(f"wheelscan check: no such file or directory: {', '.join(missing)}")
         return 2
     if args.engine == "native" or (args.engine is None and
                                    os.environ.get("WHEELSCAN_ENGINE", "native") == "native"):

@@ -9,6 +9,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from .safe_text import eprint
+
 __all__ = ["configure_parser", "execute", "rejudge"]
 
 
@@ -36,7 +38,7 @@ def rejudge(
                     facts = WheelFacts.from_dict(data)
                     status, verdict_json, policy_version = judge(facts, location)
                 except Exception as e:  # one bad row must not stop the rest
-                    print(f"wheelscan rejudge: {filename}: {e}", file=sys.stderr)
+                    eprint(f"wheelscan rejudge: {filename}: {e}")
                     continue
                 store.update_verdict(row_id, status, verdict_json, policy_version)
         store.commit()
@@ -71,7 +73,7 @@ def execute(args: argparse.Namespace) -> int:
             strict=bool(getattr(args, "strict", False)),
         )
     except (RuntimeError, StoreError, ValueError) as e:
-        print(f"wheelscan rejudge: {e}", file=sys.stderr)
+        eprint(f"wheelscan rejudge: {e}")
         return 2
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing"
     print(

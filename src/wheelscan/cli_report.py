@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .safe_text import eprint
+
 __all__ = ["configure_parser", "execute", "write_report"]
 
 
@@ -118,16 +120,16 @@ def execute(args: argparse.Namespace) -> int:
     try:
         filters = ReportFilters.parse(args.project, args.platform, args.status, args.since)
     except ValueError as e:
-        print(f"wheelscan report: {e}", file=sys.stderr)
+        eprint(f"wheelscan report: {e}")
         return 2
     try:
         where = write_report(args.db, args.format, args.output, filters, args.top)
     except StoreError as e:
-        print(f"wheelscan report: {e}", file=sys.stderr)
+        eprint(f"wheelscan report: {e}")
         return 2
     except BrokenPipeError:
         return 0
     if where != "-":
         extra = f" and {findings_path(Path(where))}" if args.format == "csv" else ""
-        print(f"wheelscan report: wrote {where}{extra}", file=sys.stderr)
+        eprint(f"wheelscan report: wrote {where}{extra}")
     return 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .limits import DEFAULT_LIMITS, Limits
+from .safe_text import eprint
 
 if TYPE_CHECKING:
     from .sources import Discovery, Filters, WheelRef
@@ -63,6 +64,7 @@ class ScanSummary:
                     (d.non_wheels, "non-wheel files skipped"),
                     (d.filtered, "filtered out"),
                     (d.missing, "missing"),
+                    (d.refused, "index links refused"),
                 )
                 if n
             ]
@@ -156,6 +158,8 @@ def run_scan(
     stdin: TextIO | None = None,
     batch_bytes: int = 8 << 20,
     on_outcome: Any = None,
+    allow_hosts: tuple[str, ...] = (),
+    wheel_timeout: float | None = 120.0,
 ) -> ScanSummary:
     """Scan every wheel of ``specs`` into the store at ``db``; Ctrl-C commits what is done."""
     from .scheduler import DaskPool, LocalPool, ScanConfig
@@ -172,6 +176,8 @@ def run_scan(
         policy=policy,
         exclude=tuple(exclude),
         strict=strict,
+        allow_hosts=tuple(allow_hosts),
+        wheel_timeout=wheel_timeout,
     )
     store = Store(db)
     bar = _Progress(progress, disc)
@@ -180,7 +186,7 @@ def run_scan(
     def todo() -> Any:
         # the resume lookup is one query per chunk; chunks grow from 1 so that a slow source
         # (a list trickling in on stdin) still gets its first wheels scanned at once
-        refs = iter_sources(specs, disc, filters, stdin)
+        refs = iter_sources(specs, disc, filters, stdin, tuple(allow_hosts))
         size = 1
         while chunk := list(itertools.islice(refs, size)):
             size = min(size * 2, 256)
@@ -253,6 +259,12 @@ def configure_parser(sub: Any) -> None:
                    metavar="BYTES", help="per-wheel cap on bytes inflated")  # fmt: skip
     p.add_argument("--no-member-cache", action="store_true",
                    help="do not reuse ELF facts of identical members")  # fmt: skip
+    p.add_argument("--allow-host", action="append", default=[], metavar="HOST",
+                   help="remote sources: also follow links and redirects to HOST (repeatable; "
+                        "PyPI needs files.pythonhosted.org)")  # fmt: skip
+    p.add_argument("--wheel-timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="remote sources: time for all requests of one wheel "
+                        "(default: %(default)s; 0: none)")  # fmt: skip
     p.add_argument("--dask", metavar="ADDRESS",
                    help="send batches to a dask.distributed scheduler (extra: dask)")  # fmt: skip
 
@@ -269,7 +281,7 @@ def execute(args: argparse.Namespace) -> int:
     try:
         since = parse_since(args.since) if args.since else None
     except ValueError as e:
-        print(f"wheelscan scan: {e}", file=sys.stderr)
+        eprint(f"wheelscan scan: {e}")
         return 2
     filters = Filters(
         projects=frozenset(str(canonicalize_name(p)) for p in args.project),
@@ -293,13 +305,15 @@ def execute(args: argparse.Namespace) -> int:
             member_cache=not args.no_member_cache,
             dask=args.dask,
             progress=progress,
+            allow_hosts=tuple(args.allow_host),
+            wheel_timeout=args.wheel_timeout if args.wheel_timeout > 0 else None,
         )
     except (FileNotFoundError, ValueError, StoreError, RemoteError) as e:
-        print(f"wheelscan scan: {e}", file=sys.stderr)
+        eprint(f"wheelscan scan: {e}")
         return 2
-    print(summary.line(), file=sys.stderr)
+    eprint(summary.line())
     d = summary.discovery
     if d is not None:
         for problem in d.problems[:10]:
-            print(f"wheelscan scan: warning: {problem}", file=sys.stderr)
+            eprint(f"wheelscan scan: warning: {problem}")
     return exit_status(summary.counts, summary.interrupted)

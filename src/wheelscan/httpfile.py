@@ -12,11 +12,20 @@ A server that ignores ``Range`` (200 instead of 206) gets the whole file streame
 spooled temporary file; whenever the whole file went through us, the index's hash is verified.
 Retries with exponential backoff cover 5xx answers, resets, dropped connections and timeouts;
 a server that keeps failing raises :class:`RemoteError` naming the URL and what went wrong.
+
+What a hostile server cannot do (each refusal is a :class:`RemoteError` naming the URL and the
+rule): send us to anything but an ``http(s)`` URL on an origin the :class:`URLPolicy` allows
+(redirects are followed here, not by urllib3, at most ``MAX_REDIRECTS`` per file, each target
+checked); hold a file past its :class:`Deadline` (every request and every body read of the file
+shares it, and the socket timeout shrinks to what is left, so a byte-a-second trickle cannot
+restart it); or make us inflate a content-coded body (wheel bytes are asked for and accepted as
+``identity`` only; index pages may come gzip/deflate-coded, decoded up to the page cap).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import io
 import os
@@ -26,6 +35,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -44,12 +54,15 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from .errors import RemoteError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
 __all__ = [
+    "MAX_REDIRECTS",
+    "Deadline",
     "HTTPFile",
     "RemoteError",
     "TransferStats",
+    "URLPolicy",
     "hash_from_url",
     "pool_manager",
 ]
@@ -69,6 +82,170 @@ _RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 #: transport failures worth another attempt: resets, dropped bodies, timeouts, refused connects
 _RETRY_ERRORS = (ProtocolError, IncompleteRead, Urllib3Timeout, NewConnectionError, MaxRetryError)
+
+
+_REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+#: redirects followed per file (or index page), over all its requests
+MAX_REDIRECTS = 5
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of an http(s) URL, None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
+
+
+def _show_origin(o: tuple[str, str, int]) -> str:
+    return f"{o[0]}://{o[1]}:{o[2]}"
+
+
+@dataclass(frozen=True)
+class URLPolicy:
+    """Where requests may go: ``http(s)`` URLs on one of ``origins`` (scheme, host, port) or on
+    any port of one of ``hosts`` (the ``--allow-host`` names)."""
+
+    origins: frozenset[tuple[str, str, int]] = frozenset()
+    hosts: frozenset[str] = frozenset()
+    max_redirects: int = MAX_REDIRECTS
+
+    @classmethod
+    def for_url(cls, url: str, allow_hosts: tuple[str, ...] | frozenset[str] = ()) -> URLPolicy:
+        """The origin of ``url`` (an index, a wheel) plus the hosts the user allows."""
+        o = _origin(url)
+        return cls(
+            origins=frozenset({o}) if o else frozenset(),
+            hosts=frozenset(h.strip().lower().rstrip(".") for h in allow_hosts if h.strip()),
+        )
+
+    def violation(self, url: str) -> str | None:
+        """Why ``url`` may not be fetched (the rule it breaks), or None when it may."""
+        o = _origin(url)
+        if o is None:
+            scheme = url.split(":", 1)[0] if ":" in url else ""
+            return f"not an http(s) URL (scheme {scheme!r}); only http and https are fetched"
+        if o in self.origins or o[1] in self.hosts:
+            return None
+        where = ", ".join(sorted(_show_origin(x) for x in self.origins)) or "none"
+        return (
+            f"origin {_show_origin(o)} is neither the index's ({where}) nor an allowed host "
+            "(--allow-host)"
+        )
+
+    def check(self, url: str, *, via: str | None = None) -> None:
+        rule = self.violation(url)
+        if rule is not None:
+            came = f" (redirected from {via})" if via else ""
+            raise RemoteError(f"{url}{came}: refused: {rule}")
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A monotonic-clock end time shared by every request of one wheel (or page)."""
+
+    seconds: float
+    end: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(seconds, time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+    def check(self, url: str) -> None:
+        if self.remaining() <= 0:
+            raise RemoteError(
+                f"{url}: refused: took longer than the per-wheel deadline of {self.seconds:g} s "
+                "(--wheel-timeout)"
+            )
+
+    def timeout(self, base: urllib3.Timeout) -> urllib3.Timeout:
+        """``base`` with both parts cut to the time left."""
+        left = max(0.001, self.remaining())
+        connect = base.connect_timeout
+        read = base.read_timeout
+        return urllib3.Timeout(
+            connect=min(connect, left) if isinstance(connect, (int, float)) else left,
+            read=min(read, left) if isinstance(read, (int, float)) else left,
+        )
+
+
+def _open(
+    pool: urllib3.PoolManager,
+    url: str,
+    headers: Mapping[str, str],
+    timeout: urllib3.Timeout,
+    policy: URLPolicy,
+    deadline: Deadline | None,
+    redirects_left: int,
+) -> tuple[urllib3.BaseHTTPResponse, str, int]:
+    """GET ``url`` (body not read, not decoded), following redirects inside ``policy``:
+    ``(response, final URL, redirects followed)``."""
+    used = 0
+    via: str | None = None
+    while True:
+        policy.check(url, via=via)
+        if deadline is not None:
+            deadline.check(url)
+        r = pool.request(
+            "GET", url, headers=dict(headers), preload_content=False, decode_content=False,
+            timeout=deadline.timeout(timeout) if deadline is not None else timeout,
+            redirect=False, retries=urllib3.Retry(
+                total=None, connect=0, read=0, status=0, redirect=0, other=0),
+        )  # fmt: skip
+        if r.status not in _REDIRECT_STATUS:
+            return r, url, used
+        location = r.headers.get("Location")
+        r.close()  # a redirect's body is not read: close rather than drain what a server sends
+        r.release_conn()
+        if not location:
+            raise RemoteError(f"{url}: HTTP {r.status} without a Location header")
+        try:
+            target = urljoin(url, location).split("#", 1)[0]
+            urlsplit(target)
+        except ValueError:
+            raise RemoteError(f"{url}: HTTP {r.status} to {location!r}, not a URL") from None
+        if used >= redirects_left:
+            raise RemoteError(
+                f"{url}: refused: more than {policy.max_redirects} redirects (next: {target})"
+            )
+        used += 1
+        via, url = url, target
+
+
+def _body(
+    r: urllib3.BaseHTTPResponse, url: str, deadline: Deadline | None, amt: int
+) -> Iterator[bytes]:
+    """The raw body in pieces of at most ``amt``, one socket read each, with the deadline
+    checked between reads and the socket timeout cut to what is left of it."""
+    sock = getattr(getattr(r, "connection", None), "sock", None)
+    while True:
+        if deadline is not None:
+            deadline.check(url)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    cur = sock.gettimeout()
+                    left = max(0.001, deadline.remaining())
+                    sock.settimeout(min(cur, left) if cur is not None else left)
+        chunk = r.read1(amt, decode_content=False)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _content_coding(r: urllib3.BaseHTTPResponse) -> str:
+    return ",".join(
+        c.strip().lower() for c in r.headers.get("Content-Encoding", "").split(",")
+        if c.strip() and c.strip().lower() != "identity"
+    )  # fmt: skip
 
 
 def _retryable(e: Urllib3Error) -> bool:
@@ -121,6 +298,7 @@ class TransferStats:
     body_bytes: int = 0  # response-body bytes received (incl. bodies of retried responses)
     retries: int = 0
     whole_file: bool = False  # the server ignored Range: the whole file was streamed
+    redirects: int = 0  # redirects followed (at most the policy's max_redirects per file)
     verified: str | None = None  # "<algo>:<hex>" checked against the index, if it was
 
 
@@ -132,7 +310,9 @@ class HTTPFile(io.RawIOBase):
     """Read-only, seekable view of the file at ``url`` (``seek``/``tell``/``read``).
 
     ``expected_hash`` (``(algo, hex)``; default: from the URL fragment) is verified whenever
-    the whole file was received. Thread-compatible, not thread-safe: one reader per object.
+    the whole file was received. ``policy`` (default: ``url``'s own origin) bounds where it and
+    its redirects may lead; ``deadline`` bounds the time of all its requests together.
+    Thread-compatible, not thread-safe: one reader per object.
     """
 
     def __init__(
@@ -153,9 +333,13 @@ class HTTPFile(io.RawIOBase):
         max_size: int = 16 << 30,
         spool_memory: int = 64 << 20,
         headers: Mapping[str, str] | None = None,
+        policy: URLPolicy | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         super().__init__()
         self.url = url.split("#", 1)[0]
+        self.policy = policy or URLPolicy.for_url(self.url)
+        self.deadline = deadline
         self.name = unquote(urlsplit(self.url).path.rsplit("/", 1)[-1]) or "<remote>.whl"
         self.expected_hash = expected_hash or hash_from_url(url)
         self.pool = pool or pool_manager()
@@ -179,6 +363,7 @@ class HTTPFile(io.RawIOBase):
         self._bounds_final = False
         self._heads: dict[int, int] = {}  # local header offset -> predicted header length
         self._offline = False
+        self.policy.check(self.url)
         self._open_tail(tail)
 
     # -- io.RawIOBase -------------------------------------------------------------------------
@@ -380,8 +565,12 @@ class HTTPFile(io.RawIOBase):
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats.retries += 1
-                delay = self.backoff * (2 ** (attempt - 1))
-                time.sleep(delay * (0.5 + random.random()))
+                delay = self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+                if self.deadline is not None:
+                    delay = min(delay, max(0.0, self.deadline.remaining()))
+                time.sleep(delay)
+            if self.deadline is not None:
+                self.deadline.check(self.url)
             try:
                 return self._attempt(rng, allow_whole)
             except _Retryable as e:
@@ -395,15 +584,22 @@ class HTTPFile(io.RawIOBase):
     def _attempt(self, rng: str, allow_whole: bool) -> tuple[int, Mapping[str, str], bytes]:
         self.stats.requests += 1
         headers = {**self.headers, "Range": rng, "Accept-Encoding": "identity"}
-        r = self.pool.request(
-            "GET", self.url, headers=headers, timeout=self.timeout,
-            preload_content=False, redirect=True, retries=urllib3.Retry(
-                total=None, connect=0, read=0, status=0, redirect=5, other=0),
-        )  # fmt: skip
+        left = self.policy.max_redirects - self.stats.redirects
+        r, final, used = _open(self.pool, self.url, headers, self.timeout, self.policy,
+                               self.deadline, left)  # fmt: skip
+        self.stats.redirects += used
+        self.url = final  # later ranges go straight to where the file is
         try:
             if r.status in _RETRY_STATUS:
-                self.stats.body_bytes += len(r.read())
+                for chunk in _body(r, self.url, self.deadline, 64 << 10):
+                    self.stats.body_bytes += len(chunk)
                 raise _Retryable(f"HTTP {r.status}")
+            coding = _content_coding(r)
+            if coding and r.status in (200, 206):
+                raise RemoteError(
+                    f"{self.url}: refused: answered with Content-Encoding {coding!r}; wheel "
+                    "bytes are asked for and accepted as identity only"
+                )
             if r.status == 200 and allow_whole:
                 self._stream_whole(r)
                 return 200, r.headers, b""
@@ -414,12 +610,15 @@ class HTTPFile(io.RawIOBase):
             if length is not None and length.isdigit() and int(length) > cap:
                 raise RemoteError(f"{self.url}: a range answer of {length} bytes (asked {rng})")
             body = bytearray()
-            for chunk in r.stream(64 << 10):
+            for chunk in _body(r, self.url, self.deadline, 64 << 10):
                 body += chunk
                 self.stats.body_bytes += len(chunk)
                 if len(body) > cap:
                     raise RemoteError(f"{self.url}: range answer longer than {cap} bytes")
             return r.status, r.headers, bytes(body)
+        except BaseException:
+            r.close()  # a body left half read must not go back to the pool
+            raise
         finally:
             r.release_conn()
 
@@ -430,7 +629,7 @@ class HTTPFile(io.RawIOBase):
         spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=self.spool_memory)  # noqa: SIM115
         n = 0
         try:
-            for chunk in r.stream(256 << 10):
+            for chunk in _body(r, self.url, self.deadline, 256 << 10):
                 n += len(chunk)
                 self.stats.body_bytes += len(chunk)
                 if n > self.max_size:
@@ -539,35 +738,41 @@ def get(
     timeout: float = 30.0,
     retries: int = 4,
     backoff: float = 0.25,
-    max_bytes: int = 256 << 20,
+    max_bytes: int = 64 << 20,
+    policy: URLPolicy | None = None,
+    deadline: Deadline | None = None,
 ) -> tuple[int, str, str, bytes]:
     """GET a small document (an index page): ``(status, final URL, Content-Type, body)``.
 
     Retried like range requests (5xx, resets, dropped bodies, timeouts); 4xx is returned.
+    ``policy`` (default: ``url``'s origin) bounds where it and its redirects go, ``deadline``
+    its time; the body, decoded if it came gzip/deflate-coded, is at most ``max_bytes``.
     """
     pool = pool or pool_manager()
+    policy = policy or URLPolicy.for_url(url)
+    base_timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
+    hdrs = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
     last = "no attempt"
+    redirects = 0
     for attempt in range(retries + 1):
         if attempt:
-            time.sleep(backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+            delay = backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+            if deadline is not None:
+                delay = min(delay, max(0.0, deadline.remaining()))
+            time.sleep(delay)
         try:
-            r = pool.request(
-                "GET", url, headers=dict(headers or {}), preload_content=False,
-                timeout=urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
-                retries=urllib3.Retry(total=None, connect=0, read=0, status=0, redirect=5,
-                                      other=0),
-            )  # fmt: skip
+            r, final, used = _open(pool, url, hdrs, base_timeout, policy, deadline,
+                                   policy.max_redirects - redirects)  # fmt: skip
+            redirects += used
             try:
-                body = bytearray()
-                for chunk in r.stream(64 << 10):
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise RemoteError(f"{url}: page larger than {max_bytes} bytes")
+                body = _page_body(r, final, deadline, max_bytes)
                 if r.status in _RETRY_STATUS:
                     last = f"HTTP {r.status}"
                     continue
-                final = urljoin(url, r.geturl() or url)
-                return r.status, final, r.headers.get("Content-Type", ""), bytes(body)
+                return r.status, final, r.headers.get("Content-Type", ""), body
+            except BaseException:
+                r.close()
+                raise
             finally:
                 r.release_conn()
         except Urllib3Error as e:
@@ -575,3 +780,38 @@ def get(
             if not _retryable(e):
                 break
     raise RemoteError(f"{url}: failed: {last}")
+
+
+def _page_body(
+    r: urllib3.BaseHTTPResponse, url: str, deadline: Deadline | None, max_bytes: int
+) -> bytes:
+    """A page's body, decoded (gzip, deflate) with the decoded size capped as it grows."""
+    coding = _content_coding(r)
+    if coding not in ("", "gzip", "x-gzip", "deflate"):
+        raise RemoteError(f"{url}: refused: unsupported Content-Encoding {coding!r}")
+    # wbits 47: gzip or zlib header, detected; a raw-deflate "deflate" is retried below
+    dec = zlib.decompressobj(47) if coding else None
+    body = bytearray()
+    raw = 0
+    for chunk in _body(r, url, deadline, 64 << 10):
+        raw += len(chunk)
+        if raw > max_bytes:
+            raise RemoteError(f"{url}: refused: page larger than {max_bytes} bytes")
+        if dec is None:
+            body += chunk
+            continue
+        data = chunk
+        while data:
+            try:
+                body += dec.decompress(data, max_bytes + 1 - len(body))
+            except zlib.error as e:
+                raise RemoteError(f"{url}: {coding}-coded body does not decode ({e})") from None
+            if len(body) > max_bytes:
+                raise RemoteError(
+                    f"{url}: refused: page decodes to more than {max_bytes} bytes "
+                    f"({coding}, {raw} bytes received so far)"
+                )
+            data = dec.unconsumed_tail
+    if len(body) > max_bytes:
+        raise RemoteError(f"{url}: refused: page larger than {max_bytes} bytes")
+    return bytes(body)

@@ -7,10 +7,18 @@ asked for as PEP 691 JSON and read as PEP 503 HTML when that is what the server 
 (content negotiation, PEP 691 "Clients"). Project pages are fetched by a bounded thread pool,
 ahead of the scan, in order.
 
-:func:`scan_remote` is what a worker runs for such a location: it reuses stored facts when the
-index's whole-wheel hash proves the wheel was scanned already, else reads the wheel through
+:func:`scan_remote` is what a worker runs for such a location: it reads the wheel through
 :class:`~wheelscan.httpfile.HTTPFile` (range requests) with the native engine set for small
 reads (zlib, 4 KiB steps), and records the response-body bytes in ``facts.transferred``.
+
+Trust. An index's hash is a claim, not proof: it is checked whenever the whole file went
+through us (a mismatch is the wheel's error, naming the URL and both hashes) and never used to
+look facts up or to skip reading, since a wheel read with range requests was never hashed (an
+index claiming another wheel's hash must not hand us that wheel's verdict). Links, redirects
+and wheel URLs are kept to ``http(s)`` on the index's origin or the ``--allow-host`` hosts
+(:class:`~wheelscan.httpfile.URLPolicy`); a link that breaks the rule is not followed and is
+reported as a discovery problem naming the URL and the rule. Pages are bounded:
+``MAX_PAGE_BYTES`` (decoded), ``MAX_LINKS`` entries, ``MAX_JSON_DEPTH`` nesting.
 
 What the native reader (ext/zipread.pyx) reads through a file object, measured against the
 bare minimum in tests/test_remote_bytes.py (x1.03 on the synthetic corpus, x1.03 over 54 real
@@ -25,7 +33,7 @@ fetches on top.
 from __future__ import annotations
 
 import json
-import sqlite3
+import re
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -35,8 +43,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from .facts import FACTS_SCHEMA_VERSION, WheelFacts
-from .httpfile import HTTPFile, RemoteError, get, hash_from_url
+from .facts import WheelFacts
+from .httpfile import Deadline, HTTPFile, RemoteError, URLPolicy, get, hash_from_url
 from .limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -44,7 +52,18 @@ if TYPE_CHECKING:
 
     from .sources import Discovery, WheelRef
 
-__all__ = ["ACCEPT", "IndexPage", "is_url", "iter_remote", "parse_page", "scan_remote"]
+__all__ = [
+    "ACCEPT",
+    "DEFAULT_WHEEL_TIMEOUT",
+    "MAX_JSON_DEPTH",
+    "MAX_LINKS",
+    "MAX_PAGE_BYTES",
+    "IndexPage",
+    "is_url",
+    "iter_remote",
+    "parse_page",
+    "scan_remote",
+]
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 #: PEP 691's recommended Accept header: JSON preferred, HTML (new and legacy) otherwise
@@ -53,6 +72,13 @@ ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0
 #: compressed input, so small steps keep the bytes fetched close to the bytes needed
 REMOTE_CHUNK = 4096
 _HASH_PREFERENCE = ("sha256", "sha512", "sha384", "blake2b_256")
+#: bounds on one index page: bytes (after any content decoding), links / file entries, JSON
+#: nesting (a PEP 691 page nests 4 deep; a hostile one must not exhaust the parser's stack)
+MAX_PAGE_BYTES = 64 << 20
+MAX_LINKS = 200_000
+MAX_JSON_DEPTH = 32
+#: seconds for every request of one wheel together (``--wheel-timeout``), and of one page
+DEFAULT_WHEEL_TIMEOUT = 120.0
 
 
 def is_url(spec: str) -> bool:
@@ -94,11 +120,23 @@ class _LinkParser(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "a" and self._open is not None:
-            self.links.append((self._open, "".join(self._text).strip()))
+            if len(self.links) <= MAX_LINKS:  # one over: enough to refuse the page
+                self.links.append((self._open, "".join(self._text).strip()))
             self._open = None
 
 
 _DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz", ".egg", ".exe", ".tar.xz")
+
+
+def _join(base: str, href: str) -> str | None:
+    """``href`` made absolute against ``base``; None when it is not a URL at all (an
+    unbalanced ``[`` of an IPv6 host makes urllib raise)."""
+    try:
+        joined = urljoin(base, href)
+        urlsplit(joined)
+    except ValueError:
+        return None
+    return joined
 
 
 def parse_page(url: str, content_type: str, body: bytes) -> IndexPage:
@@ -111,18 +149,26 @@ def parse_page(url: str, content_type: str, body: bytes) -> IndexPage:
 
 def _parse_json(url: str, body: bytes) -> IndexPage:
     page = IndexPage(url, "json")
+    depth = _json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise RemoteError(f"{url}: refused: JSON nested {depth} deep (limit {MAX_JSON_DEPTH})")
     try:
         doc = json.loads(body)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise RemoteError(f"{url}: not valid JSON ({e})") from None
     if not isinstance(doc, dict):
         raise RemoteError(f"{url}: PEP 691 page is not a JSON object")
+    for key in ("files", "projects"):
+        if isinstance(doc.get(key), list) and len(doc[key]) > MAX_LINKS:
+            raise RemoteError(
+                f"{url}: refused: {len(doc[key])} {key} entries (limit {MAX_LINKS})"
+            )
     if isinstance(doc.get("files"), list):
         page.is_project = True
         for entry in doc["files"]:
             if isinstance(entry, dict) and isinstance(entry.get("url"), str):
                 item = dict(entry)
-                item["url"] = urljoin(url, entry["url"])
+                item["url"] = _join(url, entry["url"]) or entry["url"]
                 page.files.append(item)
     elif isinstance(doc.get("projects"), list):
         for p in doc["projects"]:
@@ -135,18 +181,36 @@ def _parse_json(url: str, body: bytes) -> IndexPage:
     return page
 
 
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def _json_depth(body: bytes) -> int:
+    """The deepest ``[``/``{`` nesting of a JSON text, strings skipped (before parsing it)."""
+    depth = deepest = 0
+    for m in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', body)):
+        if m.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
 def _parse_html(url: str, body: bytes) -> IndexPage:
     page = IndexPage(url, "html")
     parser = _LinkParser()
     parser.feed(body.decode("utf-8", "replace"))
     parser.close()
-    base = urljoin(url, parser.base) if parser.base else url
+    if len(parser.links) > MAX_LINKS:
+        raise RemoteError(f"{url}: refused: {len(parser.links)} links (limit {MAX_LINKS})")
+    base = (_join(url, parser.base) or url) if parser.base else url
     entries = []
     for attrs, text in parser.links:
         href = attrs.get("href")
-        if not href:
+        absolute = _join(base, href) if href else None
+        if absolute is None:
             continue
-        absolute = urljoin(base, href)
         name = unquote(urlsplit(absolute).path.rsplit("/", 1)[-1]) or text
         entries.append((attrs, text, absolute, name))
     page.is_project = any(n.endswith(_DIST_SUFFIXES) for _, _, _, n in entries)
@@ -164,8 +228,13 @@ def _parse_html(url: str, body: bytes) -> IndexPage:
     return page
 
 
-def fetch_page(url: str) -> IndexPage:
-    status, final, ctype, body = get(url, {"Accept": ACCEPT})
+def fetch_page(url: str, policy: URLPolicy | None = None) -> IndexPage:
+    """An index page, fetched within ``policy`` (default: ``url``'s origin) and bounded."""
+    policy = policy or URLPolicy.for_url(url)
+    status, final, ctype, body = get(
+        url, {"Accept": ACCEPT}, policy=policy, max_bytes=MAX_PAGE_BYTES,
+        deadline=Deadline.after(DEFAULT_WHEEL_TIMEOUT),
+    )  # fmt: skip
     if status != 200:
         raise RemoteError(f"{url}: HTTP {status}")
     return parse_page(final, ctype, body)
@@ -180,12 +249,15 @@ def iter_remote(
     projects: Collection[str] = (),
     *,
     workers: int = 8,
+    allow_hosts: tuple[str, ...] = (),
 ) -> Iterator[WheelRef]:
     """Wheels of ``url``: a wheel URL, a project page, or a root index (``projects``, if given,
-    picks the project pages to read; otherwise every project listed)."""
+    picks the project pages to read; otherwise every project listed). Only links on ``url``'s
+    origin or on ``allow_hosts`` are followed."""
+    policy = URLPolicy.for_url(url, allow_hosts)
     path = urlsplit(url).path
     if path.endswith(".whl"):
-        ref = _ref({"filename": unquote(path.rsplit("/", 1)[-1]), "url": url}, disc)
+        ref = _ref({"filename": unquote(path.rsplit("/", 1)[-1]), "url": url}, disc, policy)
         if ref is not None:
             yield ref
         return
@@ -196,52 +268,64 @@ def iter_remote(
         # a root index and named projects: go straight to their pages (PEP 503 normalised names)
         pages = [(p, urljoin(url, f"{p}/")) for p in wanted]
     else:
-        page = fetch_page(url)
+        page = fetch_page(url, policy)
         if page.is_project:
-            yield from _refs(page, disc)
+            yield from _refs(page, disc, policy)
             return
-        pages = page.projects
-    yield from _pages_in_order(pages, disc, workers)
+        pages = []
+        for name, page_url in page.projects:
+            rule = policy.violation(page_url)
+            if rule is None:
+                pages.append((name, page_url))
+            else:
+                disc.refused += 1
+                disc.note(f"project {name}: {page_url}: refused: {rule}")
+    yield from _pages_in_order(pages, disc, workers, policy)
 
 
 def _pages_in_order(
-    pages: list[tuple[str, str]], disc: Discovery, workers: int
+    pages: list[tuple[str, str]], disc: Discovery, workers: int, policy: URLPolicy
 ) -> Iterator[WheelRef]:
     """Fetch project pages with at most ``workers`` in flight, yield their wheels in order."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
         pending: deque[tuple[str, Future[IndexPage]]] = deque()
         it = iter(pages)
         for name, page_url in it:
-            pending.append((name, ex.submit(fetch_page, page_url)))
+            pending.append((name, ex.submit(fetch_page, page_url, policy)))
             if len(pending) >= 2 * workers:
                 break
         while pending:
             name, fut = pending.popleft()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append((nxt[0], ex.submit(fetch_page, nxt[1])))
+                pending.append((nxt[0], ex.submit(fetch_page, nxt[1], policy)))
             try:
                 page = fut.result()
             except (RemoteError, ValueError) as e:
                 disc.note(f"project {name}: {e}")
                 continue
-            yield from _refs(page, disc)
+            yield from _refs(page, disc, policy)
 
 
-def _refs(page: IndexPage, disc: Discovery) -> Iterator[WheelRef]:
+def _refs(page: IndexPage, disc: Discovery, policy: URLPolicy) -> Iterator[WheelRef]:
     for entry in page.files:
-        ref = _ref(entry, disc)
+        ref = _ref(entry, disc, policy)
         if ref is not None:
             yield ref
 
 
-def _ref(entry: dict[str, Any], disc: Discovery) -> WheelRef | None:
+def _ref(entry: dict[str, Any], disc: Discovery, policy: URLPolicy) -> WheelRef | None:
     from .sources import WheelRef
 
     filename = entry.get("filename")
     url = entry.get("url")
     if not isinstance(filename, str) or not isinstance(url, str) or not filename.endswith(".whl"):
         disc.non_wheels += 1
+        return None
+    rule = policy.violation(url)
+    if rule is not None:  # never handed to a worker: it could name a local file
+        disc.refused += 1
+        disc.note(f"{filename}: {url}: refused: {rule}")
         return None
     try:
         project: str | None = str(parse_wheel_filename(filename)[0])
@@ -283,25 +367,25 @@ def scan_remote(
     filename: str,
     engine: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
-    db_path: str | None = None,
+    *,
+    allow_hosts: tuple[str, ...] = (),
+    wheel_timeout: float | None = DEFAULT_WHEEL_TIMEOUT,
     **http: Any,
 ) -> WheelFacts:
-    """Scan the wheel at ``url`` over range requests; never raises for a bad wheel or server."""
+    """Scan the wheel at ``url`` over range requests; never raises for a bad wheel or server.
+
+    Every byte comes from the server this time: facts are never looked up by the index's
+    hash (see the module docstring). Requests stay on ``url``'s origin or ``allow_hosts``;
+    all of them together take at most ``wheel_timeout`` seconds.
+    """
     from .engine import default_engine, scan_wheel
     from .wheelinfo import fill_filename_facts
 
     expected = hash_from_url(url)
-    if expected is not None and db_path:
-        known = facts_by_hash(db_path, f"{expected[0]}:{expected[1]}")
-        if known is not None:
-            # the same bytes were scanned before (maybe under another name): facts carry over,
-            # the name-derived ones are taken from this file's name
-            known.filename = filename
-            fill_filename_facts(known)
-            known.transferred = 0
-            return known
+    policy = URLPolicy.for_url(url, allow_hosts)
+    deadline = Deadline.after(wheel_timeout) if wheel_timeout and wheel_timeout > 0 else None
     try:
-        f = HTTPFile(url, expected_hash=expected, **http)
+        f = HTTPFile(url, expected_hash=expected, policy=policy, deadline=deadline, **http)
     except (RemoteError, OSError) as e:
         facts = WheelFacts(filename=filename, engine=engine or default_engine(), transferred=0)
         fill_filename_facts(facts)
@@ -320,27 +404,3 @@ def scan_remote(
         if not facts.size:
             facts.size = f.size
     return facts
-
-
-def facts_by_hash(db_path: str, content_hash: str) -> WheelFacts | None:
-    """Facts of a wheel already in the store with this whole-file hash (and no error)."""
-    try:
-        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
-    except sqlite3.Error:
-        return None
-    try:
-        row = con.execute(
-            "SELECT facts FROM wheels WHERE content_hash = ? AND facts_schema = ? "
-            "AND facts IS NOT NULL AND error IS NULL LIMIT 1",
-            (content_hash, FACTS_SCHEMA_VERSION),
-        ).fetchone()
-    except sqlite3.Error:
-        return None
-    finally:
-        con.close()
-    if row is None:
-        return None
-    try:
-        return WheelFacts.from_dict(json.loads(row[0]))
-    except (ValueError, TypeError, KeyError):
-        return None

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from .safe_text import SafeText, csv_cell
 from .sources import Filters, WheelRef, parse_since
 from .store import STORE_SCHEMA_VERSION, StoreError
 
@@ -315,7 +316,9 @@ def _cell(value: object) -> object:
 def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
     """The wheels CSV at ``out`` and its findings CSV beside it; (wheels, findings) written.
 
-    Lists and objects are JSON in their cell; booleans ``true``/``false``; null is empty."""
+    Lists and objects are JSON in their cell; booleans ``true``/``false``; null is empty; a
+    text cell a spreadsheet would run as a formula starts with ``'`` (``safe_text.csv_cell``).
+    """
     n = nf = 0
     policy_cache: dict[str, str] = {}
     plain = [c for c in CSV_COLUMNS if c not in _JSON_COLUMNS]
@@ -343,11 +346,12 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
             if pkey not in policy_cache:
                 policy_cache[pkey] = _ENCODE(pol)
             cells["policy"] = policy_cache[pkey]
-            w1.writerow([cells[c] for c in CSV_COLUMNS])
+            w1.writerow([csv_cell(cells[c]) for c in CSV_COLUMNS])
             wheel, loc = rec["wheel"], rec["location"]
             w2.writerows(
-                [wheel, loc, x.get("severity"), x.get("kind"), x.get("member") or "",
-                 x.get("detail"), _ENCODE(x.get("evidence") or {})]
+                [csv_cell(c) for c in (wheel, loc, x.get("severity"), x.get("kind"),
+                                       x.get("member") or "", x.get("detail"),
+                                       _ENCODE(x.get("evidence") or {}))]
                 for x in findings
             )  # fmt: skip
             nf += len(findings)
@@ -357,6 +361,10 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
 
 # ---------------------------------------------------------------------------------------------
 # Aggregation.
+
+
+#: how the reports name the project of a wheel whose filename gave none (the store's NULL)
+UNPARSEABLE = "(unparseable name)"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -459,7 +467,7 @@ class Summary:
         self.total += 1
         st = row.status
         self.status[st] += 1
-        proj = row.project or "(unparseable name)"
+        proj = row.project or UNPARSEABLE
         self.projects[proj][st] += 1
         v = row.verdict
         if st == "error":
@@ -687,7 +695,7 @@ def vendored_conflicts(
                 variants,
                 projects,
                 wheels,
-                [(str(p), str(f), int(z or 0)) for p, f, z in ex],
+                [(UNPARSEABLE if p is None else str(p), str(f), int(z or 0)) for p, f, z in ex],
             )
         )
     return total, out
@@ -711,7 +719,8 @@ def duplicate_binaries(
     for ident, wheels, projects, member, size in con.execute(
         f"{base} ORDER BY projects DESC, wheels DESC, member LIMIT ?", (top,)
     ).fetchall():
-        ex = [str(r[0]) for r in con.execute(
+        # str(None) listed a project named "None" for wheels whose name gave no project
+        ex = [UNPARSEABLE if r[0] is None else str(r[0]) for r in con.execute(
             f"SELECT DISTINCT project FROM {t} WHERE ident = ? ORDER BY project LIMIT 8", (ident,)
         )]  # fmt: skip
         base_name = str(member).rsplit("/", 1)[-1]
@@ -786,7 +795,7 @@ def summarise_all(
 # Text.
 
 
-def _table(rows: list[list[str]], out: IO[str], indent: str = "  ") -> None:
+def _table(rows: list[list[str]], out: SafeText, indent: str = "  ") -> None:
     if not rows:
         return
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -800,74 +809,76 @@ def _table(rows: list[list[str]], out: IO[str], indent: str = "  ") -> None:
 def write_text(
     s: Summary, mf: MirrorFindings | None, out: IO[str], *, top: int = 20, source: str = ""
 ) -> None:
-    out.write(f"wheelscan report{f' of {source}' if source else ''}: {s.total} wheels\n\n")
-    out.write("Totals by status\n")
+    """The text report; every name in it passes the output boundary (:mod:`.safe_text`)."""
+    sw = SafeText(out)
+    sw.write(f"wheelscan report{f' of {source}' if source else ''}: {s.total} wheels\n\n")
+    sw.write("Totals by status\n")
     _table(
         [[st, str(s.status[st])] for st in STATUS_ORDER if s.status[st]]
         + [[st, str(n)] for st, n in sorted(s.status.items()) if st not in STATUS_ORDER],
-        out,
+        sw,
     )
     if s.yanked_mislabelled:
-        out.write(f"  (yanked among the mislabelled: {s.yanked_mislabelled})\n")
+        sw.write(f"  (yanked among the mislabelled: {s.yanked_mislabelled})\n")
     rows, cols = s.matrix_axes()
-    out.write("\nClaimed tag (rows) vs minimal honest tag (columns), judged wheels\n")
+    sw.write("\nClaimed tag (rows) vs minimal honest tag (columns), judged wheels\n")
     if rows:
         _table(
             [["claimed \\ minimal", *cols]]
             + [[r, *(str(s.matrix[(r, c)] or ".") for c in cols)] for r in rows],
-            out,
+            sw,
         )
     else:
-        out.write("  (no judged Linux wheels)\n")
-    out.write("\nWheels by architecture and libc (judged)\n")
+        sw.write("  (no judged Linux wheels)\n")
+    sw.write("\nWheels by architecture and libc (judged)\n")
     _table(
         [["arch", "libc", "wheels", "mislabelled"]]
         + [
             [a, lc, str(sum(c.values())), str(c["mislabelled"])]
             for (a, lc), c in sorted(s.arch_libc.items())
         ],
-        out,
+        sw,
     )
-    out.write("\nMost common reasons (mislabelled wheels)\n")
+    sw.write("\nMost common reasons (mislabelled wheels)\n")
     tr = s.top_reasons(top)
     if tr:
         for r, w, p in tr:
-            out.write(f"  {r}: {w} wheel{'s' * (w != 1)} in {p} project{'s' * (p != 1)}\n")
+            sw.write(f"  {r}: {w} wheel{'s' * (w != 1)} in {p} project{'s' * (p != 1)}\n")
     else:
-        out.write("  (none)\n")
-    out.write("\nProjects with the most mislabelled wheels\n")
+        sw.write("  (none)\n")
+    sw.write("\nProjects with the most mislabelled wheels\n")
     tp = s.top_projects(top)
-    _table([["project", "mislabelled", "wheels"]] + [[p, str(m), str(n)] for p, m, n in tp], out)
+    _table([["project", "mislabelled", "wheels"]] + [[p, str(m), str(n)] for p, m, n in tp], sw)
     if not tp:
-        out.write("  (none)\n")
-    out.write("\nErrors by reason\n")
+        sw.write("  (none)\n")
+    sw.write("\nErrors by reason\n")
     if s.errors:
         for r, n in sorted(s.errors.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
-            out.write(f"  {n}  {r}\n")
+            sw.write(f"  {n}  {r}\n")
     else:
-        out.write("  (none)\n")
+        sw.write("  (none)\n")
     if mf is not None:
         how = (
             "CRC-32 and size"
             if mf.identity == "crc32"
             else "size and parsed ELF facts (the store keeps no content digest)"
         )
-        out.write(f"\nSame soname vendored with different contents (identity: {how})\n")
-        out.write(f"  {mf.conflicts_total} soname{'s' * (mf.conflicts_total != 1)}\n")
+        sw.write(f"\nSame soname vendored with different contents (identity: {how})\n")
+        sw.write(f"  {mf.conflicts_total} soname{'s' * (mf.conflicts_total != 1)}\n")
         for c in mf.conflicts[:top]:
-            out.write(
+            sw.write(
                 f"  {c.soname}: {c.variants} variants in {c.projects} projects, {c.wheels} wheels\n"
             )
         nb, copies, extra = mf.repeated
-        out.write("\nIdentical binaries in several wheels\n")
-        out.write(
+        sw.write("\nIdentical binaries in several wheels\n")
+        sw.write(
             f"  {nb} binar{'ies' if nb != 1 else 'y'} in two or more wheels: {copies} extra "
             f"cop{'ies' if copies != 1 else 'y'}, {extra} bytes\n"
         )
-        out.write("\nIdentical binaries shipped by several projects\n")
-        out.write(f"  {mf.duplicates_total} binar{'ies' if mf.duplicates_total != 1 else 'y'}\n")
+        sw.write("\nIdentical binaries shipped by several projects\n")
+        sw.write(f"  {mf.duplicates_total} binar{'ies' if mf.duplicates_total != 1 else 'y'}\n")
         for d in mf.duplicates[:top]:
-            out.write(
+            sw.write(
                 f"  {d.basename} ({d.size} bytes): {d.wheels} wheels in {d.projects} "
                 f"projects ({', '.join(d.examples)})\n"
             )

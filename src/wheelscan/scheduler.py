@@ -80,6 +80,8 @@ class ScanConfig:
     policy: str | None = None
     exclude: tuple[str, ...] = ()
     strict: bool = False
+    allow_hosts: tuple[str, ...] = ()  # remote wheels: hosts besides the wheel URL's origin
+    wheel_timeout: float | None = 120.0  # remote wheels: seconds for all their requests
     hang_on: str | None = None
     pidfile: str | None = None
 
@@ -278,7 +280,17 @@ def scan_one(
         if location.startswith(("http://", "https://")):  # a remote source: wheelscan.remote
             from .remote import scan_remote
 
-            facts = scan_remote(location, filename, cfg.engine, cfg.limits, cfg.db_path)
+            facts = scan_remote(location, filename, cfg.engine, cfg.limits,
+                                allow_hosts=cfg.allow_hosts, wheel_timeout=cfg.wheel_timeout)
+        elif not os.path.isabs(location):
+            # sources hand out absolute paths and http(s) URLs only: anything else ("file:",
+            # "foo:/x.whl", a relative path) is refused rather than opened on this host
+            return Outcome(
+                location, filename, "error",
+                error=f"{filename}: {location}: refused: neither an http(s) URL nor an "
+                      "absolute local path",
+                scan_seconds=time.perf_counter() - t0,
+            )  # fmt: skip
         else:
             facts = scan_wheel(location, cfg.engine, filename=filename, limits=cfg.limits, **kw)
     except Exception as e:  # engines promise not to raise; if one does, record it and go on

@@ -61,6 +61,7 @@ class Discovery:
     filtered: int = 0
     missing: int = 0  # listed (index or list file) but not on disk
     invalid_names: int = 0  # *.whl names without 5 or 6 dash-separated parts (still scanned)
+    refused: int = 0  # index links not followed: not http(s), or off the allowed origins
     done: bool = False
     problems: list[str] = field(default_factory=list)  # unreadable index files etc. (capped)
 
@@ -343,8 +344,10 @@ def iter_sources(
     disc: Discovery,
     filters: Filters | None = None,
     stdin: TextIO | None = None,
+    allow_hosts: tuple[str, ...] = (),
 ) -> Iterator[WheelRef]:
-    """All sources in order (each SOURCE once), filtered; ``disc.done`` set at the end."""
+    """All sources in order (each SOURCE once), filtered; ``disc.done`` set at the end.
+    ``allow_hosts``: hosts besides an index's own origin whose links an index may list."""
     filters = filters or Filters()
     seen_dirs: set[str] = set()
     for spec in specs:
@@ -356,7 +359,7 @@ def iter_sources(
         if remote:  # a simple index, project page or wheel URL: wheelscan.remote
             from .remote import iter_remote
 
-            refs = iter_remote(spec, disc, filters.projects)
+            refs = iter_remote(spec, disc, filters.projects, allow_hosts=allow_hosts)
         else:
             refs = iter_source(spec, disc, stdin)
         for ref in refs:
