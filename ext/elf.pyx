@@ -43,6 +43,7 @@ from wheelscan.facts import (
     ElfFacts,
     LibraryNeed,
     SymbolGroup,
+    weak_only,
     VersionNeed,
 )
 
@@ -880,10 +881,13 @@ cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
                 return need_or_error(c, ST_ELF)
             g = <list>groups.get(key)
             if g is None:
-                g = groups[key] = [[], 0]
+                g = groups[key] = [[], 0, None]
             (<list>g[0]).append(name)
             if bind == 2:
                 g[1] = g[1] + 1
+                if g[2] is None:
+                    g[2] = []
+                (<list>g[2]).append(name)
             continue
         if bind != 1 and bind != 2 and bind != 10:
             continue
@@ -919,7 +923,8 @@ cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
         names = <list>g[0]
         names.sort()
         cap = UNVERSIONED_NAME_CAP if ver is None else IMPORT_NAME_CAP
-        imports.append(SymbolGroup(lib, ver, len(names), names[:cap], g[1]))
+        imports.append(SymbolGroup(lib, ver, len(names), names[:cap], g[1],
+                                   weak_only(names, g[2], cap) if g[2] is not None else []))
     elf.imports = imports
     return elf
 

@@ -472,3 +472,96 @@ def test_judge_is_hermetic(scenarios: list[Scenario], monkeypatch: pytest.Monkey
             m.setattr(mod, name, forbidden)
         again = [judge(f).to_dict() for f in facts]
     assert again == expected
+
+
+THR = "__cxa_thread_atexit_impl"
+
+
+@pytest.mark.parametrize("engine", ["native", "lief"])
+def test_weak_blacklisted_import_is_tolerated_and_said(
+    scenarios: list[Scenario], engine: str
+) -> None:
+    """A weak import of a blacklisted symbol (Rust's std and __cxa_thread_atexit_impl) binds to
+    NULL where libc lacks it: ok, with an info finding naming it; a strong one is a violation.
+    Both engines see the weak binding independently (pyelftools checks the ELF itself)."""
+    from elftools.elf.elffile import ELFFile
+
+    wanted = {"weak-blacklisted", "weak-blacklisted-versioned", "strong-blacklisted"}
+    seen = set()
+    for s in (s for s in scenarios if s.name in wanted):
+        seen.add(s.name)
+        facts = scan_wheel(s.path, engine=engine)
+        (elf,) = facts.elfs
+        weak = {n for g in elf.imports for n in g.weak_names}
+        assert (THR in weak) == s.name.startswith("weak"), (s.arch, s.name, elf.imports)
+        import zipfile
+
+        with zipfile.ZipFile(s.path) as z, z.open(elf.member) as f:
+            import io
+
+            dynsym = ELFFile(io.BytesIO(f.read())).get_section_by_name(".dynsym")
+            binding = {sym.name: sym["st_info"]["bind"] for sym in dynsym.iter_symbols()}
+        assert binding[THR] == ("STB_WEAK" if s.name.startswith("weak") else "STB_GLOBAL")
+        v = judge(facts)
+        infos = [f for f in v.findings if f.kind == "weak-import"]
+        if s.name.startswith("weak"):
+            assert v.status == "ok", (s.arch, s.name, v.findings)
+            assert infos, (s.arch, s.name)
+            assert all(f.severity == "info" and THR in f.detail for f in infos)
+            assert infos[0].evidence["symbols"] == [THR]
+            assert infos[0].evidence["library"] == "libc.so.6"
+        else:
+            assert v.status == "mislabelled"
+            assert not infos
+            (bl,) = [f for f in v.violations if f.kind == "blacklisted-symbol"]
+            assert bl.evidence["symbols"] == [THR]
+    assert seen == wanted
+
+
+def test_weak_and_strong_import_of_one_name_is_strong() -> None:
+    """A name referenced both weakly and strongly in one group must be there at load time."""
+    from wheelscan.facts import weak_only
+
+    names = sorted(["malloc", THR, THR, "free"])
+    assert weak_only(names, [THR], 64) == []
+    assert weak_only(names, [THR, THR], 64) == [THR]
+    assert weak_only(["a", "b", "c"], ["c", "b", "a"], 2) == ["a", "b"]
+
+
+def test_schema_1_facts_still_load_and_judge() -> None:
+    """Stored facts from before weak_names: a group with no weak_names field is read as
+    'no weak names known', and an all-weak group is still tolerated as it was."""
+    elf = _elf_dict(imports=[
+        {"library": None, "version": None, "count": 2, "names": [THR, "deflate"],
+         "weak_count": 1},
+        {"library": "libc.so.6", "version": "GLIBC_2.2.5", "count": 1, "names": [THR],
+         "weak_count": 1},
+    ])
+    facts = WheelFacts.from_dict(_wheel_dict(elf, schema=1))
+    assert facts.elfs[0].imports[0].weak_names == []
+    v = judge(facts)
+    # the unversioned group mixes weak and strong: schema 1 cannot tell which, so strong
+    assert v.status == "mislabelled"
+    elf["imports"] = elf["imports"][1:]
+    v = judge(WheelFacts.from_dict(_wheel_dict(elf, schema=1)))
+    assert v.status == "ok", v.findings
+    assert [f.kind for f in v.findings if f.kind == "weak-import"] == ["weak-import"]
+
+
+def _elf_dict(**kw: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "member": "pkg/ext.abi3.so", "elf_class": 64, "endian": "little", "osabi": 0,
+        "e_type": 3, "machine": 62, "e_flags": 0, "has_dynamic": True, "stack": "noexec",
+        "needed": ["libc.so.6", "libz.so.1"],
+        "version_needs": [{"file": "libc.so.6",
+                           "versions": [{"name": "GLIBC_2.2.5", "weak": False}]}],
+    }
+    d.update(kw)
+    return d
+
+
+def _wheel_dict(elf: dict[str, Any], schema: int) -> dict[str, Any]:
+    return {"filename": "rs-1.0-cp311-abi3-manylinux2014_x86_64.whl", "name": "rs",
+            "version": "1.0", "python_tags": ["cp311"], "abi_tags": ["abi3"],
+            "platform_tags": ["manylinux2014_x86_64"], "has_wheel_file": True,
+            "wheel_tags": ["cp311-abi3-manylinux2014_x86_64"], "elfs": [elf], "schema": schema}

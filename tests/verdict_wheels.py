@@ -95,6 +95,23 @@ def _arch_scenarios(root: Path, arch: str, cc: str, n: list[int]) -> list[Scenar
     bl = ext("bl", [Import("malloc", libc), Import("_tr_init", libz)])
     out.append(Scenario("blacklisted-symbol", arch, wheel("blacklist", {"pkg/ext.abi3.so": bl}),
                         {"blacklisted-symbol"}, f"linux_{arch}", "mislabelled"))
+    # __cxa_thread_atexit_impl is blacklisted for libc before 2.24 here. Rust's std imports
+    # it weakly (it copes when it is absent): unversioned, beside strong unversioned imports
+    # (libz's here, the Py* API in a real extension); or versioned, if the link-time libc
+    # defined it, beside strong imports of the same version node.
+    thr = "__cxa_thread_atexit_impl"
+    weak_unv = ext("weakunv", [Import("malloc", libc), Import("deflate", libz),
+                               Import(thr, libc, weak=True)])
+    out.append(Scenario("weak-blacklisted", arch,
+                        wheel("weakbl", {"pkg/ext.abi3.so": weak_unv}), set(), oldest, "ok"))
+    libc_thr = build_stub(d / "thr", "libc.so.6", {base: ["malloc", thr]}, cc=cc)
+    weak_ver = ext("weakver", [Import("malloc", libc_thr), Import(thr, libc_thr, weak=True)])
+    out.append(Scenario("weak-blacklisted-versioned", arch,
+                        wheel("weakblv", {"pkg/ext.abi3.so": weak_ver}), set(), oldest, "ok"))
+    strong = ext("strongthr", [Import("malloc", libc_thr), Import(thr, libc_thr)])
+    out.append(Scenario("strong-blacklisted", arch,
+                        wheel("strongbl", {"pkg/ext.abi3.so": strong}), {"blacklisted-symbol"},
+                        f"manylinux_2_24_{arch}", "mislabelled"))
     pyl = ext("py", [Import("malloc", libc), Import("PyLong_FromLong", py)])
     out.append(Scenario("libpython", arch, wheel("libpython", {"pkg/ext.abi3.so": pyl}),
                         {"external-library"}, f"linux_{arch}", "mislabelled"))

@@ -37,6 +37,7 @@ from .facts import (
     SymbolGroup,
     VersionNeed,
     WheelFacts,
+    weak_only,
 )
 from .limits import DEFAULT_LIMITS, Limits
 from .members import ELF_MAGIC, may_be_binary
@@ -557,12 +558,14 @@ def _group(library: str | None, version: str | None, syms: Iterable[Any]) -> Sym
     syms = list(syms)
     names = sorted(_text(s.name) for s in syms)
     cap = UNVERSIONED_NAME_CAP if version is None else IMPORT_NAME_CAP
+    weak = [_text(s.name) for s in syms if s.binding == _BIND.WEAK]
     return SymbolGroup(
         library=library,
         version=version,
         count=len(names),
         names=names[:cap],
-        weak_count=sum(1 for s in syms if s.binding == _BIND.WEAK),
+        weak_count=len(weak),
+        weak_names=weak_only(names, weak, cap),
     )
 
 

@@ -9,6 +9,7 @@ Both engines (``native`` and ``lief``) produce exactly these objects. The JSON f
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,9 +26,12 @@ __all__ = [
     "SymbolGroup",
     "VersionNeed",
     "WheelFacts",
+    "weak_only",
 ]
 
-FACTS_SCHEMA_VERSION = 1
+#: 2: ``SymbolGroup.weak_names``. Schema-1 facts still load (no weak names known: judged as
+#: before); a scan re-reads wheels whose stored facts are older.
+FACTS_SCHEMA_VERSION = 2
 
 #: Symbol names kept per (library, version) group of versioned imports; the true count is kept.
 IMPORT_NAME_CAP = 64
@@ -62,6 +66,24 @@ RUNTIME_PREFIXES = (
 )
 
 
+def weak_only(names: list[str], weak: list[str], cap: int) -> list[str]:
+    """The names of ``weak`` not also in ``names`` as a strong import, sorted, at most ``cap``.
+
+    ``names`` is every imported name of a group, sorted, with each weak reference in it too;
+    a name is weak-only when all its occurrences are weak ones (bisect: no per-name set).
+    """
+    if not weak:
+        return []
+    out = []
+    for w in sorted(set(weak)):
+        total = bisect.bisect_right(names, w) - bisect.bisect_left(names, w)
+        if total == weak.count(w):
+            out.append(w)
+            if len(out) >= cap:
+                break
+    return out
+
+
 @dataclass
 class VersionNeed:
     """One ``Vernaux`` entry: a version required from a library."""
@@ -84,6 +106,9 @@ class SymbolGroup:
 
     ``library``/``version`` are None for unversioned imports (versym index 0 or 1, or no
     DT_VERSYM at all). ``names`` is sorted and capped; ``count`` is the true count.
+    ``weak_names`` (sorted, capped like ``names``) are the names imported only as STB_WEAK
+    references: the loader binds them to NULL when no object defines them, so they are
+    optional (gABI, "Symbol Binding"). A name also imported strongly is not listed.
     """
 
     library: str | None
@@ -91,6 +116,7 @@ class SymbolGroup:
     count: int
     names: list[str] = field(default_factory=list)
     weak_count: int = 0  # how many of them are STB_WEAK references
+    weak_names: list[str] = field(default_factory=list)  # schema >= 2
 
 
 @dataclass

@@ -32,6 +32,8 @@ warning     binary-in-pure-wheel   ELF inside a wheel with no platform tag
 warning     zip-anomaly            local header vs central directory, duplicates, trailing
 info        over-conservative      an older tag the wheel could honestly claim
 info        required-glibc         the exact minimum glibc, next to the quantised tag
+info        weak-import            a weak (optional) import the policy would refuse if it
+                                   were strong: blacklisted, or musl >= 1.2 only; tolerated
 =========== ====================== =====================================================
 
 Status precedence: ``error`` when the archive or filename is unreadable; ``not-linux`` when
@@ -91,6 +93,7 @@ FINDING_KINDS: dict[str, str] = {
     "zip-anomaly": "warning",
     "over-conservative": "info",
     "required-glibc": "info",
+    "weak-import": "info",
 }
 _SEVERITY_ORDER = {"violation": 0, "warning": 1, "info": 2}
 
@@ -362,7 +365,10 @@ class _Ctx:
 
 
 def _imported_names(b: _Bin, library: str | None) -> set[str]:
-    """Non-weak imported names that may bind to ``library`` (unversioned ones may bind anywhere)."""
+    """Strong imported names that may bind to ``library`` (unversioned ones may bind anywhere).
+
+    A weak undefined reference is optional: the loader binds it to NULL when nothing defines
+    it, and the object still loads (auditwheel's blacklist skips them too)."""
     cached = b.names.get(library)
     if cached is not None:
         return cached
@@ -372,7 +378,46 @@ def _imported_names(b: _Bin, library: str | None) -> set[str]:
             if g.weak_count and g.weak_count >= g.count:
                 continue
             out.update(g.names)
+            out.difference_update(g.weak_names)
     b.names[library] = out
+    return out
+
+
+def _weak_names(b: _Bin, library: str | None) -> set[str]:
+    """Names imported only weakly that may bind to ``library``."""
+    out: set[str] = set()
+    for g in b.elf.imports:
+        if g.library is None or g.library == library:
+            out.update(g.weak_names)
+            if g.weak_count and g.weak_count >= g.count:
+                out.update(g.names)  # schema-1 facts: a group all of whose names are weak
+    return out - _imported_names(b, library)
+
+
+def _tolerated_weak(ctx: _Ctx, claim_tag: str, pol: ResolvedPolicy) -> list[Finding]:
+    """Info: weak imports the claim's policy would refuse if they were strong (blacklisted,
+    or only in musl >= 1.2), tolerated because the loader copes with their absence."""
+    out: list[Finding] = []
+    for b in ctx.bins:
+        e = b.elf
+        if b.arch != pol.arch or (b.libc is not None and b.libc != pol.libc):
+            continue
+        for lib, banned in pol.blacklist.items():
+            if lib in e.needed and (hits := sorted(_weak_names(b, lib) & banned)):
+                out.append(Finding("info", "weak-import", e.member,
+                                   f"optional (weak) import of {', '.join(hits[:5])} from {lib},"
+                                   f" blacklisted by {pol.tag}; tolerated: the loader binds "
+                                   "it to NULL where it is missing",
+                                   {"claim": claim_tag, "library": lib, "symbols": hits,
+                                    "reason": "blacklisted-symbol", "policy": pol.tag}))
+        if pol.forbidden_symbols and (hits := sorted(_weak_names(b, None)
+                                                     & pol.forbidden_symbols)):
+            out.append(Finding("info", "weak-import", e.member,
+                               f"optional (weak) import of {', '.join(hits[:5])}, only in "
+                               f"musl >= 1.2; tolerated under {pol.tag}: the loader binds it "
+                               "to NULL where it is missing",
+                               {"claim": claim_tag, "symbols": hits, "reason": "musl-version",
+                                "policy": pol.tag}))
     return out
 
 
@@ -608,6 +653,8 @@ def judge(
                                  {"claim": c.tag, "arch": c.arch}))
         v.per_claim.append({"tag": c.tag, "holds": not found})
         findings.extend(found)
+        if pol is not None:
+            findings.extend(_tolerated_weak(ctx, c.tag, pol))
     findings.extend(_warnings(facts, bins, claims))
     if bins:
         _minimal(v, ps, ctx, claims, findings)
