@@ -8,6 +8,7 @@ the URL and the rule, while rows already in the store stay as they were.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
@@ -217,6 +218,71 @@ def test_redirects_stay_inside_the_policy_and_are_bounded(wheels: list[Path]) ->
                 assert f.stats.redirects == 1
             assert srv.acct.requests["/files/moved.whl"] == 1  # later ranges go straight there
     assert scan_wheel(w).error is None
+
+
+def test_a_backslash_cannot_split_the_host_two_ways(wheels: list[Path]) -> None:
+    """urlsplit reads ``http://A\\@B/`` as host B, urllib3 (which connects) as host A: such a
+    link or redirect must be refused, and A never asked for anything."""
+    w = wheels[0]
+    with IndexServer([w]) as other:
+        port = other.base.rsplit(":", 1)[1].split("/")[0]
+        routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        with IndexServer([w], ServerConfig(flavour="html", routes=routes)) as srv:
+            host = srv.base.split("://", 1)[1].split("/")[0]
+            sneaky = f"http://127.0.0.1:{port}\\@{host}/files/{w.name}"
+            routes["/simple/p/"] = (200, {}, f'<a href="{sneaky}">{w.name}</a>'.encode())
+            routes["/files/hop.whl"] = (302, {"Location": sneaky}, b"")
+            disc = Discovery()
+            assert list(iter_remote(f"{srv.base}/simple/p/", disc)) == []
+            assert disc.refused == 1
+            assert "cannot be read one way only" in disc.problems[0]
+            hop = scan_remote(f"{srv.base}/files/hop.whl", w.name, **FAST)
+            assert hop.error is not None
+            assert "refused" in hop.error
+            assert "redirected from" in hop.error
+            with pytest.raises(RemoteError, match="refused"):
+                HTTPFile(sneaky, policy=URLPolicy.for_url(srv.base), retries=0)
+        assert other.acct.requests == {}
+
+
+def test_trickled_response_headers_are_bounded_by_the_deadline() -> None:
+    """A server that answers with one more header line every 0.25 s never lets a read time
+    out; the deadline still ends the wheel on time."""
+    import socket
+    import threading
+
+    lsock = socket.create_server(("127.0.0.1", 0))
+    lsock.settimeout(10)
+    port = lsock.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = lsock.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 206 Partial Content\r\n")
+                for i in range(80):  # at most 20 s, then the server gives up by itself
+                    if stop.wait(0.25):
+                        break
+                    conn.sendall(f"X-Drip-{i}: x\r\n".encode())
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    url = f"http://127.0.0.1:{port}/files/drip-1.0-py3-none-manylinux2014_x86_64.whl"
+    t0 = time.monotonic()
+    try:
+        facts = scan_remote(url, url.rsplit("/", 1)[1], wheel_timeout=2.0, **FAST)
+    finally:
+        took = time.monotonic() - t0
+        stop.set()
+        lsock.close()
+        t.join(5)
+    assert facts.error is not None
+    assert url in facts.error
+    assert "deadline of 2 s" in facts.error
+    assert took < 4.0, took
 
 
 # -- 3. deadlines and bounds ----------------------------------------------------------------------

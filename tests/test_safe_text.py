@@ -31,10 +31,37 @@ def test_term_escapes_controls_and_bidi_only() -> None:
     assert term("café 中文 C:\\path ~!") == "café 中文 C:\\path ~!"
 
 
+def test_term_escapes_every_format_and_separator_character() -> None:
+    """Against this Python's Unicode database: every Cc, Cf, Zl and Zp code point (zero-width
+    characters, U+2028/2029, the BOM, tags, bidi isolates) is escaped, nothing else is."""
+    import unicodedata
+
+    cats = ("Cc", "Cf", "Zl", "Zp")
+    missed = [hex(o) for o in range(0x110000)
+              if unicodedata.category(chr(o)) in cats and term(chr(o)) == chr(o)]  # fmt: skip
+    assert not missed, (unicodedata.unidata_version, missed)
+    assert term("\u00e9\u4e2d\u00a0\u3000") == "\u00e9\u4e2d\u00a0\u3000"
+
+
+def test_a_newline_in_a_name_cannot_add_a_report_line() -> None:
+    import io
+
+    from wheelscan.safe_text import SafeText
+
+    out = io.StringIO()
+    sw = SafeText(out)
+    sw.write("\nMost common reasons\n")
+    sw.write("  needs libevil.so\nOK          9999 wheels\u2028: 1 wheel\n\n")
+    assert out.getvalue() == ("\nMost common reasons\n"
+                              "  needs libevil.so\\x0aOK          9999 wheels\\u2028: 1 wheel\n\n")
+    assert out.getvalue().count("\n") == 4
+
+
 def test_csv_cell_prefixes_formulas_only() -> None:
-    for bad in ("=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx"):
+    for bad in ("=1+1", "+cmd", "-2+3", "@SUM(A1)", "\tx", "\rx", "\nx", "\x00=1", " =x",
+                "\xa0=cmd", "\uff1dHYPERLINK(x)", " \uff20SUM(A1)"):
         assert csv_cell(bad) == "'" + bad
-    for fine in ("a=b", "1.0", "", " =x", "[1]"):
+    for fine in ("a=b", "1.0", "", " x=1", "[1]", "x\n=1"):
         assert csv_cell(fine) == fine
     assert csv_cell(-1) == -1  # numbers are not text a spreadsheet parses
 

@@ -18,8 +18,10 @@ rule): send us to anything but an ``http(s)`` URL on an origin the :class:`URLPo
 (redirects are followed here, not by urllib3, at most ``MAX_REDIRECTS`` per file, each target
 checked); hold a file past its :class:`Deadline` (every request and every body read of the file
 shares it, and the socket timeout shrinks to what is left, so a byte-a-second trickle cannot
-restart it); or make us inflate a content-coded body (wheel bytes are asked for and accepted as
-``identity`` only; index pages may come gzip/deflate-coded, decoded up to the page cap).
+restart it, and a timer ends a response whose header lines trickle in); or make us inflate
+a content-coded body (wheel bytes are asked for and accepted as ``identity`` only; index
+pages may come gzip/deflate-coded, decoded up to the page cap). A URL whose host urllib3
+and :func:`urllib.parse.urlsplit` would read differently has no origin and is refused.
 """
 
 from __future__ import annotations
@@ -41,15 +43,18 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
+import urllib3.connection
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import (
     IncompleteRead,
+    LocationParseError,
     MaxRetryError,
     NewConnectionError,
     ProtocolError,
     SSLError,
 )
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util import parse_url
 
 from .errors import RemoteError
 
@@ -91,16 +96,31 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def _origin(url: str) -> tuple[str, str, int] | None:
-    """``(scheme, host, port)`` of an http(s) URL, None for anything else."""
+    """``(scheme, host, port)`` of an http(s) URL, None for anything else.
+
+    The policy is only as good as its agreement with the code that connects: urllib3 parses
+    the URL again (it ends the authority at a backslash, where :func:`urlsplit` does not), so
+    a URL whose authority holds a backslash, whitespace or a control character, or on whose
+    origin the two parsers disagree, has no origin and is refused."""
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError:
+        theirs = parse_url(url)
+    except (ValueError, LocationParseError):
         return None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         return None
-    return scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
+    if any(c == "\\" or c <= " " or c == "\x7f" for c in parts.netloc):
+        return None
+    ours = (scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme])
+    if (
+        (theirs.scheme or "").lower() != scheme
+        or (theirs.host or "").lower().strip("[]") != ours[1]
+        or (theirs.port or _DEFAULT_PORTS[scheme]) != ours[2]
+    ):
+        return None
+    return ours
 
 
 def _show_origin(o: tuple[str, str, int]) -> str:
@@ -130,6 +150,9 @@ class URLPolicy:
         o = _origin(url)
         if o is None:
             scheme = url.split(":", 1)[0] if ":" in url else ""
+            if scheme.lower() in _DEFAULT_PORTS:
+                return ("an http(s) URL whose host cannot be read one way only (a backslash, "
+                        "space or control character in it, or parsers that disagree)")
             return f"not an http(s) URL (scheme {scheme!r}); only http and https are fetched"
         if o in self.origins or o[1] in self.hosts:
             return None
@@ -178,6 +201,46 @@ class Deadline:
         )
 
 
+#: the deadline of the request this thread is making (read by the connections' watchdog)
+_ACTIVE_DEADLINE = threading.local()
+
+
+def _cut(sock: Any) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(2)  # SHUT_RDWR: the blocked read returns at once
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    """Reading a response's status line and headers is bounded by the request's deadline as a
+    whole: the socket timeout restarts with every byte, so a server trickling header lines
+    would otherwise hold the request for as long as it likes. A timer shuts the socket down
+    when the deadline passes; the read fails and the caller reports the deadline."""
+
+    def getresponse(self) -> Any:
+        deadline = getattr(_ACTIVE_DEADLINE, "value", None)
+        if deadline is None or self.sock is None:
+            return super().getresponse()
+        timer = threading.Timer(max(0.0, deadline.remaining()), _cut, (self.sock,))
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse()
+        finally:
+            timer.cancel()
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    getresponse = _WatchedHTTPConnection.getresponse
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
 def _open(
     pool: urllib3.PoolManager,
     url: str,
@@ -195,12 +258,16 @@ def _open(
         policy.check(url, via=via)
         if deadline is not None:
             deadline.check(url)
-        r = pool.request(
-            "GET", url, headers=dict(headers), preload_content=False, decode_content=False,
-            timeout=deadline.timeout(timeout) if deadline is not None else timeout,
-            redirect=False, retries=urllib3.Retry(
-                total=None, connect=0, read=0, status=0, redirect=0, other=0),
-        )  # fmt: skip
+        _ACTIVE_DEADLINE.value = deadline
+        try:
+            r = pool.request(
+                "GET", url, headers=dict(headers), preload_content=False, decode_content=False,
+                timeout=deadline.timeout(timeout) if deadline is not None else timeout,
+                redirect=False, retries=urllib3.Retry(
+                    total=None, connect=0, read=0, status=0, redirect=0, other=0),
+            )  # fmt: skip
+        finally:
+            _ACTIVE_DEADLINE.value = None
         if r.status not in _REDIRECT_STATUS:
             return r, url, used
         location = r.headers.get("Location")
@@ -268,6 +335,7 @@ def pool_manager(maxsize: int = 8) -> urllib3.PoolManager:
                 retries=False,  # our own loop: it also covers errors while reading a body
                 headers={"User-Agent": "wheelscan (range reader)"},
             )
+            _POOL.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
         return _POOL
 
 
