@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 import time
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -348,11 +349,14 @@ def test_pages_chunked_and_coded_within_the_cap(
         "/simple/plain/": (200, {"Content-Type": remote.JSON_TYPE}, raw),
         "/simple/gz/": (200, gz, gzip.compress(raw)),
         "/simple/big/": (200, gz, gzip.compress(big)),
+        "/simple/zlib/": (200, {**gz, "Content-Encoding": "deflate"}, zlib.compress(raw)),
+        "/simple/rawdeflate/": (200, {**gz, "Content-Encoding": "deflate"},
+                                zlib.compress(raw, wbits=-15)),
     }
     assert len(raw) < 4096 < len(big)
     assert len(gzip.compress(big)) < 4096
     with IndexServer([], ServerConfig(routes=routes, chunked=chunked)) as srv:
-        for p in ("plain", "gz"):
+        for p in ("plain", "gz", "zlib", "rawdeflate"):
             page = fetch_page(f"{srv.base}/simple/{p}/")
             assert [f["filename"] for f in page.files] == names
         with pytest.raises(RemoteError, match="refused: page decodes to more than 4096 bytes"):

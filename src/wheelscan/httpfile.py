@@ -850,6 +850,14 @@ def get(
     raise RemoteError(f"{url}: failed: {last}")
 
 
+def _zlib_header(b: bytes) -> bool:
+    """Whether ``b`` starts with a zlib header (RFC 1950: method 8, check bits); one byte is
+    too few to tell, and counts as one."""
+    if len(b) < 2:
+        return True
+    return b[0] & 0x0F == 8 and (b[0] << 8 | b[1]) % 31 == 0
+
+
 def _page_body(
     r: urllib3.BaseHTTPResponse, url: str, deadline: Deadline | None, max_bytes: int
 ) -> bytes:
@@ -857,11 +865,14 @@ def _page_body(
     coding = _content_coding(r)
     if coding not in ("", "gzip", "x-gzip", "deflate"):
         raise RemoteError(f"{url}: refused: unsupported Content-Encoding {coding!r}")
-    # wbits 47: gzip or zlib header, detected; a raw-deflate "deflate" is retried below
+    # wbits 47: a gzip or zlib header, detected. "deflate" means zlib-wrapped (RFC 9110), but
+    # some servers send raw deflate: a first chunk that is no zlib header is decoded as that.
     dec = zlib.decompressobj(47) if coding else None
     body = bytearray()
     raw = 0
     for chunk in _body(r, url, deadline, 64 << 10):
+        if raw == 0 and coding == "deflate" and chunk and not _zlib_header(chunk):
+            dec = zlib.decompressobj(-15)
         raw += len(chunk)
         if raw > max_bytes:
             raise RemoteError(f"{url}: refused: page larger than {max_bytes} bytes")
