@@ -276,3 +276,36 @@ def test_slow_rates_keep_a_decimal() -> None:
     assert "0.4 wheels/s" in s.line()
     s.scanned, s.seconds = 14_410, 10.0
     assert "1,441 wheels/s" in s.line()
+
+
+def test_rejudge_reads_facts_stored_under_schema_1(
+    elfs: Elfs, mirror: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A store written before facts schema 2 (no weak_names) is rejudged without a wheel and
+    without an error, to the same statuses; a scan then re-reads those wheels."""
+    _, expected = mirror
+    tree = tmp_path / "tree"
+    expected = _make_wheels(tree, elfs)
+    db = tmp_path / "s.sqlite"
+    assert _scan(str(tree), "--db", str(db), "-q").returncode == 1
+    con = sqlite3.connect(db)
+    for row_id, facts in con.execute("SELECT id, facts FROM wheels").fetchall():
+        d = json.loads(facts)
+        d["schema"] = 1
+        for e in d["elfs"]:
+            for g in e["imports"]:
+                del g["weak_names"]
+        con.execute("UPDATE wheels SET facts = ?, facts_schema = 1, status = 'unjudged', "
+                    "verdict = NULL WHERE id = ?", (json.dumps(d), row_id))  # fmt: skip
+    con.commit()
+    con.close()
+    r = subprocess.run(
+        [sys.executable, "-m", "wheelscan", "rejudge", "--db", str(db)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr
+    assert dict(_rows(db)) == expected
+    n = len(expected)
+    r = _scan(str(tree), "--db", str(db), "-q")
+    assert f"{n} wheels ({n} scanned, 0 unchanged)" in r.stderr  # old facts are re-read
+    assert {s for (s,) in _rows(db, "facts_schema")} == {2}

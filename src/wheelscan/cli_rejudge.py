@@ -22,7 +22,7 @@ def rejudge(
     strict: bool = False,
 ) -> Counter[str]:
     """Re-judge every row that has facts; returns the status counts over the whole store."""
-    from .facts import FACTS_SCHEMA_VERSION, WheelFacts
+    from .facts import READABLE_FACTS_SCHEMAS, WheelFacts
     from .scheduler import ScanConfig, make_judge
     from .store import Store
 
@@ -32,8 +32,8 @@ def rejudge(
         for chunk in store.iter_facts():
             for row_id, filename, location, facts_json in chunk:
                 data = json.loads(facts_json)
-                if data.get("schema") != FACTS_SCHEMA_VERSION:
-                    continue  # facts of an older schema: only a rescan can refresh them
+                if data.get("schema") not in READABLE_FACTS_SCHEMAS:
+                    continue  # facts of a schema this version cannot read: only a rescan
                 try:
                     facts = WheelFacts.from_dict(data)
                     status, verdict_json, policy_version = judge(facts, location)

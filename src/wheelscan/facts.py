@@ -17,6 +17,7 @@ from typing import Any
 __all__ = [
     "FACTS_SCHEMA_VERSION",
     "IMPORT_NAME_CAP",
+    "READABLE_FACTS_SCHEMAS",
     "RUNTIME_EXPORT_CAP",
     "UNVERSIONED_NAME_CAP",
     "ElfFacts",
@@ -32,6 +33,8 @@ __all__ = [
 #: 2: ``SymbolGroup.weak_names``. Schema-1 facts still load (no weak names known: judged as
 #: before); a scan re-reads wheels whose stored facts are older.
 FACTS_SCHEMA_VERSION = 2
+#: facts schemas :meth:`WheelFacts.from_dict` reads (``rejudge`` judges stored facts of each)
+READABLE_FACTS_SCHEMAS = frozenset({1, 2})
 
 #: Symbol names kept per (library, version) group of versioned imports; the true count is kept.
 IMPORT_NAME_CAP = 64
