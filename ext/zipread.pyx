@@ -27,7 +27,7 @@ cimport cython
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 cimport posix.mman as mman
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memchr, memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_SetFromErrnoWithFilenameObject
 from libc.errno cimport EINTR, errno
@@ -750,7 +750,9 @@ cdef class Archive:
         cdef const uint8_t* e
         cdef bint found = False
         cdef int kind
-        cdef int64_t fallback
+        cdef int64_t fallback, exact
+        cdef const void* nul
+        cdef uint64_t keep
         cdef uint16_t flags, method
         cdef uint64_t cap
         cdef Entry* ent
@@ -766,30 +768,43 @@ cdef class Archive:
             tail_len = min(self.size, 22 + 0xFFFF + 20)
             tail_off = self.size - tail_len
             p = self._at(tail_off, tail_len, "archive tail")
-        # the record whose comment ends exactly at the end of the file wins (a comment may
-        # hold the signature too); failing that, the last one whose comment fits
+        # The record CPython's zipfile (pip) uses: the last 22 bytes if they are a record
+        # without a comment, else the LAST signature in the window, whatever its comment
+        # length says. Another reader may take the record whose comment ends exactly at the
+        # end of the file (one record's comment can hold another): where that differs, the
+        # archive means two things and is flagged (a zip-confusion violation).
         pos = tail_len - 22
-        fallback = -1
+        fallback = -1      # the last signature (zipfile's choice)
+        exact = -1         # the last record whose comment ends at the end of the file
         while True:
             if memcmp(p + pos, b"PK\x05\x06", 4) == 0:
                 clen = u16(p + pos + 20)
-                if pos + 22 + clen == tail_len:
-                    found = True
-                    break
-                if pos + 22 + clen < tail_len and fallback < 0:
+                if fallback < 0:
                     fallback = pos
+                if pos + 22 + clen == tail_len and exact < 0:
+                    exact = pos
+                if exact >= 0:
+                    break
             if pos == 0:
                 break
             pos -= 1
-        if not found:
-            if fallback < 0:
-                raise_status(ST_ZIP, "no end of central directory record (not a ZIP archive)")
-            pos = <uint64_t>fallback
-            clen = u16(p + pos + 20)
+        if fallback < 0:
+            raise_status(ST_ZIP, "no end of central directory record (not a ZIP archive)")
+        pos = <uint64_t>fallback
+        clen = u16(p + pos + 20)
+        found = exact == fallback
+        if not found and exact >= 0:
+            self.anomalies.append(
+                f"confusion: two end of central directory records: zipfile reads the one at "
+                f"offset {tail_off + pos}, a reader trusting comment lengths the one at "
+                f"offset {tail_off + <uint64_t>exact}")
         eocd = tail_off + pos
         if pos + 22 + clen < tail_len:
             self.anomalies.append(
                 f"{tail_len - pos - 22 - clen} bytes after the end of central directory record")
+        elif pos + 22 + clen > tail_len:
+            self.anomalies.append("end of central directory comment runs past the end of the "
+                                  "file")
         e = p + pos
         n_total = u16(e + 10)
         if u16(e + 8) != n_total or u16(e + 4) != 0 or u16(e + 6) != 0:
@@ -800,15 +815,24 @@ cdef class Archive:
         if eocd >= 20:
             p = self._at(eocd - 20, 20, "ZIP64 locator")
             if memcmp(p, b"PK\x06\x07", 4) == 0:
+                # zipfile reads the ZIP64 record right before the locator (it assumes no
+                # extensible data), not where the locator points; without one there it
+                # keeps the end record's values
                 z64 = u64(p + 8)
-                p = self._at(z64, 56, "ZIP64 end of central directory record")
-                if memcmp(p, b"PK\x06\x06", 4) != 0:
-                    raise_status(ST_ZIP, f"no ZIP64 end of central directory record at "
-                                         f"offset {z64}")
-                n_total = u64(p + 32)
-                cd_size = u64(p + 40)
-                cd_off = u64(p + 48)
-                base_end = z64
+                if eocd >= 20 + 56:
+                    p = self._at(eocd - 20 - 56, 56, "ZIP64 end of central directory record")
+                    if memcmp(p, b"PK\x06\x06", 4) == 0:
+                        n_total = u64(p + 32)
+                        cd_size = u64(p + 40)
+                        cd_off = u64(p + 48)
+                        base_end = eocd - 20 - 56
+                if z64 != eocd - 20 - 56:
+                    self.anomalies.append(
+                        f"confusion: the ZIP64 end locator points at offset {z64}, zipfile "
+                        f"reads the ZIP64 record at offset {eocd - 20 - 56}"
+                        if base_end != eocd else
+                        f"confusion: the ZIP64 end locator points at offset {z64}, zipfile "
+                        f"finds no ZIP64 record before it and reads the end record")
         if cd_off + cd_size < cd_off or cd_off + cd_size > base_end:
             raise_status(ST_ZIP, f"central directory ({cd_size} bytes at offset {cd_off}) "
                                  f"overlaps its end record at offset {base_end}")
@@ -873,12 +897,21 @@ cdef class Archive:
                             offset = u64(e + q)
                         break
                     q += 4 + hsz
+            nul = memchr(e + 46, 0, nlen)
+            if nul != NULL:  # zipfile cuts a name at its first NUL (so pip installs that)
+                self.anomalies.append(
+                    f"confusion: member name {decode_name(e + 46, nlen, flags)!r} holds a NUL "
+                    f"byte; zipfile installs it as "
+                    f"{decode_name(e + 46, <const uint8_t*>nul - (e + 46), flags)!r}")
+                keep = <const uint8_t*>nul - (e + 46)
+            else:
+                keep = nlen
             offset += concat
             if offset < min_off:
                 min_off = offset
             ent = &self.ents[parsed]
             ent.name_at = pos + 46
-            ent.nlen = <uint16_t>nlen
+            ent.nlen = <uint16_t>keep
             ent.flags = flags
             ent.method = method
             ent.csize = csize
@@ -886,7 +919,7 @@ cdef class Archive:
             ent.offset = offset
             ent.crc = crc
             self.count = parsed + 1
-            kind = classify(e + 46, nlen, usize, flags)
+            kind = classify(e + 46, keep, usize, flags)
             if kind == K_CANDIDATE:
                 candidates.append(parsed)
             elif kind == K_WHEEL:

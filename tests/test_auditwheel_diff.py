@@ -35,6 +35,10 @@ DIFFERENCE_CLASSES = {
     "library bundled in the wheel (a grafted libz-<hash>.so needing ZLIB_1.2.9) as if the "
     "system had to provide them; the loader binds them to the bundled copy (seen on PyPI: "
     "Pillow 8.4.0 manylinux2014_i686, auditwheel says manylinux_2_26)",
+    "zip-confusion": "an archive that readers see differently (a NUL in a name, two end "
+    "records) is itself a violation for wheelscan, which judges the members zipfile (pip) "
+    "installs; auditwheel fails on a NUL in a name ('embedded null byte') although pip "
+    "installs the wheel",
     "host-libraries": "auditwheel resolves DT_NEEDED through the host's ld.so.conf and "
     "falls back to the host libc; wheelscan never looks at the host",
 }
@@ -183,6 +187,19 @@ def test_class_bundled_library_versions(scenarios: list[Scenario], aw_root: Path
         assert [t.runpath for t in dyn.iter_tags() if t.entry.d_tag == "DT_RUNPATH"] == [
             "$ORIGIN/../pkg.libs"
         ]
+
+
+def test_class_zip_confusion(scenarios: list[Scenario], aw_root: Path) -> None:
+    for s in _by_class(scenarios, "zip-confusion"):
+        aw = show(s.path, aw_root)
+        assert aw.overall is None
+        assert aw.error is not None
+        assert "embedded null byte" in aw.error
+        v = judge(scan_wheel(s.path, engine=_engine()))
+        assert v.status == "mislabelled"
+        assert v.minimal_tag == s.minimal_tag  # the binary zipfile installs is honest
+        (conf,) = [f for f in v.violations if f.kind == "zip-confusion"]
+        assert "holds a NUL byte" in conf.detail
 
 
 def test_class_host_libraries(scenarios: list[Scenario], tmp_path: Path) -> None:

@@ -965,16 +965,30 @@ def test_central_directory_matches_zipfile(tmp_path: Path, zip64: bool) -> None:
 def test_zstd_and_a_comment_holding_an_eocd_signature(tmp_path: Path, zip64: bool) -> None:
     _, zipread, _ = _mods()
     data = os.urandom(3000) * 40
-    # zipfile gives up on this comment; the EOCD whose comment length reaches the end wins
+    # a comment holding an end record signature: zipfile takes that last signature (and finds
+    # no members); the native reader reads the same, and flags the record a reader trusting
+    # comment lengths would take instead
     comment = b"PK\x05\x06" + b"\0" * 30 + b"tail"
     p = write_zip(
         tmp_path / "z.zip", [ZipMember("c/d.bin", data, "zstd")], zip64=zip64, comment=comment
     )
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as zf:
+            oracle: list[str] | None = zf.namelist()
+    except zipfile.BadZipFile:
+        oracle = None
     a = zipread.Archive(p)
-    assert a.read_directory() == 1
-    assert [(e[0], e[1], e[4]) for e in a.entries] == [("c/d.bin", 93, len(data))]
-    assert a.read_member(0, 1 << 20) == data
-    assert a.anomalies == []
+    try:
+        n = a.read_directory()
+    except Exception:
+        assert oracle is None
+    else:
+        assert [e[0] for e in a.entries] == oracle
+        assert n == len(oracle or [])
+        assert any(x.startswith("confusion: two end of central directory records")
+                   for x in a.anomalies)
     a.close()
 
 

@@ -143,6 +143,16 @@ def _x86_extras(root: Path, n: list[int]) -> list[Scenario]:
                                    f"s{n[0]}_isa-1.0-cp311-abi3-manylinux_2_17_x86_64.whl",
                                    {"pkg/ext.abi3.so": isa}),
                         {"isa-level"}, "linux_x86_64", "mislabelled"))
+    # An honest binary whose name holds a NUL: zipfile (pip) installs pkg/ext.abi3.so, a
+    # reader keeping the whole name a .txt file; the archive itself is the violation.
+    honest = build_elf(d / "nul", "ext.abi3.so", _ext("ext"), imports=[Import("malloc", libc)])
+    n[0] += 1
+    out.append(Scenario("zip-confusion", "x86_64",
+                        make_wheel(root / "wheels",
+                                   f"s{n[0]}_nul-1.0-cp311-abi3-manylinux_2_17_x86_64.whl",
+                                   {"pkg/ext.abi3.so\x00.txt": honest}),
+                        {"zip-confusion"}, "manylinux_2_5_x86_64", "mislabelled",
+                        aw_class="zip-confusion"))
     static = build_elf(d / "static", "tool", "int main(void) { return 0; }\n", shared=False,
                        flags=["-static", "-no-pie"])
     n[0] += 1

@@ -29,6 +29,9 @@ warning     cxx-runtime            exports libstdc++/libgcc's own runtime symbol
 warning     abi-suffix             extension suffix disagrees with python/abi tags or arch
 warning     purelib-binary         binaries under ``.data/purelib/`` or Root-Is-Purelib
 warning     binary-in-pure-wheel   ELF inside a wheel with no platform tag
+violation   zip-confusion          readers disagree on the archive's members or names (two
+                                   end records, a ZIP64 locator pointing elsewhere, a NUL in
+                                   a name): the members zipfile (pip) installs are judged
 warning     zip-anomaly            local header vs central directory, duplicates, trailing
 info        over-conservative      an older tag the wheel could honestly claim
 info        required-glibc         the exact minimum glibc, next to the quantised tag
@@ -69,9 +72,20 @@ if TYPE_CHECKING:
 
     from .facts import ElfFacts, WheelFacts
 
-__all__ = ["FINDING_KINDS", "VERDICT_SCHEMA_VERSION", "Finding", "Verdict", "judge"]
+__all__ = [
+    "CONFUSION_PREFIX",
+    "FINDING_KINDS",
+    "VERDICT_SCHEMA_VERSION",
+    "Finding",
+    "Verdict",
+    "judge",
+]
 
 VERDICT_SCHEMA_VERSION = 1
+
+#: An archive anomaly with this prefix means readers disagree on the members or their names
+#: (CPython's zipfile, which pip uses, is the view judged): a ``zip-confusion`` violation.
+CONFUSION_PREFIX = "confusion: "
 
 FINDING_KINDS: dict[str, str] = {
     "symbol-version": "violation",
@@ -91,6 +105,7 @@ FINDING_KINDS: dict[str, str] = {
     "purelib-binary": "warning",
     "binary-in-pure-wheel": "warning",
     "zip-anomaly": "warning",
+    "zip-confusion": "violation",
     "over-conservative": "info",
     "required-glibc": "info",
     "weak-import": "info",
@@ -557,8 +572,12 @@ def _warnings(facts: WheelFacts, bins: list[_Bin], claims: list[Claim]) -> list[
                 {"claim": c.tag})
         for c in claims if c.family == "linux"
     )  # fmt: skip
-    out.extend(Finding("warning", "zip-anomaly", None, a, {"anomaly": a})
-               for a in facts.anomalies)
+    for a in facts.anomalies:
+        if a.startswith(CONFUSION_PREFIX):
+            out.append(Finding("violation", "zip-confusion", None, a[len(CONFUSION_PREFIX):],
+                               {"anomaly": a}))
+        else:
+            out.append(Finding("warning", "zip-anomaly", None, a, {"anomaly": a}))
     runtime = cxx_runtime_symbols()
     py_tags = set(facts.python_tags) | set(facts.abi_tags)
     for b in bins:
