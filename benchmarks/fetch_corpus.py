@@ -4,10 +4,13 @@ Every file is verified against its pinned sha256 and size; files already present
 are skipped, so re-runs are free. The cache lives outside git: ``--cache DIR``, else
 ``$WHEELSCAN_BENCH_CACHE``, else ``~/.cache/wheelscan-bench``.
 
-    python benchmarks/fetch_corpus.py [--cache DIR] [--jobs N] [--pin]
+    python benchmarks/fetch_corpus.py [--corpus FILE] [--cache DIR] [--jobs N] [--pin]
 
 Files come through pip (``pip download`` of the exact name, version and wheel tags, from
 whatever index pip is configured with), so the corpus names projects and files, not hosts.
+An entry that records the ``url`` it was pinned from (benchmarks/pin_differential.py) is
+fetched from there directly, which is much faster than a pip run per wheel; the pin is checked
+the same way. ``--corpus`` picks another corpus file (default benchmarks/corpus.json).
 ``--pin`` records sha256 and size for entries that have none yet (adding a wheel to the corpus).
 """
 
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -81,12 +85,21 @@ def _pip_download(entry: dict[str, Any], into: Path) -> Path:
     return got
 
 
+def _url_download(entry: dict[str, Any], into: Path) -> Path:
+    """Fetch ``entry['url']`` (the file PyPI's JSON API named when the entry was pinned)."""
+    got = into / entry["filename"]
+    with urllib.request.urlopen(entry["url"], timeout=300) as r, got.open("wb") as f:
+        shutil.copyfileobj(r, f, _CHUNK)
+    return got
+
+
 def fetch_one(entry: dict[str, Any], cache: Path, *, pin: bool = False) -> str:
     dest = cache / entry["filename"]
     if "sha256" in entry and is_valid(dest, entry):
         return "cached"
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        got = _pip_download(entry, Path(tmp))
+        fetch = _url_download if "url" in entry else _pip_download
+        got = fetch(entry, Path(tmp))
         digest, size = sha256_of(got), got.stat().st_size
         if pin and "sha256" not in entry:
             entry["sha256"], entry["size"] = digest, size
@@ -99,6 +112,7 @@ def fetch_one(entry: dict[str, Any], cache: Path, *, pin: bool = False) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=CORPUS, help="corpus file (JSON)")
     ap.add_argument("--cache", type=Path, default=None, help="cache directory")
     ap.add_argument("--jobs", type=int, default=4, help="parallel downloads")
     ap.add_argument("--pin", action="store_true",
@@ -106,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     cache: Path = args.cache or default_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    wheels = load_corpus()
+    wheels = load_corpus(args.corpus)
     t0 = time.monotonic()
     failed = 0
 
@@ -121,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             failed += status.startswith("FAILED")
             print(f"{status:>10}  {entry['size'] / 1e6:8.1f} MB  {entry['filename']}")
     if args.pin:
-        CORPUS.write_text(json.dumps({"wheels": wheels}, indent=1) + "\n")
+        args.corpus.write_text(json.dumps({"wheels": wheels}, indent=1) + "\n")
     total = sum(w.get("size", 0) for w in wheels)
     print(
         f"{len(wheels) - failed}/{len(wheels)} wheels, {total / 1e6:.1f} MB in {cache} "
