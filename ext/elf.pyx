@@ -8,11 +8,11 @@ found as the loader finds them: dynamic-tag addresses mapped through PT_LOAD, ne
 section names. Every offset, size and count is checked against the bytes present (and the
 file size) before use; that is why bounds checking is off in this file.
 
-Symbol count (dynamic symbols including index 0): the hash table's count (DT_HASH nchain,
-else the DT_GNU_HASH chain walk), raised to 1 + the largest symbol index of the dynamic
+Symbol count (dynamic symbols including index 0): the hash table's count (DT_HASH nchain, an
+8-byte word on 64-bit s390 and 4 bytes elsewhere, else the DT_GNU_HASH chain walk), raised to 1 + the largest symbol index of the dynamic
 relocations (DT_RELA/DT_REL/DT_JMPREL), because an executable that exports nothing has an
 empty GNU hash table that does not count its imports. This agrees with lief's AUTO count on
-every file the differential tests build or find. Without a hash table: (DT_STRTAB -
+every file the differential tests build or find (lief is handed a 4-byte header on s390x). Without a hash table: (DT_STRTAB -
 DT_SYMTAB) / DT_SYMENT when DT_STRTAB follows DT_SYMTAB in the same PT_LOAD segment, as GNU ld
 lays them out; otherwise the count is unknown (None) and no symbols are read. Section headers
 are never used: the facts must not depend on which bytes a reader happened to have (a small
@@ -97,6 +97,7 @@ cdef enum:
     VER_FLG_WEAK = 2
     EM_386 = 3
     EM_X86_64 = 62
+    EM_S390 = 22
     NT_GNU_PROPERTY_TYPE_0 = 5
 
 cdef uint32_t GNU_PROPERTY_X86_ISA_1_NEEDED = 0xC0008002U
@@ -648,7 +649,7 @@ cdef object _dynamic_phase(Ctx* c, Layout* L, str member):
         r = map_addr(c, d.hash, &d.hash_off, &seg_end, "DT_HASH")
         if r != ST_OK:
             return need_or_error(c, r)
-        worst = merge(worst, check(c, d.hash_off, 8, "DT_HASH header"))
+        worst = merge(worst, check(c, d.hash_off, 2 * hash_word(c), "DT_HASH header"))
     if d.has_gnu_hash:
         r = map_addr(c, d.gnu_hash, &d.gnu_hash_off, &seg_end, "DT_GNU_HASH")
         if r != ST_OK:
@@ -710,12 +711,22 @@ cdef inline int merge(int a, int b) noexcept nogil:
     return ST_OK
 
 
+cdef inline uint64_t hash_word(const Ctx* c) noexcept nogil:
+    # The SysV hash table's words are 4 bytes, except on 64-bit s390 where the ABI (and
+    # glibc's loader, and binutils, sh_entsize 8) makes them 8.
+    return 8 if (c.is64 and c.machine == EM_S390) else 4
+
+
 cdef int symbol_count(Ctx* c, Dyn* d, uint64_t* out, bint* known) noexcept nogil:
     cdef uint64_t nbuckets, symoffset, bloom, buckets_off, chain_off, i, maxb, b, idx
     cdef int r
     known[0] = False
     if d.has_hash:
-        out[0] = r32(c, d.hash_off + 4)
+        # nchain, the second word of the SysV hash header
+        if hash_word(c) == 8:
+            out[0] = r64(c, d.hash_off + 8)
+        else:
+            out[0] = r32(c, d.hash_off + 4)
         known[0] = True
         return ST_OK
     if d.has_gnu_hash:

@@ -156,6 +156,7 @@ class ElfExpect:
     textrel: bool = False
     runtime_export_count: int | None = None  # None: len(runtime_exports)
     libc: str = "glibc"
+    symbol_count: int | None = None  # .dynsym's entries, read before section headers are dropped
 
 
 @dataclass
@@ -293,6 +294,14 @@ extern "C" int cxx_api(const char *s) {
 """
 
 
+def _dynsym_entries(path: Path) -> int:
+    """How many entries .dynsym holds, from its section header (pyelftools)."""
+    from elftools.elf.elffile import ELFFile
+
+    with path.open("rb") as fh:
+        return int(ELFFile(fh).get_section_by_name(".dynsym").num_symbols())
+
+
 def _arch_elfs(out: Path, arch: str, cc: str) -> dict[str, ElfExpect]:
     """The hermetic fixture family for one architecture, keyed by file name."""
     out.mkdir(parents=True, exist_ok=True)
@@ -366,6 +375,23 @@ def _arch_elfs(out: Path, arch: str, cc: str) -> dict[str, ElfExpect]:
     e = expect(stripped)
     _expect_imports(stubs, CORE_IMPORTS, e)
     elfs["stripped"] = e
+
+    # only a SysV hash table and no section headers: the symbol count must come from the
+    # table's nchain, whose word size is 8 bytes on s390x
+    sysvhash = build_elf(
+        out,
+        "sysvhash.so",
+        "".join(f"int sysv_export_{i}(void) {{ return {i}; }}\n" for i in range(60)),
+        cc=cc,
+        imports=_imports(stubs, CORE_IMPORTS),
+        # -O1 sizes the bucket array above the symbol count: a misread nchain overshoots
+        flags=["-Wl,--hash-style=sysv", "-Wl,-O1"],
+    )
+    symbols = _dynsym_entries(sysvhash)
+    drop_section_headers(sysvhash)
+    e = expect(sysvhash, has_sections=False, exports_include=60, symbol_count=symbols)
+    _expect_imports(stubs, CORE_IMPORTS, e)
+    elfs["sysvhash"] = e
 
     nosect = build_elf(
         out, "nosect.so", cc=cc, imports=_imports(stubs, CORE_IMPORTS), runpath="$ORIGIN"
@@ -477,6 +503,7 @@ def _layout(arch: str, kind: str) -> str:
         "execstack": "fixture/_execstack.so",
         "nostack": "fixture/_nostack.so",
         "stripped": "fixture/_stripped.abi3.so",
+        "sysvhash": "fixture/_sysvhash.so",
         "nosect": "fixture-1.0.data/purelib/fixture_extra/_nosect.so",
         "hostlibc": "fixture/_host.so",
         "cxx": "fixture/_cxx.so",
@@ -759,6 +786,8 @@ def expectation_mismatches(elf: ElfFacts, e: ElfExpect) -> list[str]:
         check("x86_isa_needed", elf.x86_isa_needed, e.x86_isa_needed)
     if elf.symbol_count is None:
         bad.append("symbol_count: None although the file has a hash table")
+    if e.symbol_count is not None:
+        check("symbol_count", elf.symbol_count, e.symbol_count)
     return bad
 
 

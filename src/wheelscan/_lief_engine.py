@@ -19,7 +19,7 @@ import struct
 import warnings
 import zipfile
 import zlib
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
 
 import lief
 import zstandard
@@ -75,6 +75,7 @@ _DF_TEXTREL = 0x4
 _SHN_UNDEF = 0
 _EM_386 = 3
 _EM_X86_64 = 62
+_EM_S390 = 22
 _TAG = lief.ELF.DynamicEntry.TAG
 _BIND = lief.ELF.Symbol.BINDING
 _VIS = lief.ELF.Symbol.VISIBILITY
@@ -342,6 +343,33 @@ def _parse(data: bytes, count_mtd: Any) -> Any:
     return lief.ELF.parse(io.BytesIO(data), config)
 
 
+def _wide_sysv_hash(binary: Any, data: bytes) -> bytes | None:
+    """A copy lief counts right, for a 64-bit s390 file with a SysV hash table; else None.
+
+    There the table's words are 8 bytes (the ABI's ``Elf_Symndx``; glibc's loader and binutils
+    agree), but lief reads 4-byte words, so it takes the low half of nbucket for nchain and
+    counts the wrong number of dynamic symbols. The copy holds (nbucket, nchain) in the first
+    two 4-byte words, which is all lief uses the header for.
+    """
+    if binary.header.identity_class != lief.ELF.Header.CLASS.ELF64:
+        return None
+    if int(binary.header.machine_type) != _EM_S390:
+        return None
+    entry = binary.get(lief.ELF.DynamicEntry.TAG.HASH)
+    if entry is None:
+        return None
+    off = binary.virtual_address_to_offset(int(entry.value))
+    if not isinstance(off, int) or off + 16 > len(data):
+        raise ElfError("DT_HASH header outside the file")
+    order: Literal["little", "big"] = "little" if data[5] == 1 else "big"
+    nbucket = int.from_bytes(data[off : off + 8], order)
+    nchain = int.from_bytes(data[off + 8 : off + 16], order)
+    if nbucket >= 1 << 32 or nchain >= 1 << 32:
+        raise ElfError(f"DT_HASH nbucket {nbucket} / nchain {nchain}: table exceeds the file")
+    head = nbucket.to_bytes(4, order) + nchain.to_bytes(4, order)
+    return data[:off] + head + data[off + 8 :]
+
+
 def elf_facts(member: str, data: bytes) -> ElfFacts:
     """ElfFacts of one whole ELF file, as lief reads it."""
     if len(data) < 16 or data[:4] != ELF_MAGIC:
@@ -355,6 +383,11 @@ def elf_facts(member: str, data: bytes) -> ElfFacts:
     binary = _parse(data, lief.ELF.ParserConfig.DYNSYM_COUNT.AUTO)
     if binary is None:
         raise ElfError("lief could not parse the ELF file")
+    wide = _wide_sysv_hash(binary, data)
+    if wide is not None:
+        binary = _parse(wide, lief.ELF.ParserConfig.DYNSYM_COUNT.AUTO)
+        if binary is None:
+            raise ElfError("lief could not parse the ELF file")
     header = binary.header
     ident = list(header.identity)
     if bytes(ident[:8]) != data[:8]:  # lief leaves the header unset when it gives up early
