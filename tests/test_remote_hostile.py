@@ -35,6 +35,8 @@ from wheelscan.scheduler import ScanConfig, scan_one
 from wheelscan.sources import Discovery
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from corpus import Corpus
     from verdict_wheels import Scenario
 
@@ -287,6 +289,81 @@ def test_trickled_response_headers_are_bounded_by_the_deadline() -> None:
 
 
 # -- 3. deadlines and bounds ----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _dripping(head: bytes, drip: bytes, every: float = 0.25) -> Iterator[int]:
+    """A raw server on 127.0.0.1 answering every request with ``head`` and then one byte of
+    ``drip`` per ``every`` seconds (for at most 20 s): the port."""
+    import socket
+    import threading
+
+    lsock = socket.create_server(("127.0.0.1", 0))
+    lsock.settimeout(0.2)
+    stop = threading.Event()
+
+    def one(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.recv(65536)
+            conn.sendall(head)
+            for i in range(int(20 / every)):
+                if stop.wait(every):
+                    break
+                conn.sendall(drip[i % len(drip) : i % len(drip) + 1])
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = lsock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=one, args=(conn,), daemon=True).start()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield lsock.getsockname()[1]
+    finally:
+        stop.set()
+        lsock.close()
+        t.join(5)
+
+
+_CHUNKED = b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+# a chunk-size line that never ends: "5;" then an endless chunk extension
+_ENDLESS_CHUNK_LINE = b"5;" + b"x" * 200
+
+
+def test_a_trickled_chunk_size_line_cannot_hold_a_wheel() -> None:
+    """http.client reads a chunk-size line byte by byte from the socket; each byte restarts
+    the read timeout, so only the deadline can end it."""
+    head = _CHUNKED % b"application/octet-stream"
+    with _dripping(head, _ENDLESS_CHUNK_LINE) as port:
+        url = f"http://127.0.0.1:{port}/files/drip-1.0-py3-none-manylinux2014_x86_64.whl"
+        t0 = time.monotonic()
+        facts = scan_remote(url, url.rsplit("/", 1)[1], wheel_timeout=2.0, **FAST)
+        took = time.monotonic() - t0
+    assert facts.error is not None
+    assert url in facts.error
+    assert "deadline of 2 s" in facts.error
+    assert took < 4.0, took
+
+
+def test_a_trickled_chunk_size_line_cannot_hold_a_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(remote, "DEFAULT_WHEEL_TIMEOUT", 2.0)
+    head = _CHUNKED % b"text/html"
+    with _dripping(head, _ENDLESS_CHUNK_LINE) as port:
+        url = f"http://127.0.0.1:{port}/simple/drip/"
+        t0 = time.monotonic()
+        with pytest.raises(RemoteError, match="deadline of 2 s") as info:
+            fetch_page(url)
+        took = time.monotonic() - t0
+    assert url in str(info.value)
+    assert took < 4.0, took
+
 
 
 def test_a_trickling_server_cannot_hold_a_wheel(wheels: list[Path], tmp_path: Path) -> None:

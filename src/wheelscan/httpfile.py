@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
+import http.client
 import io
 import os
 import random
@@ -292,20 +293,40 @@ def _body(
     r: urllib3.BaseHTTPResponse, url: str, deadline: Deadline | None, amt: int
 ) -> Iterator[bytes]:
     """The raw body in pieces of at most ``amt``, one socket read each, with the deadline
-    checked between reads and the socket timeout cut to what is left of it."""
+    checked between reads and the socket timeout cut to what is left of it.
+
+    A read can also take longer than the socket timeout: the chunk-size lines of a chunked
+    body are read a line at a time and the timeout restarts with every byte. A timer shuts the
+    socket down when the deadline passes, so no read outlives it."""
     sock = getattr(getattr(r, "connection", None), "sock", None)
-    while True:
-        if deadline is not None:
-            deadline.check(url)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    cur = sock.gettimeout()
-                    left = max(0.001, deadline.remaining())
-                    sock.settimeout(min(cur, left) if cur is not None else left)
-        chunk = r.read1(amt, decode_content=False)
-        if not chunk:
-            return
-        yield chunk
+    timer: threading.Timer | None = None
+    if deadline is not None and sock is not None:
+        timer = threading.Timer(max(0.0, deadline.remaining()), _cut, (sock,))
+        timer.daemon = True
+        timer.start()
+    try:
+        while True:
+            if deadline is not None:
+                deadline.check(url)
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        cur = sock.gettimeout()
+                        left = max(0.001, deadline.remaining())
+                        sock.settimeout(min(cur, left) if cur is not None else left)
+            try:
+                chunk = r.read1(amt, decode_content=False)
+            except (Urllib3Error, OSError, http.client.HTTPException):
+                if deadline is not None:
+                    deadline.check(url)  # the watchdog cut the socket: say so
+                raise
+            if not chunk:
+                if deadline is not None:
+                    deadline.check(url)  # a cut socket also reads as a short body
+                return
+            yield chunk
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 def _content_coding(r: urllib3.BaseHTTPResponse) -> str:
