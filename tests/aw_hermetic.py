@@ -57,8 +57,14 @@ def hermetic(tmp_root: Path) -> Iterator[None]:
         tempfile.tempdir = orig_tempdir
 
 
-def show(wheel: Path, tmp_root: Path, exclude: frozenset[str] = frozenset()) -> AwResult:
-    """What ``auditwheel show`` concludes, as main_show.execute computes it, hermetically."""
+def show(
+    wheel: Path, tmp_root: Path, exclude: frozenset[str] = frozenset(), libc: str | None = None
+) -> AwResult:
+    """What ``auditwheel show`` concludes, as main_show.execute computes it, hermetically.
+
+    ``libc`` ("glibc" or "musl") asks about that libc's policies where auditwheel would take
+    the libc from the file name, which it cannot for a wheel tagged for both.
+    """
     from auditwheel.error import NonPlatformWheelError, WheelToolsError
     from auditwheel.wheel_abi import analyze_wheel_abi, get_wheel_elfdata
     from auditwheel.wheeltools import get_wheel_architecture, get_wheel_libc
@@ -74,6 +80,10 @@ def show(wheel: Path, tmp_root: Path, exclude: frozenset[str] = frozenset()) -> 
             libc_ = get_wheel_libc(wheel.name)
         except WheelToolsError:
             libc_ = None
+        if libc is not None:
+            from auditwheel.libc import Libc
+
+            libc_ = Libc.MUSL if libc == "musl" else Libc.GLIBC
         try:
             info = analyze_wheel_abi(libc_, arch, wheel, exclude, disable_isa_ext_check=False,
                                      allow_graft=False, args_ldpaths="")

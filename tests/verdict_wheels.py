@@ -183,6 +183,14 @@ def _x86_extras(root: Path, n: list[int]) -> list[Scenario]:
                                        f"s{n[0]}_muslglibc-1.0-cp311-abi3-manylinux_2_17_x86_64.whl",
                                        {"pkg/ext.abi3.so": musl}),
                             {"libc-mismatch"}, "linux_x86_64", "mislabelled"))
+        # musl-gcc links the bare name libc.so (so do Rust's *-linux-musl cdylibs); musl's
+        # loader takes that name for itself
+        n[0] += 1
+        out.append(Scenario("musl-libc.so", "x86_64",
+                            make_wheel(root / "wheels",
+                                       f"s{n[0]}_musllibc-1.0-cp311-abi3-musllinux_1_2_x86_64.whl",
+                                       {"pkg/ext.abi3.so": musl}),
+                            set(), "musllinux_1_1_x86_64", "ok", aw_class="musl-needed-libc.so"))
     return out
 
 
