@@ -43,6 +43,10 @@ DIFFERENCE_CLASSES = {
     "libc.so; auditwheel's musllinux whitelist holds only libc.musl-ARCH.so.1, so it calls "
     "libc.so an external library and says linux_ARCH; musl's loader maps libc.so to itself "
     "(seen on PyPI: pydantic-core, rpds-py, orjson musllinux wheels)",
+    "claim-below-oldest-policy": "a claim older than any policy for its arch "
+    "(manylinux_2_4_x86_64; on PyPI go-task-bin's manylinux_2_28_riscv64, where riscv64 "
+    "policies start at 2_31): auditwheel's best answer is its oldest policy, so the claim "
+    "fails; wheelscan judges it by the numeric glibc bound, which a static program meets",
     "host-libraries": "auditwheel resolves DT_NEEDED through the host's ld.so.conf and "
     "falls back to the host libc; wheelscan never looks at the host",
 }
@@ -225,6 +229,25 @@ def test_class_musl_needed_libc_so(
         assert [t.needed for t in tags if t.entry.d_tag == "DT_NEEDED"] == ["libc.so"]
     out = subprocess.run([loader, str(exe)], check=True, capture_output=True, text=True)
     assert out.stdout == "loaded\n"
+
+
+def test_class_claim_below_oldest_policy(scenarios: list[Scenario], aw_root: Path) -> None:
+    import io
+    import zipfile
+
+    from elftools.elf.elffile import ELFFile
+
+    for s in _by_class(scenarios, "claim-below-oldest-policy"):
+        aw = show(s.path, aw_root)
+        assert aw.overall == "manylinux_2_5_x86_64"  # auditwheel's oldest x86_64 policy
+        assert not claim_holds("manylinux_2_4_x86_64", aw.overall)
+        v = judge(scan_wheel(s.path, engine=_engine()))
+        assert (v.status, v.minimal_tag) == ("ok", "manylinux_2_5_x86_64")
+        # Independent evidence: the program is static, it asks nothing of any glibc.
+        with zipfile.ZipFile(s.path) as z:
+            elf = ELFFile(io.BytesIO(z.read("pkg/bin/tool")))
+        assert not any(seg["p_type"] == "PT_INTERP" for seg in elf.iter_segments())
+        assert elf.get_section_by_name(".dynamic") is None
 
 
 def test_class_zip_confusion(scenarios: list[Scenario], aw_root: Path) -> None:

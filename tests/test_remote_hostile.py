@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from verdict_wheels import build_scenarios
 
-from wheelscan import remote, scan_wheel
+from wheelscan import judge, remote, scan_wheel
 from wheelscan.httpfile import HTTPFile, RemoteError, URLPolicy
 from wheelscan.remote import fetch_page, iter_remote, parse_page, scan_remote
 from wheelscan.scheduler import ScanConfig, scan_one
@@ -154,6 +154,61 @@ def test_links_to_local_files_are_never_opened(wheels: list[Path], tmp_path: Pat
     assert len(d.problems) == len(links)
     assert all("refused: not an http(s) URL" in p for p in d.problems), d.problems
     assert _rows(db) == before  # the local row is neither rescanned nor overwritten
+
+
+def test_a_lone_surrogate_in_a_json_page_is_refused_per_link(
+    wheels: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PEP 691 JSON may write a lone surrogate (``\\ud800``); no UTF-8 store, report or
+    terminal can hold one. That link is refused with a note; the good link is scanned."""
+    from wheelscan.cli import main
+    from wheelscan.cli_scan import run_scan
+
+    w = wheels[0]
+    evil = "evil\ud800-1.0-py3-none-manylinux2014_x86_64.whl"
+    doc = {
+        "meta": {"api-version": "1.0"},
+        "name": "evil",
+        "files": [
+            {"filename": evil, "url": f"/files/{w.name}", "hashes": {}},
+            {"filename": w.name, "url": f"/files/{w.name}?\udfff", "hashes": {}},
+            {"filename": w.name, "url": f"/files/{w.name}",
+             "hashes": {"sha256": "=HYPERLINK(1)"}, "upload-time": "2024\udc80"},
+        ],
+    }  # fmt: skip
+    body = json.dumps(doc).encode()  # ensure_ascii: the surrogates travel as \\u escapes
+    assert b"\\ud800" in body
+    cfg = ServerConfig(routes={"/simple/evil/": (200, {"Content-Type": remote.JSON_TYPE}, body)})
+    db = tmp_path / "s.sqlite"
+    with IndexServer([w], cfg) as srv:
+        summary = run_scan([f"{srv.base}/simple/evil/"], str(db), jobs=1)
+        d = summary.discovery
+        assert d is not None
+        assert d.refused == 2
+        assert summary.scanned == 1
+        assert all("refused: a lone surrogate" in p for p in d.problems), d.problems
+        assert any("evil\\ud800-1.0" in p for p in d.problems), d.problems
+        for p in d.problems:
+            p.encode("utf-8")  # printable as it stands
+        (row,) = _rows(db).values()
+        local = judge(scan_wheel(w)).status  # the same bytes, read from disk
+        assert row[0] == local, row
+        con = sqlite3.connect(db)
+        try:
+            ((location, upload, content_hash),) = con.execute(
+                "SELECT location, upload_time, content_hash FROM wheels"
+            ).fetchall()
+        finally:
+            con.close()
+        assert "HYPERLINK" not in location
+        assert content_hash is None
+        assert upload is None
+        # and the CLI prints the refusals without crashing
+        rc = main(["scan", f"{srv.base}/simple/evil/", "--db", str(tmp_path / "c.sqlite")])
+        assert rc == {"ok": 0, "mislabelled": 1}[local]
+    err = capsys.readouterr().err
+    assert "refused: a lone surrogate" in err
+    err.encode("utf-8")
 
 
 def test_worker_refuses_a_location_that_is_no_url_nor_absolute_path(wheels: list[Path]) -> None:

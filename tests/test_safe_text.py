@@ -32,14 +32,16 @@ def test_term_escapes_controls_and_bidi_only() -> None:
 
 
 def test_term_escapes_every_format_and_separator_character() -> None:
-    """Against this Python's Unicode database: every Cc, Cf, Zl and Zp code point (zero-width
-    characters, U+2028/2029, the BOM, tags, bidi isolates) is escaped, nothing else is."""
+    """Against this Python's Unicode database: every Cc, Cf, Zl, Zp and Cs code point
+    (zero-width characters, U+2028/2029, the BOM, tags, bidi isolates, lone surrogates) is
+    escaped, and what comes out can be written as UTF-8."""
     import unicodedata
 
-    cats = ("Cc", "Cf", "Zl", "Zp")
+    cats = ("Cc", "Cf", "Zl", "Zp", "Cs")
     missed = [hex(o) for o in range(0x110000)
               if unicodedata.category(chr(o)) in cats and term(chr(o)) == chr(o)]  # fmt: skip
     assert not missed, (unicodedata.unidata_version, missed)
+    term("".join(chr(o) for o in range(0x110000))).encode("utf-8")
     assert term("\u00e9\u4e2d\u00a0\u3000") == "\u00e9\u4e2d\u00a0\u3000"
 
 
@@ -64,6 +66,9 @@ def test_csv_cell_prefixes_formulas_only() -> None:
     for fine in ("a=b", "1.0", "", " x=1", "[1]", "x\n=1"):
         assert csv_cell(fine) == fine
     assert csv_cell(-1) == -1  # numbers are not text a spreadsheet parses
+    # a lone surrogate cannot be written to a UTF-8 file: escaped, then judged as text
+    assert csv_cell("a\ud800") == "a\\ud800"
+    assert csv_cell("=\udfff") == "'=\\udfff"
 
 
 @pytest.fixture(scope="module")

@@ -309,3 +309,23 @@ def test_rejudge_reads_facts_stored_under_schema_1(
     r = _scan(str(tree), "--db", str(db), "-q")
     assert f"{n} wheels ({n} scanned, 0 unchanged)" in r.stderr  # old facts are re-read
     assert {s for (s,) in _rows(db, "facts_schema")} == {2}
+
+
+def test_a_path_that_is_not_utf8_is_skipped_with_a_note(elfs: Elfs, tmp_path: Path) -> None:
+    """A file name with bytes that are not UTF-8 (a surrogate escape in Python) cannot be held
+    by the store or a UTF-8 report: that wheel is skipped and named, the rest is scanned."""
+    d = tmp_path / "tree"
+    good = wheel(d, elfs, "victim", "1.0", "py3", "manylinux2014_x86_64", needs_new=True)
+    raw = os.fsencode(d) + b"/vic\xfftim-1.0-py3-none-manylinux2014_x86_64.whl"
+    with open(raw, "wb") as f:
+        f.write(good.read_bytes())
+    db = tmp_path / "s.sqlite"
+    for source in (str(d), os.fsdecode(raw)):
+        r = _scan(source, "--db", str(db))
+        assert "skipped: the path is not UTF-8" in r.stderr, r.stderr
+        assert "vic\\xfftim-1.0" in r.stderr, r.stderr
+        assert "1 paths not UTF-8 skipped" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    assert _rows(db) == [(good.name, "ok")]
+    r = _scan(str(d), "--db", str(db))
+    assert r.returncode == 0, r.stderr

@@ -161,6 +161,14 @@ def _x86_extras(root: Path, n: list[int]) -> list[Scenario]:
                                    f"s{n[0]}_static-1.0-py3-none-manylinux_2_17_x86_64.whl",
                                    {"pkg/bin/tool": static}),
                         set(), "manylinux_2_5_x86_64", "ok"))
+    # older than any x86_64 policy: judged by the glibc bound, which a static program meets
+    n[0] += 1
+    out.append(Scenario("below-oldest", "x86_64",
+                        make_wheel(root / "wheels",
+                                   f"s{n[0]}_old-1.0-py3-none-manylinux_2_4_x86_64.whl",
+                                   {"pkg/bin/tool": static}),
+                        set(), "manylinux_2_5_x86_64", "ok",
+                        aw_class="claim-below-oldest-policy"))
     # A grafted, renamed zlib (as auditwheel repair leaves it) that defines ZLIB_1.2.9 itself.
     zlib = build_stub(d, "libz-5badc034.so.1.2.11", {"ZLIB_1.2.9": ["inflateValidate"]})
     uses = build_elf(d / "zlib", "ext.abi3.so", _ext("ext"),

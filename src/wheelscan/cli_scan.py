@@ -65,6 +65,7 @@ class ScanSummary:
                     (d.filtered, "filtered out"),
                     (d.missing, "missing"),
                     (d.refused, "index links refused"),
+                    (d.undecodable, "paths not UTF-8 skipped"),
                 )
                 if n
             ]

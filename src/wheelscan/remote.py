@@ -314,6 +314,21 @@ def _refs(page: IndexPage, disc: Discovery, policy: URLPolicy) -> Iterator[Wheel
             yield ref
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _ref(entry: dict[str, Any], disc: Discovery, policy: URLPolicy) -> WheelRef | None:
     from .sources import WheelRef
 
@@ -321,6 +336,11 @@ def _ref(entry: dict[str, Any], disc: Discovery, policy: URLPolicy) -> WheelRef 
     url = entry.get("url")
     if not isinstance(filename, str) or not isinstance(url, str) or not filename.endswith(".whl"):
         disc.non_wheels += 1
+        return None
+    if not (_utf8(filename) and _utf8(url)):  # no store, report or terminal could hold it
+        disc.refused += 1
+        disc.note(f"{_shown(filename)}: {_shown(url)}: refused: a lone surrogate (text that is "
+                  "not Unicode) in the file name or URL")  # fmt: skip
         return None
     rule = policy.violation(url)
     if rule is not None:  # never handed to a worker: it could name a local file
@@ -338,7 +358,7 @@ def _ref(entry: dict[str, Any], disc: Discovery, policy: URLPolicy) -> WheelRef 
     if chosen is None and isinstance(hashes, dict):
         for algo in _HASH_PREFERENCE:
             value = hashes.get(algo)
-            if isinstance(value, str) and value:
+            if isinstance(value, str) and value and all(c in _HEX for c in value.lower()):
                 chosen = (algo, value.lower())
                 break
     location = url.split("#", 1)[0]
@@ -353,7 +373,7 @@ def _ref(entry: dict[str, Any], disc: Discovery, policy: URLPolicy) -> WheelRef 
         filename=filename,
         size=size if isinstance(size, int) and size >= 0 else None,
         content_hash=f"{chosen[0]}:{chosen[1]}" if chosen else None,
-        upload_time=upload if isinstance(upload, str) else None,
+        upload_time=upload if isinstance(upload, str) and _utf8(upload) else None,
         yanked=bool(yanked) if yanked is not None else None,
         project=project,
     )

@@ -9,7 +9,7 @@ neither: its own escaping already writes control characters as ``\\u`` escapes.
 - :func:`term`: C0 controls (newline and tab included), DEL, C1 controls (so ESC and CSI
   cannot start a sequence), Unicode format characters (bidi controls, which can make a
   terminal show text in another order than it is; zero-width characters) and the line and
-  paragraph separators become visible escapes: ``\\xNN`` up to U+00FF,
+  paragraph separators, and lone surrogates, become visible escapes: ``\\xNN`` up to U+00FF,
   ``\\uNNNN`` above. Everything else, backslashes included, is left as it is.
 - :class:`SafeText`: a text stream for whole reports: the same, except that the newlines that
   begin or end each write (the report's own line structure) are kept.
@@ -37,8 +37,12 @@ _FORMAT = (
     "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
     "\U000e0020-\U000e007f"
 )
-_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_FORMAT}]")
-_UNSAFE_KEEP_NL = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_FORMAT}]")
+#: lone surrogates (Cs): no UTF-8 stream can carry them (JSON gives them as ``\\ud800``,
+#: a file name with undecodable bytes as surrogate escapes); written out they would crash
+_SURROGATES = "\ud800-\udfff"
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_FORMAT}{_SURROGATES}]")
+_UNSAFE_KEEP_NL = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_FORMAT}{_SURROGATES}]")
+_SURROGATE = re.compile(f"[{_SURROGATES}]")
 #: a newline with something other than newlines on both sides: inside a line, so from data
 _INNER_NL = re.compile(r"(?<=[^\n])\n(?=[^\n])")
 #: OWASP's list (= + - @ tab CR), NUL and LF (ASVS), and the fullwidth forms of the four
@@ -61,6 +65,8 @@ def csv_cell(value: object) -> object:
     """``value`` with a ``'`` in front if it is text a spreadsheet would run as a formula:
     one that begins with a formula character, or with NUL, a line break or tab, or with
     whitespace before a formula character (some importers trim it)."""
+    if isinstance(value, str):
+        value = _SURROGATE.sub(_escape, value)
     if isinstance(value, str) and value and (
         value[0] in _FORMULA_START or value.lstrip()[:1] in _FORMULA_START
     ):

@@ -62,6 +62,7 @@ class Discovery:
     missing: int = 0  # listed (index or list file) but not on disk
     invalid_names: int = 0  # *.whl names without 5 or 6 dash-separated parts (still scanned)
     refused: int = 0  # index links not followed: not http(s), or off the allowed origins
+    undecodable: int = 0  # local paths whose bytes are not UTF-8: no store or report holds them
     done: bool = False
     problems: list[str] = field(default_factory=list)  # unreadable index files etc. (capped)
 
@@ -138,6 +139,18 @@ def _is_wheel(name: str) -> bool:
     return name.endswith(".whl") and not name.startswith(".")
 
 
+def _decodable(path: str, disc: Discovery) -> bool:
+    """False (noted) for a path holding bytes that are not UTF-8 (surrogate escapes here)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        disc.undecodable += 1
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        disc.note(f"{shown}: skipped: the path is not UTF-8 (rename it to scan it)")
+        return False
+    return True
+
+
 def _make_ref(path: str, st: os.stat_result | None, disc: Discovery) -> WheelRef:
     filename = os.path.basename(path)
     project = _project(filename, disc)
@@ -193,6 +206,8 @@ def _scan_entries(
                 continue
             if not _is_wheel(e.name):
                 disc.non_wheels += 1
+                continue
+            if not _decodable(e.path, disc):
                 continue
             st = e.stat()
         except OSError as err:
@@ -277,6 +292,8 @@ def _ref_from_entry(entry: Any, base: Path, index: Path, disc: Discovery) -> Whe
         disc.missing += 1
         return None
     path = os.path.normpath(os.path.join(base, rel))
+    if not _decodable(path, disc):
+        return None
     try:
         st = os.stat(path)
     except OSError:
@@ -307,6 +324,8 @@ def iter_list(stream: TextIO, base: str, disc: Discovery) -> Iterator[WheelRef]:
             disc.non_wheels += 1
             continue
         path = os.path.abspath(os.path.join(base, p))
+        if not _decodable(path, disc):
+            continue
         try:
             st = os.stat(path)
         except OSError:
@@ -329,8 +348,9 @@ def iter_source(spec: str, disc: Discovery, stdin: TextIO | None = None) -> Iter
         else:
             yield from iter_tree(path, disc)
     elif path.is_file() and _is_wheel(path.name):
-        disc.wheels += 1
-        yield _make_ref(os.path.abspath(spec), path.stat(), disc)
+        if _decodable(os.path.abspath(spec), disc):
+            disc.wheels += 1
+            yield _make_ref(os.path.abspath(spec), path.stat(), disc)
     elif path.is_file():
         with open(path, encoding="utf-8", errors="replace") as f:
             yield from iter_list(f, os.getcwd(), disc)
