@@ -143,6 +143,17 @@ def _x86_extras(root: Path, n: list[int]) -> list[Scenario]:
                                    f"s{n[0]}_isa-1.0-cp311-abi3-manylinux_2_17_x86_64.whl",
                                    {"pkg/ext.abi3.so": isa}),
                         {"isa-level"}, "linux_x86_64", "mislabelled"))
+    # A weak reference to a symbol of a newer glibc version still needs that version: the
+    # loader refuses the object where GLIBC_2.34 is missing (ld sets no VER_FLG_WEAK)
+    libc34 = build_stub(d / "v34", "libc.so.6", {"GLIBC_2.2.5": ["malloc"], "GLIBC_2.34": ["nf"]})
+    weak34 = build_elf(d / "v34", "ext.abi3.so", _ext("ext"),
+                       imports=[Import("malloc", libc34), Import("nf", libc34, weak=True)])
+    n[0] += 1
+    out.append(Scenario("weak-new-version", "x86_64",
+                        make_wheel(root / "wheels",
+                                   f"s{n[0]}_weakver-1.0-cp311-abi3-manylinux_2_17_x86_64.whl",
+                                   {"pkg/ext.abi3.so": weak34}),
+                        {"symbol-version"}, "manylinux_2_34_x86_64", "mislabelled"))
     # An honest binary whose name holds a NUL: zipfile (pip) installs pkg/ext.abi3.so, a
     # reader keeping the whole name a .txt file; the archive itself is the violation.
     honest = build_elf(d / "nul", "ext.abi3.so", _ext("ext"), imports=[Import("malloc", libc)])

@@ -53,6 +53,14 @@ or when another object that is loaded in the same process tree already provides 
 name/soname (auditwheel's "fixup" of non-extension trees). Versioned needs on a library
 resolved inside the wheel are not judged unless that library is on the policy whitelist
 (a system soname already loaded by the process wins over the bundled copy).
+
+Weak references: a weak undefined symbol binds to NULL where nothing defines it, so the
+blacklist and the musl-1.2 symbol check read strong imports only (as auditwheel's blacklist
+does) and list the weak ones as ``weak-import`` info. Version needs are judged whatever the
+strength of the symbols behind them: the loader refuses a missing version a binary needs even
+when only weak symbols use it (binutils sets no ``VER_FLG_WEAK`` for them), and a need that
+does carry ``VER_FLG_WEAK`` is still counted, as auditwheel counts it, because a strong symbol
+bound to that version would fail to resolve.
 """
 
 from __future__ import annotations
