@@ -211,6 +211,21 @@ def _cut(sock: Any) -> None:
         sock.shutdown(2)  # SHUT_RDWR: the blocked read returns at once
 
 
+@contextlib.contextmanager
+def _watchdog(sock: Any, deadline: Deadline | None) -> Iterator[None]:
+    """While inside: the socket is shut down when ``deadline`` passes (no-op without one)."""
+    if deadline is None or sock is None:
+        yield
+        return
+    timer = threading.Timer(max(0.0, deadline.remaining()), _cut, (sock,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
     """Reading a response's status line and headers is bounded by the request's deadline as a
     whole: the socket timeout restarts with every byte, so a server trickling header lines
@@ -218,16 +233,8 @@ class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
     when the deadline passes; the read fails and the caller reports the deadline."""
 
     def getresponse(self) -> Any:
-        deadline = getattr(_ACTIVE_DEADLINE, "value", None)
-        if deadline is None or self.sock is None:
+        with _watchdog(self.sock, getattr(_ACTIVE_DEADLINE, "value", None)):
             return super().getresponse()
-        timer = threading.Timer(max(0.0, deadline.remaining()), _cut, (self.sock,))
-        timer.daemon = True
-        timer.start()
-        try:
-            return super().getresponse()
-        finally:
-            timer.cancel()
 
 
 class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
@@ -299,12 +306,7 @@ def _body(
     body are read a line at a time and the timeout restarts with every byte. A timer shuts the
     socket down when the deadline passes, so no read outlives it."""
     sock = getattr(getattr(r, "connection", None), "sock", None)
-    timer: threading.Timer | None = None
-    if deadline is not None and sock is not None:
-        timer = threading.Timer(max(0.0, deadline.remaining()), _cut, (sock,))
-        timer.daemon = True
-        timer.start()
-    try:
+    with _watchdog(sock, deadline):
         while True:
             if deadline is not None:
                 deadline.check(url)
@@ -324,9 +326,6 @@ def _body(
                     deadline.check(url)  # a cut socket also reads as a short body
                 return
             yield chunk
-    finally:
-        if timer is not None:
-            timer.cancel()
 
 
 def _content_coding(r: urllib3.BaseHTTPResponse) -> str:

@@ -46,6 +46,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from .facts import WheelFacts
 from .httpfile import Deadline, HTTPFile, RemoteError, URLPolicy, get, hash_from_url
 from .limits import DEFAULT_LIMITS, Limits
+from .safe_text import encodable
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator
@@ -317,14 +318,6 @@ def _refs(page: IndexPage, disc: Discovery, policy: URLPolicy) -> Iterator[Wheel
 _HEX = frozenset("0123456789abcdef")
 
 
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _shown(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -337,7 +330,7 @@ def _ref(entry: dict[str, Any], disc: Discovery, policy: URLPolicy) -> WheelRef 
     if not isinstance(filename, str) or not isinstance(url, str) or not filename.endswith(".whl"):
         disc.non_wheels += 1
         return None
-    if not (_utf8(filename) and _utf8(url)):  # no store, report or terminal could hold it
+    if not (encodable(filename) and encodable(url)):  # no store, report or terminal could hold it
         disc.refused += 1
         disc.note(f"{_shown(filename)}: {_shown(url)}: refused: a lone surrogate (text that is "
                   "not Unicode) in the file name or URL")  # fmt: skip
@@ -373,7 +366,7 @@ def _ref(entry: dict[str, Any], disc: Discovery, policy: URLPolicy) -> WheelRef 
         filename=filename,
         size=size if isinstance(size, int) and size >= 0 else None,
         content_hash=f"{chosen[0]}:{chosen[1]}" if chosen else None,
-        upload_time=upload if isinstance(upload, str) and _utf8(upload) else None,
+        upload_time=upload if isinstance(upload, str) and encodable(upload) else None,
         yanked=bool(yanked) if yanked is not None else None,
         project=project,
     )

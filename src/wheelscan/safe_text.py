@@ -26,7 +26,7 @@ import re
 import sys
 from typing import IO, TextIO
 
-__all__ = ["SafeText", "csv_cell", "eprint", "term"]
+__all__ = ["SafeText", "csv_cell", "encodable", "eprint", "term"]
 
 #: Unicode's format characters (category Cf: bidi controls, zero-width characters, the BOM,
 #: tags) and the line and paragraph separators (Zl, Zp), which some terminals and viewers
@@ -61,15 +61,19 @@ def term(text: object) -> str:
     return _UNSAFE.sub(_escape, s)
 
 
+def encodable(text: str) -> bool:
+    """False when ``text`` holds a lone surrogate, which no UTF-8 file or database can hold."""
+    return _SURROGATE.search(text) is None
+
+
 def csv_cell(value: object) -> object:
     """``value`` with a ``'`` in front if it is text a spreadsheet would run as a formula:
     one that begins with a formula character, or with NUL, a line break or tab, or with
     whitespace before a formula character (some importers trim it)."""
-    if isinstance(value, str):
-        value = _SURROGATE.sub(_escape, value)
-    if isinstance(value, str) and value and (
-        value[0] in _FORMULA_START or value.lstrip()[:1] in _FORMULA_START
-    ):
+    if not isinstance(value, str):
+        return value
+    value = _SURROGATE.sub(_escape, value)
+    if value and (value[0] in _FORMULA_START or value.lstrip()[:1] in _FORMULA_START):
         return "'" + value
     return value
 

@@ -24,6 +24,8 @@ from typing import Any, TextIO
 
 from packaging.utils import canonicalize_name
 
+from .safe_text import encodable
+
 __all__ = [
     "Discovery",
     "Filters",
@@ -141,14 +143,12 @@ def _is_wheel(name: str) -> bool:
 
 def _decodable(path: str, disc: Discovery) -> bool:
     """False (noted) for a path holding bytes that are not UTF-8 (surrogate escapes here)."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        disc.undecodable += 1
-        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-        disc.note(f"{shown}: skipped: the path is not UTF-8 (rename it to scan it)")
-        return False
-    return True
+    if encodable(path):
+        return True
+    disc.undecodable += 1
+    shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+    disc.note(f"{shown}: skipped: the path is not UTF-8 (rename it to scan it)")
+    return False
 
 
 def _make_ref(path: str, st: os.stat_result | None, disc: Discovery) -> WheelRef:
