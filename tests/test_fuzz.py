@@ -80,6 +80,7 @@ def register_profiles() -> None:
         "print_blob": True,
     }
     settings.register_profile("ci", max_examples=2000, derandomize=True, **common)
+    settings.register_profile("ci-views", max_examples=3000, derandomize=True, **common)
     settings.register_profile("expensive", max_examples=30000, derandomize=False, **common)
     settings.register_profile("dev", max_examples=200, derandomize=True, **common)
 
@@ -237,7 +238,11 @@ def check_facts(facts: Any, archive_len: int) -> None:
         assert isinstance(err.message, str)
         assert err.message.strip() != "", err
     json.dumps(facts.to_dict())
-    assert len(facts.elfs) <= max(facts.member_count, 0)
+    # every ELF is a judged member: one of zipfile's, or a local header only a streaming
+    # reader installs (the archive then carries a confusion anomaly)
+    assert len(facts.elfs) <= len(facts.members)
+    if len(facts.members) > max(facts.member_count, 0):
+        assert any(a.startswith("confusion: ") for a in facts.anomalies), facts.anomalies
     declared = {m.member: m.size for m in facts.members}
     for e in facts.elfs:
         assert isinstance(e, F.ElfFacts)
@@ -272,9 +277,50 @@ def check_facts(facts: Any, archive_len: int) -> None:
             assert len(s) <= size
 
 
+def check_views(archive: bytes, facts: Any, path: Path) -> int:
+    """For an archive zipfile opens: wheelscan's member names and bytes are zipfile's, or the
+    wheel is flagged (a zip-anomaly or zip-confusion, or an archive error). Returns 1 when
+    zipfile opened it (the input was compared), else 0."""
+    import zipfile
+    import zlib as _zlib
+
+    from wheelscan._native import zipread
+    from wheelscan.members import may_be_binary
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(archive))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError,
+            NotImplementedError, UnicodeDecodeError, struct.error):  # fmt: skip
+        return 0  # zipfile refuses it: pip installs nothing
+    if facts.anomalies or facts.error is not None:
+        return 1  # flagged: the property holds whatever wheelscan read
+    arc = zipread.Archive(path)
+    try:
+        arc.read_directory()
+        assert arc.names == [i.filename for i in infos], (arc.names, zf.namelist())
+        for n, info in enumerate(infos):
+            try:
+                want = zf.read(info)
+            except (zipfile.BadZipFile, NotImplementedError, _zlib.error, EOFError, OSError,
+                    ValueError, RuntimeError, UnicodeDecodeError):  # fmt: skip
+                continue  # zipfile cannot extract it: pip fails
+            try:
+                got = arc.read_member(n, 64 << 20)
+            except Exception:  # loud, so not silent: the scan names it if it is judged
+                loud = {m.member for m in facts.errors}
+                judged = may_be_binary(info.filename, info.file_size)
+                assert not judged or info.filename in loud, info.filename
+                continue
+            assert got == want, f"{info.filename}: wheelscan reads other bytes than zipfile"
+    finally:
+        arc.close()
+    return 2
+
+
 def child(argv: list[str]) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--target", choices=["zip", "elf"], required=True)
+    ap.add_argument("--target", choices=["zip", "elf", "views"], required=True)
     ap.add_argument("--engine", required=True)
     ap.add_argument("--plan", required=True)
     ap.add_argument("--work", required=True)
@@ -288,7 +334,10 @@ def child(argv: list[str]) -> int:
     register_profiles()
     profile = profile_name()
     settings.load_profile(profile)
-    plan = json.loads(Path(args.plan).read_text())[args.target]
+    if args.target == "views" and profile == "ci":
+        settings.load_profile("ci-views")
+    plan = json.loads(Path(args.plan).read_text())["zip" if args.target == "views" else
+                                                    args.target]  # fmt: skip
     bases = []
     for b in plan:
         data = Path(b["path"]).read_bytes()
@@ -299,7 +348,7 @@ def child(argv: list[str]) -> int:
     limits = Limits(max_wheel_inflate=64 << 20)
     # the native reader reads a path whole or, over read_whole_max, with pread: fuzz both
     pread_limits = dataclasses.replace(limits, read_whole_max=0)
-    counter = {"n": 0, "errors": 0}
+    counter = {"n": 0, "errors": 0, "compared": 0, "unflagged": 0}
 
     def prop(example: tuple[int, list[tuple[int, int, int, int]]], method_i: int,
              source: str) -> None:  # fmt: skip
@@ -324,6 +373,10 @@ def child(argv: list[str]) -> int:
         took = time.process_time() - t0
         assert took < EXAMPLE_SECONDS, f"scan took {took:.1f} s of CPU"
         check_facts(facts, len(archive))
+        if args.target == "views":
+            seen = check_views(archive, facts, current)
+            counter["compared"] += seen > 0
+            counter["unflagged"] += seen == 2
         counter["n"] += 1
         counter["errors"] += bool(facts.error or facts.errors)
 
@@ -343,6 +396,7 @@ def child(argv: list[str]) -> int:
     dt = time.perf_counter() - t0
     cpu = os.times()
     summary = {"examples": counter["n"], "with_errors": counter["errors"],
+               "compared": counter["compared"], "unflagged": counter["unflagged"],
                "seconds": round(dt, 2), "cpu_seconds": round(cpu.user + cpu.system, 2),
                "profile": profile}  # fmt: skip
     print("FUZZ-SUMMARY " + json.dumps(summary), flush=True)
@@ -414,6 +468,11 @@ def finish_child(c: Child, plan: Path) -> None:
     summary = json.loads(line.split(" ", 1)[1])
     print(f"fuzz {c.target}/{c.engine}: {summary}")
     minimum = MIN_EXAMPLES.get(summary["profile"], 0)
+    if c.target == "views" and summary["profile"] == "ci":
+        minimum = 3000
+        # most inputs must be ones zipfile opens, or the comparison is testing nothing
+        assert summary["compared"] >= summary["examples"] // 3, summary
+        assert summary["unflagged"] >= summary["examples"] // 20, summary
     assert summary["examples"] >= minimum, summary
     if c.target == "zip":
         # Mutated archives must reach error paths, or the fuzzer is testing nothing.
@@ -443,8 +502,10 @@ KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 def _params() -> list[Any]:
     out = []
-    for target in ("zip", "elf"):
+    for target in ("zip", "elf", "views"):
         for ep in engine_params():
+            if target == "views" and ep.values[0] != "native":
+                continue  # the lief engine is zipfile's own view
             marks = list(ep.marks)
             bug = KNOWN_BUGS.get((target, ep.values[0]))
             if bug:

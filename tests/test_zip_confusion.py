@@ -165,10 +165,9 @@ def test_what_zipfile_installs_is_judged(
     assert sv, v.findings
     assert sv[0].member == SO
     assert "GLIBC_2.34" in sv[0].detail
-    if engine == "native":
-        conf = [f for f in v.violations if f.kind == "zip-confusion"]
-        assert conf, v.findings
-        assert words in conf[0].detail
+    conf = [f for f in v.violations if f.kind == "zip-confusion"]
+    assert conf, v.findings
+    assert words in conf[0].detail
 
 
 @pytest.mark.parametrize("case", list(CASES))

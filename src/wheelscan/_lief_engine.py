@@ -42,6 +42,7 @@ from .facts import (
 from .limits import DEFAULT_LIMITS, Limits
 from .members import ELF_MAGIC, may_be_binary
 from .wheelinfo import fill_filename_facts, fill_wheel_file_facts, find_wheel_file
+from .zipviews import CONFUSION, Central, audit, decode_name, name_problem
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -137,13 +138,18 @@ def _scan(
     facts.member_count = len(infos)
     if len(infos) > limits.max_members:
         raise LimitExceeded(f"{len(infos)} members exceed the limit of {limits.max_members}")
+    _check_end_records(fh, file_size, zf, facts)
+    for info in infos:
+        _check_entry(info, facts)
+    _count_entry_oddities(infos, facts)
     names = [i.filename for i in infos]
     if len(set(names)) != len(names):
         facts.anomalies.append("duplicate member names")
     wheel_name, facts.has_record = find_wheel_file(names)
     budget = [limits.max_wheel_inflate]
+    infos = infos + _local_only(fh, file_size, zf, infos, facts)
     if wheel_name is not None:
-        info = next(i for i in infos if i.filename == wheel_name)
+        info = zf.getinfo(wheel_name)  # the last copy of the name, as pip reads it
         try:
             if info.file_size > limits.max_metadata:
                 raise LimitExceeded(
@@ -153,8 +159,9 @@ def _scan(
         except WheelscanError as e:
             facts.errors.append(MemberError(wheel_name, str(e)))
     for info in infos:
-        if not may_be_binary(info.filename, info.file_size):
-            continue
+        if not (may_be_binary(info.filename, info.file_size) or may_be_binary(
+                info.orig_filename.split("\0", 1)[0], info.file_size)):
+            continue  # a Unicode path renames it: judged if either name may be a binary
         facts.members.append(
             MemberStats(info.filename, info.compress_type, info.file_size, info.compress_size,
                         crc32=info.CRC)
@@ -166,6 +173,168 @@ def _scan(
             continue
         if elf is not None:
             facts.elfs.append(elf)
+
+
+def _stored_name(info: zipfile.ZipInfo) -> bytes:
+    """The name's bytes as the central directory holds them (zipfile decoded them strictly,
+    as UTF-8 or CP437, so encoding again gives them back)."""
+    return info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+
+
+def _check_end_records(
+    fh: BinaryIO, file_size: int, zf: zipfile.ZipFile, facts: WheelFacts
+) -> None:
+    """The end records zipfile chose against the ones another reader would: the record whose
+    comment ends exactly at the end of the file, the ZIP64 record its locator points at."""
+    window = min(file_size, 0xFFFF + 22 + 20)
+    fh.seek(file_size - window)
+    tail = fh.read(window)
+    chosen = tail.rfind(b"PK\x05\x06")
+    if not (len(tail) >= 22 and tail[-22:-18] == b"PK\x05\x06" and tail[-2:] == b"\0\0"):
+        exact = next((i for i in range(len(tail) - 22, -1, -1)
+                      if tail[i:i + 4] == b"PK\x05\x06"
+                      and i + 22 + int.from_bytes(tail[i + 20:i + 22], "little") == len(tail)),
+                     -1)  # fmt: skip
+        if exact >= 0 and exact != chosen:
+            base = file_size - len(tail)
+            facts.anomalies.append(
+                f"{CONFUSION}two end of central directory records: zipfile reads the one at "
+                f"offset {base + chosen}, a reader trusting comment lengths the one at offset "
+                f"{base + exact}")
+    else:
+        chosen = len(tail) - 22
+    eocd = file_size - len(tail) + chosen
+    if eocd < 20:
+        return
+    fh.seek(eocd - 20)
+    loc = fh.read(20)
+    if loc[:4] != b"PK\x06\x07":
+        return
+    (target,) = struct.unpack_from("<Q", loc, 8)
+    read_at = eocd - 20 - 56
+    if read_at >= 0:
+        fh.seek(read_at)
+        rec = fh.read(56)
+        if rec[:4] == b"PK\x06\x06":
+            if struct.unpack_from("<Q", rec, 4)[0] != 44:
+                facts.anomalies.append("the ZIP64 end record carries extensible data")
+        else:
+            read_at = -1
+    if target != eocd - 76:
+        facts.anomalies.append(
+            f"{CONFUSION}the ZIP64 end locator points at offset {target}, zipfile "
+            + (f"reads the ZIP64 record at offset {read_at}" if read_at >= 0 else
+               "finds no ZIP64 record before it and reads the end record"))
+
+
+def _unicode_path(info: zipfile.ZipInfo, facts: WheelFacts) -> str | None:
+    """The name an Info-ZIP Unicode path extra field gives (taken by zipfile of Python >=
+    3.12 and by unzip when its CRC matches the stored name), else None."""
+    raw = _stored_name(info)
+    extra = info.extra
+    found = None
+    while len(extra) >= 4:
+        hid, hsz = struct.unpack_from("<HH", extra)
+        data = extra[4:4 + hsz]
+        if hid == 0x7075:
+            if len(data) < 5:
+                facts.anomalies.append(f"member {info.orig_filename!r}: corrupt Unicode path "
+                                       f"extra field")
+            elif data[0] == 1 and int.from_bytes(data[1:5], "little") == zlib.crc32(raw):
+                try:
+                    uni = data[5:].decode("utf-8")
+                except UnicodeDecodeError:
+                    facts.anomalies.append(f"member {info.orig_filename!r}: its Unicode path "
+                                           f"extra field is not UTF-8")
+                else:
+                    if uni:
+                        bad = name_problem(data[5:], 0x800)
+                        if bad:
+                            facts.anomalies.append(
+                                f"member {info.orig_filename!r}: its Unicode path {bad}")
+                        found = uni.split("\0", 1)[0]
+        extra = extra[4 + hsz:]
+    return found
+
+
+def _check_entry(info: zipfile.ZipInfo, facts: WheelFacts) -> None:
+    """One entry's names as every reader sees them; the Unicode path's name is judged."""
+    stored = info.orig_filename
+    cut = stored.split("\0", 1)[0]
+    if "\0" in stored:
+        facts.anomalies.append(f"{CONFUSION}member name {stored!r} holds a NUL byte; zipfile "
+                               f"installs it as {cut!r}")
+    uni = _unicode_path(info, facts)
+    if uni is not None:
+        if uni != cut:
+            facts.anomalies.append(
+                f"{CONFUSION}member {stored!r} is named {uni!r} by its Unicode path extra "
+                f"field: zipfile of Python 3.12 and later (and unzip) install {uni!r}, older "
+                f"ones {cut!r}")
+        info.filename = uni
+
+
+def _count_entry_oddities(infos: list[zipfile.ZipInfo], facts: WheelFacts) -> None:
+    """What PyPI's validator refuses in entries whose every reader agrees on them."""
+    bad = [(i, p) for i in infos if (p := name_problem(_stored_name(i), i.flag_bits))]
+    if bad:
+        facts.anomalies.append(f"member name {bad[0][0].orig_filename!r} {bad[0][1]}")
+        if len(bad) > 1:
+            facts.anomalies.append(f"{len(bad) - 1} more member name(s) with unprintable or "
+                                   f"non-UTF-8 bytes")
+    commented = sum(1 for i in infos if i.comment)
+    if commented:
+        facts.anomalies.append(f"{commented} central directory entr"
+                               f"{'y carries' if commented == 1 else 'ies carry'} a comment")
+    described = sum(1 for i in infos if i.flag_bits & 8)
+    if described:
+        facts.anomalies.append(f"{described} member(s) with a data descriptor")
+    dup = 0
+    for i in infos:
+        ids = []
+        extra = i.extra
+        while len(extra) >= 4:
+            hid, hsz = struct.unpack_from("<HH", extra)
+            ids.append(hid)
+            extra = extra[4 + hsz:]
+        if ids.count(1) > 1 or ids.count(0x7075) > 1:
+            dup += 1
+    if dup:
+        facts.anomalies.append(f"{dup} central directory entr"
+                               f"{'y has' if dup == 1 else 'ies have'} a duplicate ZIP64 or "
+                               f"Unicode path extra field")
+
+
+def _local_only(
+    fh: BinaryIO, file_size: int, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo],
+    facts: WheelFacts,
+) -> list[zipfile.ZipInfo]:
+    """The local headers walked as a streaming reader walks them, against zipfile's view;
+    the copies only that reader installs, as ZipInfos to judge."""
+    def read(off: int, n: int) -> bytes:
+        if off < 0 or off >= file_size:
+            return b""
+        fh.seek(off)
+        return fh.read(n)
+
+    central = [Central(i.header_offset, _stored_name(i), i.flag_bits, i.compress_type,
+                       i.compress_size, i.file_size, i.CRC) for i in infos]  # fmt: skip
+    cd_start = zf.start_dir
+    if read(0, 4) == b"PK\x03\x04":
+        start = 0
+    else:
+        offsets = [i.header_offset for i in infos if 0 <= i.header_offset < cd_start]
+        start = min(offsets) if offsets else cd_start
+    found, extra = audit(read, file_size, start, central, cd_start)
+    facts.anomalies.extend(found)
+    out = []
+    for h in extra:
+        info = zipfile.ZipInfo(decode_name(h.raw, h.flags))
+        info.flag_bits, info.compress_type = h.flags, h.method
+        info.compress_size, info.file_size = h.csize, h.size
+        info.header_offset, info.CRC = h.offset, h.crc
+        out.append(info)
+    return out
 
 
 def _check_cd_offset(

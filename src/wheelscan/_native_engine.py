@@ -81,6 +81,8 @@ def _scan(
             fill_wheel_file_facts(facts, arc.read_member(arc.wheel_index, limits.max_metadata))
         except WheelscanError as e:
             facts.errors.append(MemberError(arc.name(arc.wheel_index), str(e)))
+    # opening a member of a file object's archive may add the copy its local header
+    # describes (a reader walking local headers installs that one): the loop reaches it too
     for index in arc.candidates:
         name, method, _flags, csize, size, _off, crc = arc.entry(index)
         stats = MemberStats(name, method, size, csize, crc32=crc)

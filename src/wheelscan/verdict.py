@@ -29,19 +29,23 @@ warning     cxx-runtime            exports libstdc++/libgcc's own runtime symbol
 warning     abi-suffix             extension suffix disagrees with python/abi tags or arch
 warning     purelib-binary         binaries under ``.data/purelib/`` or Root-Is-Purelib
 warning     binary-in-pure-wheel   ELF inside a wheel with no platform tag
-violation   zip-confusion          readers disagree on the archive's members or names (two
-                                   end records, a ZIP64 locator pointing elsewhere, a NUL in
-                                   a name): the members zipfile (pip) installs are judged
-warning     zip-anomaly            local header vs central directory, duplicates, trailing
+violation   zip-confusion          readers disagree on the archive's members, names or bytes
+                                   (two end records, a ZIP64 locator pointing elsewhere, a
+                                   NUL in a name, a Unicode path extra, local headers the
+                                   directory hides or contradicts): every reader's binaries
+                                   are judged
+warning     zip-anomaly            what PyPI's upload validator refuses though readers agree:
+                                   comments, names, descriptors, extras, duplicates, trailing
 info        over-conservative      an older tag the wheel could honestly claim
 info        required-glibc         the exact minimum glibc, next to the quantised tag
 info        weak-import            a weak (optional) import the policy would refuse if it
                                    were strong: blacklisted, or musl >= 1.2 only; tolerated
 =========== ====================== =====================================================
 
-Status precedence: ``error`` when the archive or filename is unreadable; ``not-linux`` when
-no Linux platform tag is claimed; ``no-binaries`` when no ELF is inside and nothing failed;
-else ``mislabelled`` if any violation is proven (also with ``strict`` for any warning), even
+Status precedence: ``error`` when the archive or filename is unreadable; ``mislabelled``
+whenever readers disagree on the members (``zip-confusion``), whatever the tags; ``not-linux``
+when no Linux platform tag is claimed; ``no-binaries`` when no ELF is inside and nothing
+failed; else ``mislabelled`` if any violation is proven (also with ``strict`` for any warning), even
 if another member could not be read; else ``error`` if a member that may be a binary could
 not be read; else ``ok``.
 
@@ -74,6 +78,7 @@ from typing import TYPE_CHECKING, Any
 
 from .policy import PolicySet, ResolvedPolicy, cxx_runtime_symbols, default_policies, glibc_version
 from .tags import Claim, expand_tags, parse_claims
+from .zipviews import CONFUSION
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -93,7 +98,7 @@ VERDICT_SCHEMA_VERSION = 1
 
 #: An archive anomaly with this prefix means readers disagree on the members or their names
 #: (CPython's zipfile, which pip uses, is the view judged): a ``zip-confusion`` violation.
-CONFUSION_PREFIX = "confusion: "
+CONFUSION_PREFIX = CONFUSION
 
 FINDING_KINDS: dict[str, str] = {
     "symbol-version": "violation",
@@ -580,12 +585,7 @@ def _warnings(facts: WheelFacts, bins: list[_Bin], claims: list[Claim]) -> list[
                 {"claim": c.tag})
         for c in claims if c.family == "linux"
     )  # fmt: skip
-    for a in facts.anomalies:
-        if a.startswith(CONFUSION_PREFIX):
-            out.append(Finding("violation", "zip-confusion", None, a[len(CONFUSION_PREFIX):],
-                               {"anomaly": a}))
-        else:
-            out.append(Finding("warning", "zip-anomaly", None, a, {"anomaly": a}))
+    out.extend(_archive_findings(facts))
     runtime = cxx_runtime_symbols()
     py_tags = set(facts.python_tags) | set(facts.abi_tags)
     for b in bins:
@@ -661,6 +661,10 @@ def judge(
     claims = parse_claims(facts.platform_tags, ps.aliases())
     if not claims:
         v.status = "not-linux"
+        # readers that install different members: whatever the tags, never a clean verdict
+        v.findings.extend(_archive_findings(facts))
+        if any(f.kind == "zip-confusion" for f in v.findings):
+            v.status = "mislabelled"
         if facts.elfs:
             n = len(facts.elfs)
             v.findings.append(Finding("warning", "binary-in-pure-wheel", facts.elfs[0].member,
@@ -691,7 +695,8 @@ def judge(
                                     f"the binaries need glibc >= {v.required_glibc}",
                                     {"glibc": v.required_glibc, "minimal_tag": v.minimal_tag}))
     v.findings = _merge(findings)
-    if not facts.elfs and not facts.errors:
+    if not facts.elfs and not facts.errors and not any(
+            f.kind == "zip-confusion" for f in v.findings):
         v.status = "no-binaries"
         v.minimal_tag = None
         v.minimal_tags = {}
@@ -704,6 +709,19 @@ def judge(
         v.status = "error"
         v.error = "; ".join(f"{e.member}: {e.message}" for e in facts.errors[:3])
     return v
+
+
+def _archive_findings(facts: WheelFacts) -> list[Finding]:
+    """The archive's anomalies: a ``zip-confusion`` violation where readers disagree on what
+    is installed, else a ``zip-anomaly`` warning."""
+    out = []
+    for a in facts.anomalies:
+        if a.startswith(CONFUSION_PREFIX):
+            out.append(Finding("violation", "zip-confusion", None, a[len(CONFUSION_PREFIX):],
+                               {"anomaly": a}))
+        else:
+            out.append(Finding("warning", "zip-anomaly", None, a, {"anomaly": a}))
+    return out
 
 
 def _wheel_arch(bins: list[_Bin], claims: list[Claim]) -> str:
