@@ -33,8 +33,16 @@ def configure_parser(sub: Any) -> None:
     p.add_argument("--engine", choices=("native", "lief"), default=None,
                    help="scanner (default: native, or $WHEELSCAN_ENGINE)")
     add_judge_arguments(p)
+    add_record_argument(p)
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="text format: list findings (-vv: with info)")
+
+
+def add_record_argument(p: argparse.ArgumentParser) -> None:
+    """``--verify-record``, for check and scan."""
+    p.add_argument("--verify-record", action="store_true",
+                   help="also hash every member against RECORD (record-mismatch warnings); "
+                        "inflates everything")  # fmt: skip
 
 
 def add_judge_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,7 +71,8 @@ def _check_one(path: str, args: argparse.Namespace, policies: Any) -> Verdict:
     from .verdict import Verdict, judge
 
     try:
-        facts = scan_wheel(path, engine=args.engine)
+        facts = scan_wheel(path, engine=args.engine,
+                           verify_record=getattr(args, "verify_record", False))
         v = judge(facts, policies, exclude=tuple(args.exclude), strict=args.strict)
     except Exception as e:  # one bad wheel (or an engine bug) must not end a bulk check
         v = Verdict(wheel=os.path.basename(path), status="error",

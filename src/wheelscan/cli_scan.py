@@ -161,6 +161,7 @@ def run_scan(
     on_outcome: Any = None,
     allow_hosts: tuple[str, ...] = (),
     wheel_timeout: float | None = 120.0,
+    verify_record: bool = False,
 ) -> ScanSummary:
     """Scan every wheel of ``specs`` into the store at ``db``; Ctrl-C commits what is done."""
     from .scheduler import DaskPool, LocalPool, ScanConfig
@@ -179,8 +180,10 @@ def run_scan(
         strict=strict,
         allow_hosts=tuple(allow_hosts),
         wheel_timeout=wheel_timeout,
+        verify_record=verify_record,
     )
     store = Store(db)
+    store.needs_record = verify_record  # facts stored without RECORD verified are re-read
     bar = _Progress(progress, disc)
     t0 = time.perf_counter()
 
@@ -229,7 +232,7 @@ def run_scan(
 
 
 def configure_parser(sub: Any) -> None:
-    from .cli_check import add_judge_arguments
+    from .cli_check import add_judge_arguments, add_record_argument
 
     p = sub.add_parser(
         "scan",
@@ -266,6 +269,7 @@ def configure_parser(sub: Any) -> None:
     p.add_argument("--wheel-timeout", type=float, default=120.0, metavar="SECONDS",
                    help="remote sources: time for all requests of one wheel "
                         "(default: %(default)s; 0: none)")  # fmt: skip
+    add_record_argument(p)
     p.add_argument("--dask", metavar="ADDRESS",
                    help="send batches to a dask.distributed scheduler (extra: dask)")  # fmt: skip
 
@@ -308,6 +312,7 @@ def execute(args: argparse.Namespace) -> int:
             progress=progress,
             allow_hosts=tuple(args.allow_host),
             wheel_timeout=args.wheel_timeout if args.wheel_timeout > 0 else None,
+            verify_record=args.verify_record,
         )
     except (FileNotFoundError, ValueError, StoreError, RemoteError) as e:
         eprint(f"wheelscan scan: {e}")

@@ -54,6 +54,7 @@ def scan_wheel(
     filename: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
     member_cache: MemberCacheLike | None = None,
+    verify_record: bool = False,
 ) -> WheelFacts:
     """Read one wheel (a path, or a binary file object with seek/read) into :class:`WheelFacts`.
 
@@ -62,12 +63,28 @@ def scan_wheel(
     ``open()`` does. ``filename`` overrides the name taken from the path or ``src.name``.
     ``member_cache`` (``get(key)``/``put(key, ElfFacts)``, key = (method, compressed_size,
     size, blake2b-16 hex of the compressed bytes)) lets an engine reuse an ELF member's facts.
+    ``verify_record`` also hashes every member against RECORD (``facts.record``; it inflates
+    everything, see :mod:`wheelscan.record`).
     """
     engine = engine or default_engine()
     scan = _SCANNERS.get(engine) or _load_scanner(engine)
     if member_cache is None:
-        return scan(src, filename=filename, limits=limits)
-    return scan(src, filename=filename, limits=limits, member_cache=member_cache)
+        facts = scan(src, filename=filename, limits=limits)
+    else:
+        facts = scan(src, filename=filename, limits=limits, member_cache=member_cache)
+    if verify_record:
+        add_record_check(facts, src)
+    return facts
+
+
+def add_record_check(facts: WheelFacts, src: str | os.PathLike[str] | BinaryIO) -> None:
+    """``facts.record`` for a wheel whose archive could be read."""
+    if facts.error is None:
+        from .record import verify_record
+
+        if not isinstance(src, (str, os.PathLike)):
+            src.seek(0)
+        facts.record = verify_record(src)
 
 
 _SCANNERS: dict[str, Callable[..., WheelFacts]] = {}

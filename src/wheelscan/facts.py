@@ -30,11 +30,12 @@ __all__ = [
     "weak_only",
 ]
 
-#: 2: ``SymbolGroup.weak_names``. Schema-1 facts still load (no weak names known: judged as
-#: before); a scan re-reads wheels whose stored facts are older.
-FACTS_SCHEMA_VERSION = 2
+#: 2: ``SymbolGroup.weak_names``. 3: ``WheelFacts.record`` (``--verify-record``). Older
+#: facts still load (no weak names known, RECORD not verified: judged as before); a scan
+#: re-reads wheels whose stored facts are older.
+FACTS_SCHEMA_VERSION = 3
 #: facts schemas :meth:`WheelFacts.from_dict` reads (``rejudge`` judges stored facts of each)
-READABLE_FACTS_SCHEMAS = frozenset({1, 2})
+READABLE_FACTS_SCHEMAS = frozenset({1, 2, 3})
 
 #: Symbol names kept per (library, version) group of versioned imports; the true count is kept.
 IMPORT_NAME_CAP = 64
@@ -200,6 +201,8 @@ class WheelFacts:
     size: int = 0  # bytes of the wheel file
     schema: int = FACTS_SCHEMA_VERSION
     transferred: int | None = None  # response-body bytes fetched (remote sources); None: local
+    #: what disagrees between the members and RECORD ([]: nothing); None: not verified
+    record: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

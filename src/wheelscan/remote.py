@@ -383,6 +383,7 @@ def scan_remote(
     *,
     allow_hosts: tuple[str, ...] = (),
     wheel_timeout: float | None = DEFAULT_WHEEL_TIMEOUT,
+    verify_record: bool = False,
     **http: Any,
 ) -> WheelFacts:
     """Scan the wheel at ``url`` over range requests; never raises for a bad wheel or server.
@@ -391,7 +392,7 @@ def scan_remote(
     hash (see the module docstring). Requests stay on ``url``'s origin or ``allow_hosts``;
     all of them together take at most ``wheel_timeout`` seconds.
     """
-    from .engine import default_engine, scan_wheel
+    from .engine import add_record_check, default_engine, scan_wheel
     from .wheelinfo import fill_filename_facts
 
     expected = hash_from_url(url)
@@ -413,6 +414,8 @@ def scan_remote(
             facts = scan_wheel_native(src, filename=filename, limits=small, inflater="zlib")
         else:
             facts = scan_wheel(cast("BinaryIO", f), engine, filename=filename, limits=limits)
+        if verify_record:
+            add_record_check(facts, cast("BinaryIO", f))
         facts.transferred = f.stats.body_bytes
         if not facts.size:
             facts.size = f.size

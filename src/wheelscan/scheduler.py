@@ -82,6 +82,7 @@ class ScanConfig:
     strict: bool = False
     allow_hosts: tuple[str, ...] = ()  # remote wheels: hosts besides the wheel URL's origin
     wheel_timeout: float | None = 120.0  # remote wheels: seconds for all their requests
+    verify_record: bool = False  # hash every member against RECORD (facts.record)
     hang_on: str | None = None
     pidfile: str | None = None
 
@@ -281,7 +282,8 @@ def scan_one(
             from .remote import scan_remote
 
             facts = scan_remote(location, filename, cfg.engine, cfg.limits,
-                                allow_hosts=cfg.allow_hosts, wheel_timeout=cfg.wheel_timeout)
+                                allow_hosts=cfg.allow_hosts, wheel_timeout=cfg.wheel_timeout,
+                                verify_record=cfg.verify_record)  # fmt: skip
         elif not os.path.isabs(location):
             # sources hand out absolute paths and http(s) URLs only: anything else ("file:",
             # "foo:/x.whl", a relative path) is refused rather than opened on this host
@@ -292,7 +294,8 @@ def scan_one(
                 scan_seconds=time.perf_counter() - t0,
             )  # fmt: skip
         else:
-            facts = scan_wheel(location, cfg.engine, filename=filename, limits=cfg.limits, **kw)
+            facts = scan_wheel(location, cfg.engine, filename=filename, limits=cfg.limits,
+                               verify_record=cfg.verify_record, **kw)  # fmt: skip
     except Exception as e:  # engines promise not to raise; if one does, record it and go on
         return Outcome(
             location, filename, "error",

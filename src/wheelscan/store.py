@@ -205,11 +205,18 @@ class Store:
     # -- reads ------------------------------------------------------------------------------
 
     _RESUME_COLS = "size, mtime, content_hash, facts_schema, status, upload_time, yanked"
+    #: with ``needs_record``: whether the stored facts verified RECORD (read only then: it
+    #: parses each row's facts)
+    _RECORD_COL = ", json_extract(facts, '$.record') IS NOT NULL"
+    needs_record = False
+
+    def _resume_cols(self) -> str:
+        return self._RESUME_COLS + (self._RECORD_COL if self.needs_record else "")
 
     def current_status(self, ref: WheelRef) -> str | None:
         """The stored status if ``ref`` is already scanned and unchanged, else None."""
         row = self.con.execute(
-            f"SELECT {self._RESUME_COLS} FROM wheels WHERE location = ?", (ref.location,)
+            f"SELECT {self._resume_cols()} FROM wheels WHERE location = ?", (ref.location,)
         ).fetchone()
         return None if row is None else self._unchanged(ref, row)
 
@@ -219,10 +226,11 @@ class Store:
         for i in range(0, len(refs), 500):
             chunk = refs[i : i + 500]
             marks = ",".join("?" * len(chunk))
+            cols = self._resume_cols()
             rows = {
                 str(r[0]): r[1:]
                 for r in self.con.execute(
-                    f"SELECT location, {self._RESUME_COLS} FROM wheels WHERE location IN ({marks})",
+                    f"SELECT location, {cols} FROM wheels WHERE location IN ({marks})",
                     [r.location for r in chunk],
                 )
             }
@@ -232,9 +240,11 @@ class Store:
         return out
 
     def _unchanged(self, ref: WheelRef, row: tuple[object, ...]) -> str | None:
-        size, mtime, chash, schema, status, upload, yanked = row
+        size, mtime, chash, schema, status, upload, yanked = row[:7]
         if schema != FACTS_SCHEMA_VERSION or size != ref.size or mtime != ref.mtime:
             return None
+        if self.needs_record and not row[7]:
+            return None  # stored without RECORD verified; this scan verifies it
         if chash and ref.content_hash and chash != ref.content_hash:
             return None
         new_yanked = None if ref.yanked is None else int(ref.yanked)

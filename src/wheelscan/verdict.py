@@ -36,6 +36,8 @@ violation   zip-confusion          readers disagree on the archive's members, na
                                    are judged
 warning     zip-anomaly            what PyPI's upload validator refuses though readers agree:
                                    comments, names, descriptors, extras, duplicates, trailing
+warning     record-mismatch        ``--verify-record``: a member's hash or size differs from
+                                   RECORD, a member is unlisted, or a listed file is missing
 info        over-conservative      an older tag the wheel could honestly claim
 info        required-glibc         the exact minimum glibc, next to the quantised tag
 info        weak-import            a weak (optional) import the policy would refuse if it
@@ -118,6 +120,7 @@ FINDING_KINDS: dict[str, str] = {
     "purelib-binary": "warning",
     "binary-in-pure-wheel": "warning",
     "zip-anomaly": "warning",
+    "record-mismatch": "warning",
     "zip-confusion": "violation",
     "over-conservative": "info",
     "required-glibc": "info",
@@ -714,7 +717,8 @@ def judge(
 def _archive_findings(facts: WheelFacts) -> list[Finding]:
     """The archive's anomalies: a ``zip-confusion`` violation where readers disagree on what
     is installed, else a ``zip-anomaly`` warning."""
-    out = []
+    out = [Finding("warning", "record-mismatch", None, r, {"record": r})
+           for r in facts.record or ()]
     for a in facts.anomalies:
         if a.startswith(CONFUSION_PREFIX):
             out.append(Finding("violation", "zip-confusion", None, a[len(CONFUSION_PREFIX):],
