@@ -384,3 +384,26 @@ def test_the_last_wheel_file_is_read(sos: tuple[bytes, bytes], tmp_path: Path) -
         f = scan_wheel(w, engine=engine)
         assert f.root_is_purelib is True, engine
         assert "duplicate member names" in f.anomalies
+
+
+@pytest.mark.parametrize("case", ["other-method", "other-name"])
+def test_remote_judges_the_local_headers_it_fetches(
+    case: str, sos: tuple[bytes, bytes], tmp_path: Path
+) -> None:
+    """Over range requests only the opened members' local headers are read: those are
+    compared, and the copy a streaming reader would install is judged."""
+    from _httpserver import IndexServer
+
+    from wheelscan.remote import scan_remote
+
+    w = tmp_path / NAME
+    w.write_bytes(STREAM_CASES[case][0](*sos))
+    with IndexServer([w]) as srv:
+        f = scan_remote(srv.file_url(NAME), NAME)
+    assert f.error is None, f.error
+    v = judge(f)
+    assert v.status == "mislabelled", v.findings
+    # the directory's name may be a binary (x.dat, _x.so), so its local header is read
+    sv = [x for x in v.violations if x.kind == "symbol-version"]
+    assert SO in [x.member for x in sv], v.findings
+    assert any(x.kind == "zip-confusion" for x in v.violations), v.findings
