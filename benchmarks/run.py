@@ -99,7 +99,10 @@ def corpus_paths(cache: Path, only: str | None) -> list[tuple[dict[str, Any], Pa
             continue
         path = cache / entry["filename"]
         if not path.is_file() or path.stat().st_size != entry["size"]:
-            sys.exit(f"{path} missing: run python benchmarks/fetch_corpus.py first")
+            # PyPI's mirrors here may no longer offer a pinned file: say so, measure the rest
+            print(f"skipped: {path.name} is not cached (python benchmarks/fetch_corpus.py)",
+                  file=sys.stderr)
+            continue
         out.append((entry, path))
     return out
 

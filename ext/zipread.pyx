@@ -782,7 +782,6 @@ cdef class Archive:
         cdef uint64_t keep
         cdef uint16_t flags, method
         cdef uint64_t cap
-        cdef Entry* ent
         if self.size < 22:
             raise_status(ST_ZIP, f"not a ZIP archive: {self.size} bytes, too small for an end of central directory record")
         # the last 22 bytes first (and 20 before them, where a ZIP64 locator would be): an
@@ -975,18 +974,10 @@ cdef class Archive:
             offset += concat
             if offset < min_off:
                 min_off = offset
-            ent = &self.ents[parsed]
-            ent.name_at = name_at
-            ent.raw_at = pos + 46
-            ent.nlen = <uint16_t>keep
-            ent.raw_nlen = <uint16_t>nlen
-            ent.view = 0
-            ent.flags = eflags
-            ent.method = method
-            ent.csize = csize
-            ent.usize = usize
-            ent.offset = offset
-            ent.crc = crc
+            self.ents[parsed] = Entry(name_at=name_at, raw_at=pos + 46, csize=csize, usize=usize,
+                                      offset=offset, crc=crc, nlen=<uint16_t>keep,
+                                      raw_nlen=<uint16_t>nlen, flags=eflags, method=method,
+                                      view=0)
             self.count = parsed + 1
             kind = classify(p + name_at, keep, usize, eflags)
             if kind != K_CANDIDATE and name_at != pos + 46 and classify(
@@ -1160,27 +1151,20 @@ cdef class Archive:
         ``names`` stay zipfile's."""
         cdef Py_ssize_t i = self.count + self.n_local
         cdef Entry* grown = <Entry*>realloc(self.ents, (i + 1) * sizeof(Entry))
-        cdef Entry* ent
+        cdef uint16_t nlen
         if grown == NULL:
             raise_status(ST_NOMEM, "cannot allocate a local-header entry")
         self.ents = grown
         if self._lh_names is None:
             self._lh_names = []
         self._lh_names.append(raw)
-        ent = &self.ents[i]
-        ent.name_at = ent.raw_at = 0
-        ent.raw_nlen = <uint16_t>len(raw)
         cut = raw.find(b"\0")
-        ent.nlen = <uint16_t>(cut if cut >= 0 else len(raw))
-        ent.view = 1
-        ent.flags = flags
-        ent.method = method
-        ent.csize = csize
-        ent.usize = usize
-        ent.offset = offset
-        ent.crc = crc
+        nlen = <uint16_t>(cut if cut >= 0 else len(raw))
+        self.ents[i] = Entry(name_at=0, raw_at=0, csize=csize, usize=usize, offset=offset,
+                             crc=crc, nlen=nlen, raw_nlen=<uint16_t>len(raw), flags=flags,
+                             method=method, view=1)
         self.n_local += 1
-        if classify(<const uint8_t*>PyBytes_AS_STRING(raw), ent.nlen, usize, flags) == K_CANDIDATE:
+        if classify(<const uint8_t*>PyBytes_AS_STRING(raw), nlen, usize, flags) == K_CANDIDATE:
             self.candidates.append(i)
         return 0
 
