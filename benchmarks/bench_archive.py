@@ -48,8 +48,8 @@ print(json.dumps({"wall": time.perf_counter() - t0,
 
 
 def _run(tree: Path, paths: list[str], verify: bool) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(tree / "src"), json.dumps(paths),
-                          "1" if verify else "0"], capture_output=True, text=True, check=False)  # fmt: skip
+    cmd = [sys.executable, "-c", CHILD, str(tree / "src"), json.dumps(paths), str(int(verify))]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode:
         raise SystemExit(f"{tree}: the scan failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout)

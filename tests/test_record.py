@@ -96,7 +96,7 @@ def test_size_weak_hash_and_missing_hash(wheel: Path, tmp_path: Path) -> None:
     record = _record(wheel).decode()
     record = record.replace(f"rec/data.bin,sha256={_b64(data)},{len(data)}",
                             f"rec/data.bin,sha256={_b64(data)},{len(data) + 1}")
-    md5 = base64.urlsafe_b64encode(hashlib.md5(b"x = 1\n").digest()).rstrip(b"=").decode()  # noqa: S324
+    md5 = base64.urlsafe_b64encode(hashlib.md5(b"x = 1\n").digest()).rstrip(b"=").decode()
     record = record.replace(f"rec/__init__.py,sha256={_b64(FILES['rec/__init__.py'])}",
                             f"rec/__init__.py,md5={md5}")
     record = record.replace("rec-1.0.dist-info/METADATA,sha256=", "rec-1.0.dist-info/METADATA,x")
