@@ -44,7 +44,7 @@ def _corpus(tmp: Path) -> list[Path]:
 
 
 def _download(url: str) -> tuple[int, float]:
-    from wheelscan.httpfile import pool_manager
+    from wheelscan.mirror.httpfile import pool_manager
 
     t0 = time.perf_counter()
     r = pool_manager().request("GET", url, preload_content=True)
@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     from test_remote_bytes import minimum_bytes
 
     from wheelscan import judge, scan_wheel
-    from wheelscan.cli_scan import run_scan
-    from wheelscan.remote import scan_remote
+    from wheelscan.cli.scan import run_scan
+    from wheelscan.mirror.remote import scan_remote
 
     with tempfile.TemporaryDirectory() as tmp:
         wheels = sorted(args.wheels.glob("*.whl")) if args.wheels else _corpus(Path(tmp))

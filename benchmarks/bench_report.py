@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _mirror import LYING_NEW, build_elfs, wheel
 
 from wheelscan import judge, scan_wheel
-from wheelscan.sources import WheelRef
-from wheelscan.store import Outcome, Store
+from wheelscan.mirror.sources import WheelRef
+from wheelscan.mirror.store import Outcome, Store
 
 LIMITS = {"text": 10.0, "csv": 10.0, "jsonl": 10.0, "jsonl.zst": 10.0, "html": 30.0}
 

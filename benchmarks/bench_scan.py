@@ -64,7 +64,7 @@ def _inflater_module() -> Any:
 
 
 def _inflate_all(paths: list[str]) -> int:
-    from wheelscan.members import may_be_binary
+    from wheelscan.read.members import may_be_binary
 
     inflater = _inflater_module()
 
@@ -105,7 +105,7 @@ def inflate_floor(paths: list[Path], procs: int) -> float:
 def timed_scan(
     sources: list[str], db: Path, jobs: int, *, member_cache: bool, rescan: bool = False
 ) -> tuple[float, Any]:
-    from wheelscan.cli_scan import run_scan
+    from wheelscan.cli.scan import run_scan
 
     t0 = time.perf_counter()
     s = run_scan(sources, str(db), jobs=jobs, member_cache=member_cache, rescan=rescan)
@@ -114,7 +114,7 @@ def timed_scan(
 
 def in_process(paths: list[Path]) -> float:
     """The worker's own work (scan, judge, JSON) in a plain loop: no pool, no store."""
-    from wheelscan.scheduler import ScanConfig, Worker
+    from wheelscan.mirror.pool import ScanConfig, Worker
 
     w = Worker(ScanConfig(member_cache=False))
     w.scan(str(paths[0]), paths[0].name)  # warm imports and policy
@@ -128,7 +128,7 @@ def rss_run(listfile: Path, db: Path) -> tuple[int, float, int]:
     """(peak RSS KiB of the main process, seconds, wheels) for a scan of ``listfile``."""
     code = (
         "import resource, sys, time\n"
-        "from wheelscan.cli_scan import run_scan\n"
+        "from wheelscan.cli.scan import run_scan\n"
         "t = time.perf_counter()\n"
         f"s = run_scan([{str(listfile)!r}], {str(db)!r}, jobs=2)\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t,"

@@ -41,8 +41,8 @@ from aw_hermetic import claim_holds, hermetic, show  # noqa: E402
 from fetch_corpus import default_cache, load_corpus  # noqa: E402
 
 from wheelscan import judge, scan_wheel  # noqa: E402
-from wheelscan.policy import default_policies  # noqa: E402
-from wheelscan.tags import parse_claims  # noqa: E402
+from wheelscan.rules.policy import default_policies  # noqa: E402
+from wheelscan.rules.tags import parse_claims  # noqa: E402
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """A wheel's filename and its WHEEL file, read in C for the common case.
 
-:mod:`wheelscan.wheelinfo` asks these first and falls back to its Python code whenever they
+:mod:`wheelscan.read.wheelinfo` asks these first and falls back to its Python code whenever they
 return None, so each either gives exactly what that code would or None. They exist because a
 small wheel's scan is a few dozen microseconds: matching the filename with a regular
 expression and splitting the WHEEL file into Python strings took a sixth of it.

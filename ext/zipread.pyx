@@ -344,8 +344,8 @@ cdef str decode_name(const uint8_t* p, Py_ssize_t n, uint16_t flags):
     return raw.decode("cp437")
 
 
-from wheelscan.members import _NOT_BINARY_SUFFIXES, may_be_binary
-from wheelscan import zipviews as _zipviews
+from wheelscan.read.members import _NOT_BINARY_SUFFIXES, may_be_binary
+from wheelscan.read import zipviews as _zipviews
 
 
 cdef inline bint _odd_name(const uint8_t* p, Py_ssize_t n) noexcept:

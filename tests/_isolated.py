@@ -239,7 +239,7 @@ def private_tmp(prefix: str) -> Iterator[Path]:
 
 def native_available() -> bool:
     try:
-        import wheelscan._native_engine  # noqa: F401
+        import wheelscan.read.native  # noqa: F401
     except ImportError:
         return False
     return True

@@ -139,7 +139,7 @@ def engine_for_tests() -> str:
     if "WHEELSCAN_ENGINE" in os.environ:
         return os.environ["WHEELSCAN_ENGINE"]
     try:
-        import wheelscan._native_engine  # noqa: F401
+        import wheelscan.read.native  # noqa: F401
     except ImportError:
         return "lief"
     return "native"

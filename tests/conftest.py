@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def native_engine_error() -> str | None:
     """Why the native engine cannot be imported, or None when it can."""
     try:
-        importlib.import_module("wheelscan._native_engine")
+        importlib.import_module("wheelscan.read.native")
     except ImportError as e:
         return f"native engine not importable: {e}"
     return None

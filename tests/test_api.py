@@ -17,8 +17,8 @@ from conftest import native_engine_error, require
 from test_differential import _corpus_wheel
 
 import wheelscan
-from wheelscan.engine import default_engine
 from wheelscan.facts import FACTS_SCHEMA_VERSION, WheelFacts
+from wheelscan.read.engine import default_engine
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,7 +16,7 @@ from aw_hermetic import claim_holds, show
 from verdict_wheels import Scenario, build_scenarios
 
 from wheelscan import judge, scan_wheel
-from wheelscan.verdict import FINDING_KINDS
+from wheelscan.rules.verdict import FINDING_KINDS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -77,8 +77,8 @@ def _ours(s: Scenario) -> tuple[str | None, bool, set[str]]:
 
 
 def _claims(s: Scenario) -> list[str]:
-    from wheelscan.policy import default_policies
-    from wheelscan.tags import parse_claims
+    from wheelscan.rules.policy import default_policies
+    from wheelscan.rules.tags import parse_claims
 
     plat = s.path.name[: -len(".whl")].split("-")[-1].split(".")
     return [c.canonical for c in parse_claims(plat, default_policies().aliases())]

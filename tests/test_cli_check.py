@@ -73,7 +73,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory, scenarios: list[Scenario])
 
 
 def test_schema_is_valid_and_matches_vocabulary() -> None:
-    from wheelscan.verdict import FINDING_KINDS, VERDICT_SCHEMA_VERSION
+    from wheelscan.rules.verdict import FINDING_KINDS, VERDICT_SCHEMA_VERSION
 
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     assert SCHEMA["properties"]["schema_version"]["const"] == VERDICT_SCHEMA_VERSION

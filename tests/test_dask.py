@@ -18,7 +18,7 @@ from _mirror import (
 )
 from conftest import require
 
-from wheelscan.cli_scan import run_scan
+from wheelscan.cli.scan import run_scan
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -19,8 +19,8 @@ from conftest import native_engine_error, require
 from corpus import WHEEL_IDS, expectation_mismatches, readelf_facts, readelf_mismatches
 
 import wheelscan
-from wheelscan._lief_engine import LIEF_UNCOMPARABLE
 from wheelscan.facts import ElfFacts, MemberStats, WheelFacts
+from wheelscan.read.lief import LIEF_UNCOMPARABLE
 
 if TYPE_CHECKING:
     from corpus import Corpus, CorpusWheel

@@ -285,7 +285,7 @@ def check_views(archive: bytes, facts: Any, path: Path) -> int:
     import zlib as _zlib
 
     from wheelscan._native import zipread
-    from wheelscan.members import may_be_binary
+    from wheelscan.read.members import may_be_binary
 
     try:
         zf = zipfile.ZipFile(io.BytesIO(archive))

@@ -25,8 +25,8 @@ from conftest import require
 from test_libisal import _env, _shared_object, _zipread
 from test_native_unit import _with_member_stream
 
-from wheelscan._native_engine import scan_wheel_native
 from wheelscan.errors import InflateError, LimitExceeded
+from wheelscan.read.native import scan_wheel_native
 
 _SOURCE = """
 #include <string.h>
@@ -160,7 +160,7 @@ def test_disabled_by_environment(tmp_path: Path) -> None:
     w = _wheel(tmp_path / "p-1.0-cp311-cp311-linux_x86_64.whl",
                {"p/libpadded.so": padded, "p/libdense.so": dense})  # fmt: skip
     code = ("import json, sys\nfrom wheelscan._native import zipread as z\n"
-            "from wheelscan._native_engine import scan_wheel_native\n"
+            "from wheelscan.read.native import scan_wheel_native\n"
             "f = scan_wheel_native(sys.argv[1])\n"
             "print(json.dumps([z.LIBZNG, z.LIBZNG_ERROR, z.INFLATERS, z.inflater, "
             "[e.needed for e in f.elfs], f.errors]))\n")  # fmt: skip

@@ -17,9 +17,9 @@ from builders import ZipMember, make_wheel, write_zip
 from corpus import DECOYS, NON_ELF_PEEKED, WHEEL_IDS
 from test_differential import _corpus_wheel
 
-from wheelscan._lief_engine import LIEF_UNCOMPARABLE, scan_wheel_lief
 from wheelscan.facts import ElfFacts, WheelFacts
 from wheelscan.limits import Limits
+from wheelscan.read.lief import LIEF_UNCOMPARABLE, scan_wheel_lief
 
 if TYPE_CHECKING:
     from corpus import Corpus

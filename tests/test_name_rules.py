@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from packaging.tags import Tag
 from packaging.utils import parse_wheel_filename
 
-from wheelscan import wheelinfo
 from wheelscan.facts import WheelFacts
-from wheelscan.members import _NOT_BINARY_SUFFIXES, may_be_binary
-from wheelscan.wheelinfo import (
+from wheelscan.read import wheelinfo
+from wheelscan.read.members import _NOT_BINARY_SUFFIXES, may_be_binary
+from wheelscan.read.wheelinfo import (
     _SIMPLE_WHEEL,
     fill_filename_facts,
     fill_wheel_file_facts,

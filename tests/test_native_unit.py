@@ -52,7 +52,7 @@ def native_ready() -> None:
 
 def _mods() -> tuple[Any, Any, Any]:
     from wheelscan._native import elf, zipread
-    from wheelscan._native_engine import scan_wheel_native
+    from wheelscan.read.native import scan_wheel_native
 
     return elf, zipread, scan_wheel_native
 
@@ -1139,7 +1139,7 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe-1.0-py3-none-any.whl"
     os.mkfifo(fifo)
     code = (
-        "import sys; from wheelscan._native_engine import scan_wheel_native as s; "
+        "import sys; from wheelscan.read.native import scan_wheel_native as s; "
         "print(s(sys.argv[1]).error)"
     )
     r = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True,

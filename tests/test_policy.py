@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from wheelscan.policy import (
+from wheelscan.rules.policy import (
     PolicyError,
     cxx_runtime_symbols,
     default_policies,

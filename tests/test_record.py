@@ -20,7 +20,7 @@ import pytest
 from builders import Import, build_elf, build_stub, have, make_wheel
 
 from wheelscan import judge, scan_wheel
-from wheelscan.cli_scan import run_scan
+from wheelscan.cli.scan import run_scan
 
 NAME = "rec-1.0-py3-none-manylinux_2_17_x86_64.whl"
 FILES = {"rec/__init__.py": b"x = 1\n", "rec/data.bin": b"\x00" * 5000}

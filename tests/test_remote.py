@@ -22,9 +22,9 @@ import urllib3
 from _httpserver import IndexServer, ServerConfig
 
 from wheelscan import judge, scan_wheel
-from wheelscan.httpfile import HTTPFile, RemoteError
-from wheelscan.remote import fetch_page, iter_remote, scan_remote
-from wheelscan.sources import Discovery
+from wheelscan.mirror.httpfile import HTTPFile, RemoteError
+from wheelscan.mirror.remote import fetch_page, iter_remote, scan_remote
+from wheelscan.mirror.sources import Discovery
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -274,9 +274,9 @@ def _hostile_variants(good: bytes) -> dict[str, bytes]:
 def test_hostile_archives_same_as_local_file_object(wheels: list[Path], tmp_path: Path) -> None:
     """Broken archives over HTTP give the facts (and errors) a local file object gives, read
     with the inflater and step remote scans use (error texts name the inflater's message)."""
-    from wheelscan._native_engine import scan_wheel_native
     from wheelscan.limits import DEFAULT_LIMITS
-    from wheelscan.remote import REMOTE_CHUNK
+    from wheelscan.mirror.remote import REMOTE_CHUNK
+    from wheelscan.read.native import scan_wheel_native
 
     limits = dataclasses.replace(DEFAULT_LIMITS, chunk_size=REMOTE_CHUNK)
     good = next(p for p in wheels if "x86_64_deflate" in p.name)

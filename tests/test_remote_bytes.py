@@ -25,8 +25,8 @@ from builders import build_elf, make_wheel
 from elftools.elf.elffile import ELFFile
 
 from wheelscan import scan_wheel
-from wheelscan.members import may_be_binary
-from wheelscan.remote import scan_remote
+from wheelscan.mirror.remote import scan_remote
+from wheelscan.read.members import may_be_binary
 
 KiB = 1024
 

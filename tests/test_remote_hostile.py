@@ -28,11 +28,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from verdict_wheels import build_scenarios
 
-from wheelscan import judge, remote, scan_wheel
-from wheelscan.httpfile import HTTPFile, RemoteError, URLPolicy
-from wheelscan.remote import fetch_page, iter_remote, parse_page, scan_remote
-from wheelscan.scheduler import ScanConfig, scan_one
-from wheelscan.sources import Discovery
+from wheelscan import judge, scan_wheel
+from wheelscan.mirror import remote
+from wheelscan.mirror.httpfile import HTTPFile, RemoteError, URLPolicy
+from wheelscan.mirror.pool import ScanConfig, scan_one
+from wheelscan.mirror.remote import fetch_page, iter_remote, parse_page, scan_remote
+from wheelscan.mirror.sources import Discovery
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -75,7 +76,7 @@ def _sha256(p: Path) -> str:
 def test_index_hash_claim_cannot_poison_a_verdict(
     scenarios: list[Scenario], tmp_path: Path
 ) -> None:
-    from wheelscan.cli_scan import run_scan
+    from wheelscan.cli.scan import run_scan
 
     ok = next(s for s in scenarios if s.status == "ok" and s.arch == "x86_64")
     bad = next(s for s in scenarios if s.status == "mislabelled" and s.arch == "x86_64")
@@ -107,7 +108,7 @@ def test_index_hash_claim_cannot_poison_a_verdict(
 
 
 def test_whole_file_read_checks_the_claim(scenarios: list[Scenario], tmp_path: Path) -> None:
-    from wheelscan.cli_scan import run_scan
+    from wheelscan.cli.scan import run_scan
 
     clean = next(s for s in scenarios if s.status == "ok" and s.arch == "x86_64")
     bad = next(s for s in scenarios if s.status == "mislabelled" and s.arch == "x86_64")
@@ -130,7 +131,7 @@ def test_whole_file_read_checks_the_claim(scenarios: list[Scenario], tmp_path: P
 
 
 def test_links_to_local_files_are_never_opened(wheels: list[Path], tmp_path: Path) -> None:
-    from wheelscan.cli_scan import run_scan
+    from wheelscan.cli.scan import run_scan
 
     w = wheels[0]
     local = tmp_path / "local" / w.name
@@ -162,7 +163,7 @@ def test_a_lone_surrogate_in_a_json_page_is_refused_per_link(
     """PEP 691 JSON may write a lone surrogate (``\\ud800``); no UTF-8 store, report or
     terminal can hold one. That link is refused with a note; the good link is scanned."""
     from wheelscan.cli import main
-    from wheelscan.cli_scan import run_scan
+    from wheelscan.cli.scan import run_scan
 
     w = wheels[0]
     evil = "evil\ud800-1.0-py3-none-manylinux2014_x86_64.whl"
@@ -422,7 +423,7 @@ def test_a_trickled_chunk_size_line_cannot_hold_a_page(monkeypatch: pytest.Monke
 
 
 def test_a_trickling_server_cannot_hold_a_wheel(wheels: list[Path], tmp_path: Path) -> None:
-    from wheelscan.cli_scan import run_scan
+    from wheelscan.cli.scan import run_scan
 
     w = wheels[0]
     with IndexServer([w], ServerConfig(trickle=0.2)) as srv:  # 5 bytes/s, never a read timeout

@@ -30,7 +30,7 @@ from _mirror import Elfs, engine_for_tests, shared_elfs, to_bandersnatch
 from builders import Import, build_elf, build_stub, make_wheel
 from corpus import in_ci
 
-from wheelscan.store import STORE_SCHEMA_VERSION
+from wheelscan.mirror.store import STORE_SCHEMA_VERSION
 
 ENGINE = engine_for_tests()
 SONAME = "libvendored-0a1b2c3d.so.1"

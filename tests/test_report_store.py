@@ -15,8 +15,8 @@ from typing import Any
 import html5lib
 import pytest
 
-from wheelscan.sources import WheelRef
-from wheelscan.store import Outcome, Store
+from wheelscan.mirror.sources import WheelRef
+from wheelscan.mirror.store import Outcome, Store
 
 ODD_MEMBER = 'pkg.libs/we"ird\\ é.so'
 ODD_SONAME = 'libwe"ird-é.so.1'
@@ -123,7 +123,7 @@ def test_odd_store_records(odd_store: Path) -> None:
 def test_html_caps(tmp_path: Path) -> None:
     """More mislabelled wheels than the table shows: the table and the per-project lists stop
     at their caps and say how many there are; the file stays small."""
-    from wheelscan.report_html import PROJECT_SECTIONS, PROJECT_WHEELS, TABLE_ROWS
+    from wheelscan.report.html import PROJECT_SECTIONS, PROJECT_WHEELS, TABLE_ROWS
 
     db = tmp_path / "big.sqlite"
     n = TABLE_ROWS + 500

@@ -232,7 +232,7 @@ def test_rejudge_without_opening_wheels(
 
 def test_progress_bar(mirror: tuple[Path, dict[str, str]], tmp_path: Path,
                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    from wheelscan.cli_scan import run_scan
+    from wheelscan.cli.scan import run_scan
 
     root, expected = mirror
     n = len(expected)
@@ -271,7 +271,7 @@ def test_second_scan_on_a_busy_store_is_refused(
 
 
 def test_slow_rates_keep_a_decimal() -> None:
-    from wheelscan.cli_scan import ScanSummary
+    from wheelscan.cli.scan import ScanSummary
 
     s = ScanSummary()
     s.scanned, s.seconds, s.bytes = 3, 8.0, 4_000_000

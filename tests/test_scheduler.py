@@ -24,15 +24,15 @@ from _mirror import (
 )
 
 from wheelscan import scan_wheel
-from wheelscan.scheduler import MIN_CACHED, LocalPool, ScanConfig
-from wheelscan.sources import Discovery, iter_tree
-from wheelscan.store import Store
+from wheelscan.mirror.pool import MIN_CACHED, LocalPool, ScanConfig
+from wheelscan.mirror.sources import Discovery, iter_tree
+from wheelscan.mirror.store import Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from wheelscan.sources import WheelRef
-    from wheelscan.store import Outcome
+    from wheelscan.mirror.sources import WheelRef
+    from wheelscan.mirror.store import Outcome
 
 ENGINE = engine_for_tests()
 

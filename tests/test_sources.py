@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from _mirror import blake2b_256, to_bandersnatch
 
-from wheelscan.sources import (
+from wheelscan.mirror.sources import (
     Discovery,
     Filters,
     iter_bandersnatch,

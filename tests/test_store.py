@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from wheelscan.facts import FACTS_SCHEMA_VERSION, ElfFacts, LibraryNeed, VersionNeed
-from wheelscan.scheduler import MemberCache
-from wheelscan.sources import WheelRef
-from wheelscan.store import STORE_SCHEMA_VERSION, Outcome, Store, StoreError
+from wheelscan.mirror.pool import MemberCache
+from wheelscan.mirror.sources import WheelRef
+from wheelscan.mirror.store import STORE_SCHEMA_VERSION, Outcome, Store, StoreError
 
 if TYPE_CHECKING:
     from pathlib import Path

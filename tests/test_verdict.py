@@ -18,7 +18,7 @@ from wheelscan.facts import (
     VersionNeed,
     WheelFacts,
 )
-from wheelscan.verdict import FINDING_KINDS, installed_path
+from wheelscan.rules.verdict import FINDING_KINDS, installed_path
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -104,7 +104,7 @@ def kinds(v: Any, severity: str | None = None) -> set[str]:
 
 
 def test_vocabulary_is_documented() -> None:
-    import wheelscan.verdict as mod
+    import wheelscan.rules.verdict as mod
 
     assert mod.__doc__ is not None
     for kind, sev in FINDING_KINDS.items():
@@ -455,7 +455,7 @@ def test_judge_is_hermetic(scenarios: list[Scenario], monkeypatch: pytest.Monkey
     import builtins
     import io
 
-    from wheelscan.policy import cxx_runtime_symbols, default_policies, musl_12_symbols
+    from wheelscan.rules.policy import cxx_runtime_symbols, default_policies, musl_12_symbols
 
     default_policies()
     cxx_runtime_symbols()

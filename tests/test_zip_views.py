@@ -394,7 +394,7 @@ def test_remote_judges_the_local_headers_it_fetches(
     compared, and the copy a streaming reader would install is judged."""
     from _httpserver import IndexServer
 
-    from wheelscan.remote import scan_remote
+    from wheelscan.mirror.remote import scan_remote
 
     w = tmp_path / NAME
     w.write_bytes(STREAM_CASES[case][0](*sos))

@@ -10,20 +10,20 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .engine import ENGINES, scan_wheel
     from .facts import ElfFacts, WheelFacts
-    from .verdict import judge
+    from .read.engine import ENGINES, scan_wheel
+    from .rules.verdict import judge
 
 __all__ = ["ENGINES", "ElfFacts", "WheelFacts", "__version__", "judge", "scan_wheel"]
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "ENGINES": "engine",
-    "scan_wheel": "engine",
+    "ENGINES": "read.engine",
+    "scan_wheel": "read.engine",
     "ElfFacts": "facts",
     "WheelFacts": "facts",
-    "judge": "verdict",
+    "judge": "rules.verdict",
 }
 
 

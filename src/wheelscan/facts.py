@@ -1,7 +1,8 @@
 """What a scan records about a wheel: plain, typed, serialisable facts (no verdicts).
 
 Facts describe what the binaries *are*; verdicts are computed from facts and a policy
-(see :mod:`wheelscan.verdict`), so stored facts can be re-judged without reading a wheel again.
+(see :mod:`wheelscan.rules.verdict`), so stored facts can be re-judged without reading a
+wheel again.
 
 Both engines (``native`` and ``lief``) produce exactly these objects. The JSON form
 (:meth:`WheelFacts.to_dict`) is a contract: bump :data:`FACTS_SCHEMA_VERSION` on any change.

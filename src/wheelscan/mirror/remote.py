@@ -1,14 +1,15 @@
 """Remote sources: a PEP 691/503 simple index, a project page or a wheel URL, over HTTP.
 
-:func:`iter_remote` lists wheels as :class:`~wheelscan.sources.WheelRef` whose ``location`` is
-the wheel's absolute URL with a ``#<algo>=<hex>`` fragment carrying the index's hash (so a
-worker that is handed only the location can still verify a whole download). Index pages are
+:func:`iter_remote` lists wheels as :class:`~wheelscan.mirror.sources.WheelRef` whose
+``location`` is the wheel's absolute URL with a ``#<algo>=<hex>`` fragment carrying the
+index's hash (so a worker that is handed only the location can still verify a whole
+download). Index pages are
 asked for as PEP 691 JSON and read as PEP 503 HTML when that is what the server answers
 (content negotiation, PEP 691 "Clients"). Project pages are fetched by a bounded thread pool,
 ahead of the scan, in order.
 
 :func:`scan_remote` is what a worker runs for such a location: it reads the wheel through
-:class:`~wheelscan.httpfile.HTTPFile` (range requests) with the native engine set for small
+:class:`~wheelscan.mirror.httpfile.HTTPFile` (range requests) with the native engine set for small
 reads (zlib, 4 KiB steps), and records the response-body bytes in ``facts.transferred``.
 
 Trust. An index's hash is a claim, not proof: it is checked whenever the whole file went
@@ -16,7 +17,7 @@ through us (a mismatch is the wheel's error, naming the URL and both hashes) and
 look facts up or to skip reading, since a wheel read with range requests was never hashed (an
 index claiming another wheel's hash must not hand us that wheel's verdict). Links, redirects
 and wheel URLs are kept to ``http(s)`` on the index's origin or the ``--allow-host`` hosts
-(:class:`~wheelscan.httpfile.URLPolicy`); a link that breaks the rule is not followed and is
+(:class:`~wheelscan.mirror.httpfile.URLPolicy`); a link that breaks the rule is not followed and is
 reported as a discovery problem naming the URL and the rule. Pages are bounded:
 ``MAX_PAGE_BYTES`` (decoded), ``MAX_LINKS`` entries, ``MAX_JSON_DEPTH`` nesting.
 
@@ -26,7 +27,7 @@ wheels): the last 42 bytes (end record, ZIP64 locator; the 64 KiB search window 
 archive has a comment), the central directory, each candidate member's local header and first
 input step (4 KiB doubling), each deflate ELF's compressed bytes up to its needed prefix in
 doubling steps, and for a stored ELF only the ranges the parser asks for (a sparse buffer).
-:class:`~wheelscan.httpfile.HTTPFile` adds its first 8 KiB tail request and 4 KiB minimum
+:class:`~wheelscan.mirror.httpfile.HTTPFile` adds its first 8 KiB tail request and 4 KiB minimum
 fetches on top.
 """
 
@@ -43,15 +44,15 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from .facts import WheelFacts
+from ..facts import WheelFacts
+from ..limits import DEFAULT_LIMITS, Limits
+from ..safe_text import encodable
 from .httpfile import Deadline, HTTPFile, RemoteError, URLPolicy, get, hash_from_url
-from .limits import DEFAULT_LIMITS, Limits
-from .safe_text import encodable
+from .refs import Discovery, WheelRef
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator
 
-    from .sources import Discovery, WheelRef
 
 __all__ = [
     "ACCEPT",
@@ -60,7 +61,6 @@ __all__ = [
     "MAX_LINKS",
     "MAX_PAGE_BYTES",
     "IndexPage",
-    "is_url",
     "iter_remote",
     "parse_page",
     "scan_remote",
@@ -80,10 +80,6 @@ MAX_LINKS = 200_000
 MAX_JSON_DEPTH = 32
 #: seconds for every request of one wheel together (``--wheel-timeout``), and of one page
 DEFAULT_WHEEL_TIMEOUT = 120.0
-
-
-def is_url(spec: str) -> bool:
-    return spec.startswith(("http://", "https://"))
 
 
 # -- index pages ----------------------------------------------------------------------------------
@@ -323,8 +319,6 @@ def _shown(text: str) -> str:
 
 
 def _ref(entry: dict[str, Any], disc: Discovery, policy: URLPolicy) -> WheelRef | None:
-    from .sources import WheelRef
-
     filename = entry.get("filename")
     url = entry.get("url")
     if not isinstance(filename, str) or not isinstance(url, str) or not filename.endswith(".whl"):
@@ -392,8 +386,8 @@ def scan_remote(
     hash (see the module docstring). Requests stay on ``url``'s origin or ``allow_hosts``;
     all of them together take at most ``wheel_timeout`` seconds.
     """
-    from .engine import add_record_check, default_engine, scan_wheel
-    from .wheelinfo import fill_filename_facts
+    from ..read.engine import add_record_check, default_engine, scan_wheel
+    from ..read.wheelinfo import fill_filename_facts
 
     expected = hash_from_url(url)
     policy = URLPolicy.for_url(url, allow_hosts)
@@ -407,7 +401,7 @@ def scan_remote(
         return facts
     with f:
         if (engine or default_engine()) == "native":
-            from ._native_engine import scan_wheel_native
+            from ..read.native import scan_wheel_native
 
             small = replace(limits, chunk_size=REMOTE_CHUNK)
             src = cast("BinaryIO", f)

@@ -17,14 +17,15 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 from packaging.utils import canonicalize_name
 
-from .safe_text import encodable
+from ..safe_text import encodable
+from .refs import Discovery, WheelRef, is_url
 
 __all__ = [
     "Discovery",
@@ -38,39 +39,6 @@ __all__ = [
 ]
 
 _HEX = frozenset("0123456789abcdef")
-
-
-@dataclass
-class WheelRef:
-    """One wheel to scan: where it is and what its source says about it."""
-
-    location: str  # absolute path: the wheel's identity in the store
-    filename: str
-    size: int | None = None
-    mtime: float | None = None
-    content_hash: str | None = None  # "<algo>:<hex>" from the mirror path or index
-    upload_time: str | None = None  # ISO 8601, from the index
-    yanked: bool | None = None  # from the index; None where the source cannot say
-    project: str | None = None  # canonical name from the filename
-
-
-@dataclass
-class Discovery:
-    """Running counts of what sources listed; updated while iterating."""
-
-    wheels: int = 0
-    non_wheels: int = 0
-    filtered: int = 0
-    missing: int = 0  # listed (index or list file) but not on disk
-    invalid_names: int = 0  # *.whl names without 5 or 6 dash-separated parts (still scanned)
-    refused: int = 0  # index links not followed: not http(s), or off the allowed origins
-    undecodable: int = 0  # local paths whose bytes are not UTF-8: no store or report holds them
-    done: bool = False
-    problems: list[str] = field(default_factory=list)  # unreadable index files etc. (capped)
-
-    def note(self, problem: str) -> None:
-        if len(self.problems) < 100:
-            self.problems.append(problem)
 
 
 @dataclass(frozen=True)
@@ -91,10 +59,6 @@ class Filters:
             if when is None or when < self.since:
                 return False
         return True
-
-    @property
-    def needs_mtime(self) -> bool:
-        return self.since is not None
 
 
 def parse_since(text: str) -> float:
@@ -371,12 +335,12 @@ def iter_sources(
     filters = filters or Filters()
     seen_dirs: set[str] = set()
     for spec in specs:
-        remote = spec.startswith(("http://", "https://"))
+        remote = is_url(spec)
         key = spec if remote or spec == "-" else os.path.abspath(spec)
         if key in seen_dirs:
             continue
         seen_dirs.add(key)
-        if remote:  # a simple index, project page or wheel URL: wheelscan.remote
+        if remote:  # a simple index, project page or wheel URL: wheelscan.mirror.remote
             from .remote import iter_remote
 
             refs = iter_remote(spec, disc, filters.projects, allow_hosts=allow_hosts)

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .safe_text import eprint
+from ..safe_text import eprint
 
 __all__ = ["configure_parser", "execute", "write_report"]
 
 
 def configure_parser(sub: Any) -> None:
-    from .report import FORMATS, STATUS_ORDER
+    from ..report.records import FORMATS, STATUS_ORDER
 
     help_ = "Summarise or export a scan store: text, csv, jsonl, jsonl.zst or one HTML file."
     p = sub.add_parser("report", help=help_, description=help_)
@@ -65,7 +65,7 @@ def configure_parser(sub: Any) -> None:
 
 def write_report(db: str, fmt: str, output: str | None, filters: Any, top: int = 20) -> str:
     """Write one report; returns where it went (``-`` for stdout)."""
-    from .report import (
+    from ..report.records import (
         iter_lines,
         iter_records,
         open_store,
@@ -87,7 +87,7 @@ def write_report(db: str, fmt: str, output: str | None, filters: Any, top: int =
             write_text(s, mf, f, top=top, source=db)
         return str(out)
     if fmt == "html":
-        from .report_html import render_html
+        from ..report.html import render_html
 
         s, mf = summarise_all(db, filters, 50)
         con = open_store(db)
@@ -114,8 +114,8 @@ def write_report(db: str, fmt: str, output: str | None, filters: Any, top: int =
 
 
 def execute(args: argparse.Namespace) -> int:
-    from .report import ReportFilters, findings_path
-    from .store import StoreError
+    from ..mirror.store import StoreError
+    from ..report.records import ReportFilters, findings_path
 
     try:
         filters = ReportFilters.parse(args.project, args.platform, args.status, args.since)

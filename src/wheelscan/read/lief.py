@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
 import lief
 import zstandard
 
-from .errors import ElfError, InflateError, LimitExceeded, WheelscanError, ZipFormatError
-from .facts import (
+from ..errors import ElfError, InflateError, LimitExceeded, WheelscanError, ZipFormatError
+from ..facts import (
     IMPORT_NAME_CAP,
     RUNTIME_EXPORT_CAP,
     RUNTIME_PREFIXES,
@@ -39,9 +39,15 @@ from .facts import (
     WheelFacts,
     weak_only,
 )
-from .limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, Limits
 from .members import ELF_MAGIC, may_be_binary
-from .wheelinfo import fill_filename_facts, fill_wheel_file_facts, find_wheel_file
+from .wheelinfo import (
+    as_source,
+    fill_filename_facts,
+    fill_wheel_file_facts,
+    find_wheel_file,
+    wheel_display_name,
+)
 from .zipviews import CONFUSION, Central, audit, decode_name, name_problem
 
 if TYPE_CHECKING:
@@ -104,8 +110,6 @@ def scan_wheel_lief(
     member_cache: MemberCache | None = None,
 ) -> WheelFacts:
     """Scan one wheel with zipfile + lief. Never raises for bad input (see engine.scan_wheel)."""
-    from .engine import as_source, wheel_display_name
-
     src = as_source(src)
     facts = WheelFacts(filename=wheel_display_name(src, filename), engine="lief")
     fill_filename_facts(facts)

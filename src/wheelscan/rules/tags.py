@@ -2,7 +2,7 @@
 
 A claim is kept as written (``manylinux2014_x86_64`` stays that) and evaluated through its
 meaning (glibc 2.17 on x86_64). The filename itself is parsed by ``packaging`` (see
-:mod:`wheelscan.wheelinfo`); tag sets in WHEEL ``Tag:`` lines are expanded with
+:mod:`wheelscan.read.wheelinfo`); tag sets in WHEEL ``Tag:`` lines are expanded with
 ``packaging.tags.parse_tag``.
 """
 

@@ -3,7 +3,7 @@ every wheel in it, and write the reports (text and JSON Lines) into DIR; then sc
 into ``DIR/wheelscan.sqlite`` as ``wheelscan scan`` does and write the batch HTML report
 ``DIR/report.html`` from it (``wheelscan report``).
 
-The sample (see :mod:`wheelscan.sample`) needs no data, compiler or network; some wheels keep
+The sample (see :mod:`wheelscan.cli.sample`) needs no data, compiler or network; some wheels keep
 their published tags, some are deliberately mislabelled. Exit status 0 when the reports were
 written: mislabelled wheels are the point of the demo, not a failure.
 """
@@ -29,8 +29,8 @@ def configure_parser(sub: Any) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from .cli_check import _check_one, _text
-    from .policy import load_policies
+    from ..rules.policy import load_policies
+    from .check import _check_one, _text
     from .sample import make_sample_mirror
 
     out = Path(args.out)
@@ -63,9 +63,9 @@ def _scan_and_report(wheels_dir: Path, out: Path) -> Path:
     ``wheelscan report --format html``."""
     import os
 
-    from .cli_report import write_report
-    from .cli_scan import run_scan
-    from .report import ALL
+    from ..report.records import ALL
+    from .report import write_report
+    from .scan import run_scan
 
     db = out / "wheelscan.sqlite"
     for suffix in ("", "-wal", "-shm"):

@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .facts import FACTS_SCHEMA_VERSION
+from ..facts import FACTS_SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from .sources import WheelRef
+    from .refs import WheelRef
 
 __all__ = ["STATUSES", "STORE_SCHEMA_VERSION", "Outcome", "Store", "StoreBusy", "StoreError"]
 
@@ -343,9 +343,6 @@ class Store:
             verdicts.clear()
         self._last_commit = time.monotonic()
 
-    def set_meta(self, key: str, value: str) -> None:
-        self.con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
     def close(self) -> None:
         try:
             self.commit()
@@ -361,9 +358,3 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def member_facts(self, key: str) -> str | None:
-        row = self.con.execute(
-            "SELECT facts FROM members WHERE key = ? AND facts_schema = ?",
-            (key, FACTS_SCHEMA_VERSION),
-        ).fetchone()
-        return None if row is None else str(row[0])

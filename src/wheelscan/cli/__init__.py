@@ -1,4 +1,4 @@
-"""Command-line root: ``wheelscan <subcommand>``; each subcommand lives in ``cli_<name>.py``."""
+"""Command-line root: ``wheelscan <subcommand>``; each subcommand lives in ``cli/<name>.py``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from .. import __version__
 
 __all__ = ["main"]
 
@@ -23,7 +23,7 @@ class _Version(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
         try:
-            from ._native import zipread
+            from .._native import zipread
 
             native = f"native inflater {zipread.inflater} (built: {', '.join(zipread.INFLATERS)})"
             if zipread.LIBISAL_ERROR:
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        importlib.import_module(f"wheelscan.cli_{name}").configure_parser(sub)
+        importlib.import_module(f"wheelscan.cli.{name}").configure_parser(sub)
     return p
 
 
@@ -54,5 +54,5 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2
-    module = importlib.import_module(f"wheelscan.cli_{args.command}")
+    module = importlib.import_module(f"wheelscan.cli.{args.command}")
     return int(module.execute(args))

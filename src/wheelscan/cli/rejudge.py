@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from .safe_text import eprint
+from ..safe_text import eprint
 
 __all__ = ["configure_parser", "execute", "rejudge"]
 
@@ -22,9 +22,9 @@ def rejudge(
     strict: bool = False,
 ) -> Counter[str]:
     """Re-judge every row that has facts; returns the status counts over the whole store."""
-    from .facts import READABLE_FACTS_SCHEMAS, WheelFacts
-    from .scheduler import ScanConfig, make_judge
-    from .store import Store
+    from ..facts import READABLE_FACTS_SCHEMAS, WheelFacts
+    from ..mirror.pool import ScanConfig, make_judge
+    from ..mirror.store import Store
 
     judge = make_judge(ScanConfig(policy=policy, exclude=exclude, strict=strict))
     assert judge is not None  # ScanConfig judges by default
@@ -46,7 +46,7 @@ def rejudge(
 
 
 def configure_parser(sub: Any) -> None:
-    from .cli_check import add_judge_arguments
+    from .check import add_judge_arguments
 
     p = sub.add_parser(
         "rejudge",
@@ -61,8 +61,8 @@ def configure_parser(sub: Any) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from .cli_scan import exit_status
-    from .store import StoreError
+    from ..mirror.store import StoreError
+    from .scan import exit_status
 
     t0 = time.perf_counter()
     try:

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .safe_text import SafeText, csv_cell
-from .sources import Filters, WheelRef, parse_since
-from .store import STORE_SCHEMA_VERSION, StoreError
+from ..mirror.refs import WheelRef
+from ..mirror.sources import Filters, parse_since
+from ..mirror.store import STORE_SCHEMA_VERSION, StoreError
+from ..safe_text import SafeText, csv_cell
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import functools
 import os
-import posixpath
-from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from .limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .facts import ElfFacts, WheelFacts
+    from ..facts import ElfFacts, WheelFacts
 
-__all__ = ["ENGINES", "as_source", "default_engine", "scan_wheel"]
+__all__ = ["ENGINES", "default_engine", "scan_wheel"]
 
 ENGINES = ("native", "lief")
-_POSIX_PATHS = os.path is posixpath
 
 
 class MemberCacheLike(Protocol):
@@ -64,7 +62,7 @@ def scan_wheel(
     ``member_cache`` (``get(key)``/``put(key, ElfFacts)``, key = (method, compressed_size,
     size, blake2b-16 hex of the compressed bytes)) lets an engine reuse an ELF member's facts.
     ``verify_record`` also hashes every member against RECORD (``facts.record``; it inflates
-    everything, see :mod:`wheelscan.record`).
+    everything, see :mod:`wheelscan.read.record`).
     """
     engine = engine or default_engine()
     scan = _SCANNERS.get(engine) or _load_scanner(engine)
@@ -94,11 +92,11 @@ def _load_scanner(engine: str) -> Callable[..., WheelFacts]:
     """The engine's scan function, imported on first use (lief only when asked for)."""
     scan: Callable[..., WheelFacts]
     if engine == "native":
-        from ._native_engine import scan_wheel_native
+        from .native import scan_wheel_native
 
         scan = scan_wheel_native
     elif engine == "lief":
-        from ._lief_engine import scan_wheel_lief
+        from .lief import scan_wheel_lief
 
         scan = scan_wheel_lief
     else:
@@ -106,29 +104,3 @@ def _load_scanner(engine: str) -> Callable[..., WheelFacts]:
         raise ValueError(msg)
     _SCANNERS[engine] = scan
     return scan
-
-
-def as_source(src: str | os.PathLike[str] | BinaryIO) -> str | BinaryIO:
-    """``src`` with a path-like object turned into its path, once per scan.
-
-    A type's ``__fspath__`` that is not None is os.PathLike's own test, without the ABC's
-    Python-level ``isinstance`` (about 1 % of a small wheel's scan, twice per scan).
-    """
-    if type(src) is str or getattr(type(src), "__fspath__", None) is None:
-        return cast("str | BinaryIO", src)  # a str, or a file object
-    path: str | bytes = os.fspath(cast("os.PathLike[str]", src))  # or bytes, as a PathLike may
-    return path if isinstance(path, str) else os.fsdecode(path)
-
-
-def wheel_display_name(src: str | BinaryIO, filename: str | None) -> str:
-    """The wheel's file name: explicit, else from the path, else from ``src.name``.
-
-    ``src`` is what :func:`as_source` returned: a path is a ``str`` by now."""
-    if filename:
-        return filename
-    if isinstance(src, str):
-        if _POSIX_PATHS:
-            return src.rpartition("/")[2]  # posixpath.basename, without its calls
-        return os.path.basename(src)
-    name = getattr(src, "name", None)
-    return os.path.basename(name) if isinstance(name, str) else "<stream>.whl"

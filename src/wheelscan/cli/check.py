@@ -15,12 +15,12 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .safe_text import eprint, term
+from ..safe_text import eprint, term
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from .verdict import Verdict
+    from ..rules.verdict import Verdict
 
 __all__ = ["add_judge_arguments", "configure_parser", "execute", "iter_wheels"]
 
@@ -67,8 +67,8 @@ def iter_wheels(path: str) -> Iterator[str]:
 
 
 def _check_one(path: str, args: argparse.Namespace, policies: Any) -> Verdict:
-    from .engine import scan_wheel
-    from .verdict import Verdict, judge
+    from ..read.engine import scan_wheel
+    from ..rules.verdict import Verdict, judge
 
     try:
         facts = scan_wheel(path, engine=args.engine,
@@ -105,7 +105,7 @@ def _text(v: Verdict, verbose: int, out: TextIO) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from .policy import PolicyError, load_policies
+    from ..rules.policy import PolicyError, load_policies
 
     try:
         policies = load_policies(args.policy)
@@ -119,7 +119,7 @@ def execute(args: argparse.Namespace) -> int:
     if args.engine == "native" or (args.engine is None and
                                    os.environ.get("WHEELSCAN_ENGINE", "native") == "native"):
         try:
-            importlib.import_module("wheelscan._native_engine")
+            importlib.import_module("wheelscan.read.native")
         except ImportError as e:
             print(f"wheelscan check: native engine unavailable ({e}); build it with "
                   "`python setup.py build_ext --inplace` or use --engine lief", file=sys.stderr)

@@ -57,7 +57,7 @@ from urllib3.exceptions import (
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import parse_url
 
-from .errors import RemoteError
+from ..errors import RemoteError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping

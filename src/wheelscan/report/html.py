@@ -9,7 +9,7 @@ import sqlite3
 from html import escape
 from typing import TYPE_CHECKING
 
-from .report import (
+from .records import (
     ALL,
     STATUS_ORDER,
     MirrorFindings,

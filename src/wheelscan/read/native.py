@@ -11,12 +11,11 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from ._native import zipread
-from .engine import as_source, wheel_display_name
-from .errors import WheelscanError
-from .facts import ElfFacts, MemberError, MemberStats, WheelFacts
-from .limits import DEFAULT_LIMITS, Limits
-from .wheelinfo import fill_filename_facts, fill_wheel_file_facts
+from .._native import zipread
+from ..errors import WheelscanError
+from ..facts import ElfFacts, MemberError, MemberStats, WheelFacts
+from ..limits import DEFAULT_LIMITS, Limits
+from .wheelinfo import as_source, fill_filename_facts, fill_wheel_file_facts, wheel_display_name
 
 if TYPE_CHECKING:
     from collections.abc import Hashable

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import posixpath
 import re
+from typing import BinaryIO, cast
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from .facts import WheelFacts
+from ..facts import WheelFacts
 
 try:  # the same answers in C for the common case, or None (see ext/wheelmeta.pyx)
-    from ._native.wheelmeta import split_filename as _split_filename
-    from ._native.wheelmeta import wheel_fields as _wheel_fields
+    from .._native.wheelmeta import split_filename as _split_filename
+    from .._native.wheelmeta import wheel_fields as _wheel_fields
 except ImportError:  # not built: the Python code below answers alone (for the lief engine)
     _split_filename = _wheel_fields = None  # type: ignore[assignment]
 
-__all__ = ["fill_filename_facts", "fill_wheel_file_facts", "find_wheel_file"]
+__all__ = [
+    "as_source", "fill_filename_facts", "fill_wheel_file_facts", "find_wheel_file",
+    "wheel_display_name",
+]
+
+_POSIX_PATHS = os.path is posixpath
 
 
 _N = r"(?:0|[1-9][0-9]{0,17})"  # longer numbers go through packaging (int() limits them)
@@ -105,3 +113,29 @@ def fill_wheel_file_facts(facts: WheelFacts, content: bytes) -> None:
             facts.wheel_tags.append(value)
         elif key == "root-is-purelib":
             facts.root_is_purelib = value.lower() == "true"
+
+
+def as_source(src: str | os.PathLike[str] | BinaryIO) -> str | BinaryIO:
+    """``src`` with a path-like object turned into its path, once per scan.
+
+    A type's ``__fspath__`` that is not None is os.PathLike's own test, without the ABC's
+    Python-level ``isinstance`` (about 1 % of a small wheel's scan, twice per scan).
+    """
+    if type(src) is str or getattr(type(src), "__fspath__", None) is None:
+        return cast("str | BinaryIO", src)  # a str, or a file object
+    path: str | bytes = os.fspath(cast("os.PathLike[str]", src))  # or bytes, as a PathLike may
+    return path if isinstance(path, str) else os.fsdecode(path)
+
+
+def wheel_display_name(src: str | BinaryIO, filename: str | None) -> str:
+    """The wheel's file name: explicit, else from the path, else from ``src.name``.
+
+    ``src`` is what :func:`as_source` returned: a path is a ``str`` by now."""
+    if filename:
+        return filename
+    if isinstance(src, str):
+        if _POSIX_PATHS:
+            return src.rpartition("/")[2]  # posixpath.basename, without its calls
+        return os.path.basename(src)
+    name = getattr(src, "name", None)
+    return os.path.basename(name) if isinstance(name, str) else "<stream>.whl"

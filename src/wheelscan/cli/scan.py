@@ -11,12 +11,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .limits import DEFAULT_LIMITS, Limits
-from .safe_text import eprint
+from ..limits import DEFAULT_LIMITS, Limits
+from ..mirror.refs import is_url
+from ..safe_text import eprint
 
 if TYPE_CHECKING:
-    from .sources import Discovery, Filters, WheelRef
-    from .store import Outcome
+    from ..mirror.refs import Discovery, WheelRef
+    from ..mirror.sources import Filters
+    from ..mirror.store import Outcome
 
 __all__ = ["ScanSummary", "configure_parser", "execute", "exit_status", "run_scan"]
 
@@ -32,7 +34,7 @@ class ScanSummary:
     deaths: int = 0
     timeouts: int = 0
     discovery: Discovery | None = None
-    remote: int = 0  # wheels read over HTTP (wheelscan.remote)
+    remote: int = 0  # wheels read over HTTP (wheelscan.mirror.remote)
     remote_size: int = 0  # their full sizes
     transferred: int = 0  # response-body bytes fetched for them
 
@@ -164,9 +166,9 @@ def run_scan(
     verify_record: bool = False,
 ) -> ScanSummary:
     """Scan every wheel of ``specs`` into the store at ``db``; Ctrl-C commits what is done."""
-    from .scheduler import DaskPool, LocalPool, ScanConfig
-    from .sources import Discovery, iter_sources
-    from .store import Store
+    from ..mirror.pool import DaskPool, LocalPool, ScanConfig
+    from ..mirror.sources import Discovery, iter_sources
+    from ..mirror.store import Store
 
     disc = Discovery()
     summary = ScanSummary(discovery=disc)
@@ -208,7 +210,7 @@ def run_scan(
         summary.scanned += 1
         summary.bytes += ref.size or 0
         summary.counts[out.status] += 1
-        if ref.location.startswith(("http://", "https://")):
+        if is_url(ref.location):
             summary.note_remote(out)
         bar.update(summary)
         if on_outcome is not None:
@@ -232,7 +234,7 @@ def run_scan(
 
 
 def configure_parser(sub: Any) -> None:
-    from .cli_check import add_judge_arguments, add_record_argument
+    from .check import add_judge_arguments, add_record_argument
 
     p = sub.add_parser(
         "scan",
@@ -279,9 +281,9 @@ def execute(args: argparse.Namespace) -> int:
 
     from packaging.utils import canonicalize_name
 
-    from .errors import RemoteError
-    from .sources import Filters, parse_since
-    from .store import StoreError
+    from ..errors import RemoteError
+    from ..mirror.sources import Filters, parse_since
+    from ..mirror.store import StoreError
 
     try:
         since = parse_since(args.since) if args.since else None

@@ -78,14 +78,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..read.zipviews import CONFUSION
 from .policy import PolicySet, ResolvedPolicy, cxx_runtime_symbols, default_policies, glibc_version
 from .tags import Claim, expand_tags, parse_claims
-from .zipviews import CONFUSION
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
-    from .facts import ElfFacts, WheelFacts
+    from ..facts import ElfFacts, WheelFacts
 
 __all__ = [
     "CONFUSION_PREFIX",

@@ -90,7 +90,7 @@ def make_sample_mirror(out: Path) -> list[SampleWheel]:
         fn = f"{norm}-{version}+relabelled-{py}-{abi}-{lie}.whl"
         wheels.append(SampleWheel(_write_wheel(out, fn, bins, [f"{py}-{abi}-{lie}"]),
                                   f"the same binaries claiming {lie} (glibc 2.5)"))
-    native = Path(__file__).parent / "_native"
+    native = Path(__file__).parent.parent / "_native"
     mods = {f"wheelscan/_native/{p.name}": p.read_bytes() for p in sorted(native.glob("*.so"))}
     if mods:
         tag = f"manylinux_2_17_{arch}"

@@ -34,15 +34,16 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from .facts import FACTS_SCHEMA_VERSION, _elf_from_dict
-from .limits import DEFAULT_LIMITS, Limits
+from ..facts import FACTS_SCHEMA_VERSION, _elf_from_dict
+from ..limits import DEFAULT_LIMITS, Limits
+from .refs import is_url
 from .store import Outcome
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
-    from .facts import ElfFacts
-    from .sources import WheelRef
+    from ..facts import ElfFacts
+    from .refs import WheelRef
 
 __all__ = [
     "DaskPool",
@@ -217,8 +218,8 @@ def make_judge(cfg: ScanConfig) -> Judge | None:
     """(status, verdict JSON, policy version) from facts; None when ``cfg.judge`` is off."""
     if not cfg.judge:
         return None
-    from .policy import load_policies
-    from .verdict import judge
+    from ..rules.policy import load_policies
+    from ..rules.verdict import judge
 
     policies = load_policies(cfg.policy)
     exclude = tuple(cfg.exclude)
@@ -268,7 +269,7 @@ def scan_one(
     cache: MemberCache | None = None,
 ) -> Outcome:
     """Scan and judge one wheel; never raises for a bad wheel."""
-    from .engine import scan_wheel
+    from ..read.engine import scan_wheel
 
     if cfg.hang_on and cfg.hang_on in filename:
         if cfg.pidfile:
@@ -278,7 +279,7 @@ def scan_one(
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"member_cache": cache} if cache is not None else {}
     try:
-        if location.startswith(("http://", "https://")):  # a remote source: wheelscan.remote
+        if is_url(location):  # a remote source: wheelscan.mirror.remote
             from .remote import scan_remote
 
             facts = scan_remote(location, filename, cfg.engine, cfg.limits,

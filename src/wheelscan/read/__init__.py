@@ -1,0 +1,1 @@
+"""One wheel in, WheelFacts out: the engines and what they share."""

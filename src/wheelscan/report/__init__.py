@@ -1,0 +1,1 @@
+"""The store in, reports out: text, csv, jsonl, html."""

@@ -1,0 +1,1 @@
+"""WheelFacts in, a Verdict out: platform tags, auditwheel's policies, the findings."""
