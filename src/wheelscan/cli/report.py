@@ -17,7 +17,8 @@ __all__ = ["configure_parser", "execute", "write_report"]
 
 
 def configure_parser(sub: Any) -> None:
-    from ..report.records import FORMATS, STATUS_ORDER
+    from ..report.records import FORMATS
+    from ..rules.verdict import STATUSES
 
     help_ = "Summarise or export a scan store: text, csv, jsonl, jsonl.zst or one HTML file."
     p = sub.add_parser("report", help=help_, description=help_)
@@ -48,7 +49,7 @@ def configure_parser(sub: Any) -> None:
         "--status",
         action="append",
         default=[],
-        choices=STATUS_ORDER,
+        choices=STATUSES,
         help="only wheels with this status (repeatable)",
     )
     p.add_argument(

@@ -25,12 +25,10 @@ if TYPE_CHECKING:
 
     from .refs import WheelRef
 
-__all__ = ["STATUSES", "STORE_SCHEMA_VERSION", "Outcome", "Store", "StoreBusy", "StoreError"]
+__all__ = ["STORE_SCHEMA_VERSION", "Outcome", "Store", "StoreBusy", "StoreError"]
 
 STORE_SCHEMA_VERSION = 1
 
-#: Values of ``wheels.status``: the verdict's status, or ``unjudged`` when no policy ran.
-STATUSES = ("ok", "mislabelled", "error", "no-binaries", "not-linux", "unjudged")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (

@@ -9,13 +9,13 @@ import sqlite3
 from html import escape
 from typing import TYPE_CHECKING
 
+from ..rules.tags import policy_order
+from ..rules.verdict import STATUSES
 from .records import (
     ALL,
-    STATUS_ORDER,
     MirrorFindings,
     ReportFilters,
     Summary,
-    _policy_sort,
     iter_rows,
     mirror_findings,
     reasons_of,
@@ -112,7 +112,7 @@ def heatmap_svg(s: Summary) -> str:
             n = s.matrix.get((r, c), 0)
             x = left + j * cw
             if n:
-                lie = c == "none" or _policy_sort(c) > _policy_sort(r)
+                lie = c == "none" or policy_order(c) > policy_order(r)
                 op = 0.25 + 0.75 * math.log1p(n) / math.log1p(peak)
                 fill = "#c62828" if lie else "#2e7d32"
                 parts.append(
@@ -248,7 +248,7 @@ def render_html(
         "is in the <code>jsonl</code> export (<code>wheelscan report --format jsonl</code>).</p>"
     )
     a('<section id="summary"><h2>Summary</h2><div class="cards">')
-    for st in STATUS_ORDER:
+    for st in STATUSES:
         if s.status[st]:
             a(f'<div class="card {st}"><b>{s.status[st]}</b>{_e(st)}</div>')
     a("</div>")

@@ -15,7 +15,6 @@ json`` object plus where the wheel is and what the index said about it
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import json
 import os
@@ -26,9 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from packaging.utils import canonicalize_name
+
 from ..mirror.refs import WheelRef
 from ..mirror.sources import Filters, parse_since
 from ..mirror.store import STORE_SCHEMA_VERSION, StoreError
+from ..rules.tags import claim_key, policy_order
+from ..rules.verdict import STATUSES
 from ..safe_text import SafeText, csv_cell
 
 if TYPE_CHECKING:
@@ -40,7 +43,6 @@ __all__ = [
     "REPORT_SCHEMA_VERSION",
     "ReportFilters",
     "Summary",
-    "claim_key",
     "iter_lines",
     "iter_records",
     "open_store",
@@ -54,12 +56,7 @@ __all__ = [
 
 REPORT_SCHEMA_VERSION = 1
 FORMATS = ("text", "csv", "jsonl", "jsonl.zst", "html")
-STATUS_ORDER = ("ok", "mislabelled", "error", "no-binaries", "not-linux", "unjudged")
 
-_LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
-_PEP600 = re.compile(r"^(manylinux|musllinux)_(\d+)_(\d+)_([a-z0-9_]+)$")
-_LEGACY_RE = re.compile(r"^(manylinux1|manylinux2010|manylinux2014)_([a-z0-9_]+)$")
-_LINUX = re.compile(r"^linux_([a-z0-9_]+)$")
 _YEAR = re.compile(r"^(\d{4})-")
 
 _COLUMNS = "id, location, filename, project, upload_time, yanked, status, error, verdict, mtime"
@@ -82,12 +79,12 @@ class ReportFilters:
         statuses: Iterable[str] = (),
         since: str | None = None,
     ) -> ReportFilters:
-        bad = sorted(set(statuses) - set(STATUS_ORDER))
+        bad = sorted(set(statuses) - set(STATUSES))
         if bad:
-            msg = f"--status {', '.join(bad)}: expected one of {', '.join(STATUS_ORDER)}"
+            msg = f"--status {', '.join(bad)}: expected one of {', '.join(STATUSES)}"
             raise ValueError(msg)
         return cls(
-            frozenset(_canonical(p) for p in projects),
+            frozenset(str(canonicalize_name(p)) for p in projects),
             tuple(platforms),
             frozenset(statuses),
             None if since is None else parse_since(since),
@@ -124,10 +121,6 @@ class ReportFilters:
 
 #: the default: every stored wheel
 ALL = ReportFilters()
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def open_store(path: str | Path) -> sqlite3.Connection:
@@ -368,31 +361,6 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
 UNPARSEABLE = "(unparseable name)"
 
 
-@functools.lru_cache(maxsize=4096)
-def claim_key(tag: str) -> tuple[str, str, str] | None:
-    """(family, PEP 600 policy name without arch, arch) of a Linux tag; legacy aliases
-    normalised (``manylinux2014_x86_64`` -> ``("manylinux", "manylinux_2_17", "x86_64")``);
-    a bare ``linux_ARCH`` gives ``("linux", "linux", arch)``."""
-    m = _PEP600.match(tag)
-    if m:
-        return m.group(1), f"{m.group(1)}_{m.group(2)}_{m.group(3)}", m.group(4)
-    m = _LEGACY_RE.match(tag)
-    if m:
-        major, minor = _LEGACY[m.group(1)]
-        return "manylinux", f"manylinux_{major}_{minor}", m.group(2)
-    m = _LINUX.match(tag)
-    if m:
-        return "linux", "linux", m.group(1)
-    return None
-
-
-def _policy_sort(name: str) -> tuple[int, int, int, str]:
-    m = re.match(r"^(manylinux|musllinux)_(\d+)_(\d+)$", name)
-    if m:
-        return (0 if m.group(1) == "manylinux" else 1, int(m.group(2)), int(m.group(3)), name)
-    return (2, 0, 0, name)
-
-
 def reasons_of(verdict: dict[str, Any]) -> set[str]:
     """Short, mirror-comparable reasons for a verdict's violations (each counted once a wheel).
 
@@ -518,8 +486,8 @@ class Summary:
     # -- views ------------------------------------------------------------------------------
 
     def matrix_axes(self) -> tuple[list[str], list[str]]:
-        rows = sorted({c for c, _ in self.matrix}, key=_policy_sort)
-        cols = sorted({m for _, m in self.matrix}, key=_policy_sort)
+        rows = sorted({c for c, _ in self.matrix}, key=policy_order)
+        cols = sorted({m for _, m in self.matrix}, key=policy_order)
         return rows, cols
 
     def top_reasons(self, n: int = 20) -> list[tuple[str, int, int]]:
@@ -815,8 +783,8 @@ def write_text(
     sw.write(f"wheelscan report{f' of {source}' if source else ''}: {s.total} wheels\n\n")
     sw.write("Totals by status\n")
     _table(
-        [[st, str(s.status[st])] for st in STATUS_ORDER if s.status[st]]
-        + [[st, str(n)] for st, n in sorted(s.status.items()) if st not in STATUS_ORDER],
+        [[st, str(s.status[st])] for st in STATUSES if s.status[st]]
+        + [[st, str(n)] for st, n in sorted(s.status.items()) if st not in STATUSES],
         sw,
     )
     if s.yanked_mislabelled:

@@ -90,6 +90,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFUSION_PREFIX",
     "FINDING_KINDS",
+    "STATUSES",
     "VERDICT_SCHEMA_VERSION",
     "Finding",
     "Verdict",
@@ -97,6 +98,10 @@ __all__ = [
 ]
 
 VERDICT_SCHEMA_VERSION = 1
+
+#: Every status a wheel can have, in the order reports list them: the verdict's five, then
+#: ``unjudged`` (stored without a verdict: the scan ran with no policy).
+STATUSES = ("ok", "mislabelled", "error", "no-binaries", "not-linux", "unjudged")
 
 #: An archive anomaly with this prefix means readers disagree on the members or their names
 #: (CPython's zipfile, which pip uses, is the view judged): a ``zip-confusion`` violation.
