@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
 import lief
 import zstandard
 
+from ..elfabi import SHN_UNDEF, DynFlags, Machine, SegmentFlags, VersionFlags
 from ..errors import ElfError, InflateError, LimitExceeded, WheelscanError, ZipFormatError
 from ..facts import (
     IMPORT_NAME_CAP,
@@ -76,18 +77,11 @@ _LOCAL_SIG = 0x04034B50
 _PEEK = len(ELF_MAGIC)
 _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, 93)
 
-# ELF constants (System V gABI); lief hands them out as enums, facts keep the raw numbers.
-_VER_FLG_WEAK = 0x2
-_DF_TEXTREL = 0x4
-_SHN_UNDEF = 0
-_EM_386 = 3
-_EM_X86_64 = 62
-_EM_S390 = 22
+# lief hands ELF constants out as its own enums; facts keep the raw numbers (wheelscan.elfabi).
 _TAG = lief.ELF.DynamicEntry.TAG
 _BIND = lief.ELF.Symbol.BINDING
 _VIS = lief.ELF.Symbol.VISIBILITY
 _SEG = lief.ELF.Segment.TYPE
-_PF_X = 0x1
 # GNU_PROPERTY_X86_ISA_1_NEEDED bits (x86-64 psABI): baseline, v2, v3, v4.
 _ISA_BITS = {
     lief.ELF.X86ISA.ISA.BASELINE: 0x1,
@@ -526,7 +520,7 @@ def _wide_sysv_hash(binary: Any, data: bytes) -> bytes | None:
     """
     if binary.header.identity_class != lief.ELF.Header.CLASS.ELF64:
         return None
-    if int(binary.header.machine_type) != _EM_S390:
+    if int(binary.header.machine_type) != Machine.S390:
         return None
     entry = binary.get(lief.ELF.DynamicEntry.TAG.HASH)
     if entry is None:
@@ -582,13 +576,13 @@ def elf_facts(member: str, data: bytes) -> ElfFacts:
         if seg.type == _SEG.DYNAMIC:
             elf.has_dynamic = True
         elif seg.type == _SEG.GNU_STACK:
-            elf.stack = "exec" if int(seg.flags) & _PF_X else "noexec"
+            elf.stack = "exec" if int(seg.flags) & SegmentFlags.X else "noexec"
     _dynamic(binary, elf)
     syms = list(binary.dynamic_symbols)
     elf.symbol_count = len(syms) if syms else None
     _versions(binary, elf)
     _symbols(binary, syms, elf)
-    if elf.machine in (_EM_X86_64, _EM_386):
+    if elf.machine in (Machine.X86_64, Machine.I386):
         elf.x86_isa_needed = _isa_needed(binary)
     return elf
 
@@ -698,7 +692,7 @@ def _dynamic(binary: Any, elf: ElfFacts) -> None:
             elf.dt_flags_1 = int(entry.value)
         elif tag == _TAG.TEXTREL:
             elf.textrel = True
-    if elf.dt_flags & _DF_TEXTREL:
+    if elf.dt_flags & DynFlags.TEXTREL:
         elf.textrel = True
 
 
@@ -718,7 +712,7 @@ def _versions(binary: Any, elf: ElfFacts) -> None:
             LibraryNeed(
                 _text(req.name),
                 [
-                    VersionNeed(_text(aux.name), bool(aux.flags & _VER_FLG_WEAK))
+                    VersionNeed(_text(aux.name), bool(aux.flags & VersionFlags.WEAK))
                     for aux in req.get_auxiliary_symbols()
                 ],
             )
@@ -738,7 +732,7 @@ def _symbols(binary: Any, syms: list[Any], elf: ElfFacts) -> None:
     groups: dict[tuple[str | None, str | None], list[Any]] = {}
     runtime: list[str] = []
     for sym in syms[1:]:
-        if sym.shndx == _SHN_UNDEF:
+        if sym.shndx == SHN_UNDEF:
             key: tuple[str | None, str | None] = (None, None)
             if sym.has_version:
                 key = needs.get(sym.symbol_version.value & 0x7FFF, (None, None))

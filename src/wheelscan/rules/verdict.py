@@ -78,6 +78,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..elfabi import ArmFlags, Machine
 from ..read.zipviews import CONFUSION
 from .policy import PolicySet, ResolvedPolicy, cxx_runtime_symbols, default_policies, glibc_version
 from .tags import Claim, expand_tags, parse_claims
@@ -135,19 +136,16 @@ _SEVERITY_ORDER = {"violation": 0, "warning": 1, "info": 2}
 
 # (e_machine, ELF class, endianness) -> wheel arch name (auditwheel's table, by ELF numbers).
 _ARCH_BY_MACHINE: dict[tuple[int, int, str], str] = {
-    (3, 32, "little"): "i686",
-    (62, 64, "little"): "x86_64",
-    (21, 64, "little"): "ppc64le",
-    (21, 64, "big"): "ppc64",
-    (243, 64, "little"): "riscv64",
-    (183, 64, "little"): "aarch64",
-    (22, 64, "big"): "s390x",
-    (40, 32, "little"): "armv7l",
-    (258, 64, "little"): "loongarch64",
+    (Machine.I386, 32, "little"): "i686",
+    (Machine.X86_64, 64, "little"): "x86_64",
+    (Machine.PPC64, 64, "little"): "ppc64le",
+    (Machine.PPC64, 64, "big"): "ppc64",
+    (Machine.RISCV, 64, "little"): "riscv64",
+    (Machine.AARCH64, 64, "little"): "aarch64",
+    (Machine.S390, 64, "big"): "s390x",
+    (Machine.ARM, 32, "little"): "armv7l",
+    (Machine.LOONGARCH, 64, "little"): "loongarch64",
 }
-_EF_ARM_EABIMASK = 0xFF000000
-_EF_ARM_EABI_VER5 = 0x05000000
-_EF_ARM_ABI_FLOAT_HARD = 0x400
 _ISA_LEVELS = ((8, 4), (4, 3), (2, 2))  # GNU_PROPERTY_X86_ISA_1_V4/V3/V2 bits -> level
 
 _LIBPYTHON = re.compile(r"^libpython\d+\.\d+[a-z]*\.so(\.\d+)*$")
@@ -253,9 +251,9 @@ def elf_arch(elf: ElfFacts) -> tuple[str | None, str]:
     arch = _ARCH_BY_MACHINE.get((elf.machine, elf.elf_class, elf.endian))
     desc = arch or f"e_machine {elf.machine}, ELF{elf.elf_class}, {elf.endian}-endian"
     if arch == "armv7l":
-        if elf.e_flags & _EF_ARM_EABIMASK != _EF_ARM_EABI_VER5:
-            return None, f"ARM EABI {(elf.e_flags & _EF_ARM_EABIMASK) >> 24} (armv7l needs EABI5)"
-        if not elf.e_flags & _EF_ARM_ABI_FLOAT_HARD:
+        if elf.e_flags & ArmFlags.EABIMASK != ArmFlags.EABI_VER5:
+            return None, f"ARM EABI {(elf.e_flags & ArmFlags.EABIMASK) >> 24} (armv7l needs EABI5)"
+        if not elf.e_flags & ArmFlags.ABI_FLOAT_HARD:
             return None, "ARM soft-float (armv7l needs hard-float)"
     return arch, desc
 
