@@ -275,7 +275,7 @@ def test_hostile_archives_same_as_local_file_object(wheels: list[Path], tmp_path
     """Broken archives over HTTP give the facts (and errors) a local file object gives, read
     with the inflater and step remote scans use (error texts name the inflater's message)."""
     from wheelscan.limits import DEFAULT_LIMITS
-    from wheelscan.mirror.remote import REMOTE_CHUNK
+    from wheelscan.read.engine import REMOTE_CHUNK
     from wheelscan.read.native import scan_wheel_native
 
     limits = dataclasses.replace(DEFAULT_LIMITS, chunk_size=REMOTE_CHUNK)

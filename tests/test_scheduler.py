@@ -24,9 +24,9 @@ from _mirror import (
 )
 
 from wheelscan import scan_wheel
-from wheelscan.mirror.pool import MIN_CACHED, LocalPool, ScanConfig
+from wheelscan.mirror.pool import LocalPool, ScanConfig
 from wheelscan.mirror.sources import Discovery, iter_tree
-from wheelscan.mirror.store import Store
+from wheelscan.mirror.store import MIN_CACHED, Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -8,9 +8,14 @@ from typing import TYPE_CHECKING
 import pytest
 
 from wheelscan.facts import FACTS_SCHEMA_VERSION, ElfFacts, LibraryNeed, VersionNeed
-from wheelscan.mirror.pool import MemberCache
 from wheelscan.mirror.sources import WheelRef
-from wheelscan.mirror.store import STORE_SCHEMA_VERSION, Outcome, Store, StoreError
+from wheelscan.mirror.store import (
+    STORE_SCHEMA_VERSION,
+    Outcome,
+    SharedMemberCache,
+    Store,
+    StoreError,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -150,7 +155,7 @@ def test_member_cache_lru_and_store_backing(tmp_path: Path) -> None:
     db = str(tmp_path / "s.sqlite")
     Store(db).close()
     key = (8, 1234, 5678, "00112233445566778899aabbccddeeff")
-    cache = MemberCache(db, capacity=2, min_size=0)
+    cache = SharedMemberCache(db, capacity=2, min_size=0)
     assert cache.get(key) is None
     cache.put(key, _elf("a/x.so"))
     got = cache.get(key)
@@ -162,16 +167,16 @@ def test_member_cache_lru_and_store_backing(tmp_path: Path) -> None:
     # evicted from a small LRU, and a new process: found again only through the store
     for i in range(3):
         cache.put((8, i, i, f"{i:032x}"), _elf(f"b{i}.so"))
-    assert MemberCache(db, min_size=0).get(key) is None  # not written by the cache itself...
+    assert SharedMemberCache(db, min_size=0).get(key) is None  # not written by the cache itself...
     with Store(db) as store:  # ...but by the single writer, with the wheel's outcome
         out = Outcome("/w.whl", "w.whl", "ok", new_members=learned)
         store.record(_ref(0), out)
-    fresh = MemberCache(db, min_size=0)
+    fresh = SharedMemberCache(db, min_size=0)
     assert fresh.get(key) == _elf("a/x.so")
     assert fresh.get((8, 1234, 5679, key[3])) is None  # same digest, other size: no hit
     assert (fresh.hits, fresh.misses) == (1, 1)
     # members too small to be worth a lookup are neither looked up nor kept
-    small = MemberCache(db, min_size=1235)
+    small = SharedMemberCache(db, min_size=1235)
     assert small.get(key) is None
     small.put(key, _elf("a/x.so"))
     assert small.drain() == []
@@ -179,6 +184,6 @@ def test_member_cache_lru_and_store_backing(tmp_path: Path) -> None:
 
 
 def test_member_cache_rejects_bad_keys() -> None:
-    cache = MemberCache()
+    cache = SharedMemberCache()
     with pytest.raises(ValueError, match="member cache key"):
         cache.get("crc32:deadbeef")

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "FACTS_SCHEMA_VERSION",
@@ -23,7 +24,9 @@ __all__ = [
     "UNVERSIONED_NAME_CAP",
     "ElfFacts",
     "LibraryNeed",
+    "MemberCache",
     "MemberError",
+    "MemberKey",
     "MemberStats",
     "SymbolGroup",
     "VersionNeed",
@@ -155,6 +158,24 @@ class ElfFacts:
     x86_isa_needed: int | None = None  # GNU_PROPERTY_X86_ISA_1_NEEDED bitmask
 
 
+    def to_json(self) -> str:
+        return _to_json(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ElfFacts:
+        d = dict(data)
+        d["version_needs"] = [
+            LibraryNeed(n["file"], [VersionNeed(**v) for v in n["versions"]])
+            for n in d.get("version_needs", [])
+        ]
+        d["imports"] = [SymbolGroup(**g) for g in d.get("imports", [])]
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> ElfFacts:
+        return cls.from_dict(json.loads(text))
+
+
 @dataclass
 class MemberStats:
     """Byte accounting for one member the scan touched (peeked or parsed)."""
@@ -208,20 +229,43 @@ class WheelFacts:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def to_json(self) -> str:
+        """Compact JSON of :meth:`to_dict` (what the store keeps)."""
+        return _to_json(self)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WheelFacts:
         d = dict(data)
-        d["elfs"] = [_elf_from_dict(e) for e in d.get("elfs", [])]
+        d["elfs"] = [ElfFacts.from_dict(e) for e in d.get("elfs", [])]
         d["members"] = [MemberStats(**m) for m in d.get("members", [])]
         d["errors"] = [MemberError(**e) for e in d.get("errors", [])]
         return cls(**d)
 
+    @classmethod
+    def from_json(cls, text: str) -> WheelFacts:
+        return cls.from_dict(json.loads(text))
 
-def _elf_from_dict(data: dict[str, Any]) -> ElfFacts:
-    d = dict(data)
-    d["version_needs"] = [
-        LibraryNeed(n["file"], [VersionNeed(**v) for v in n["versions"]])
-        for n in d.get("version_needs", [])
-    ]
-    d["imports"] = [SymbolGroup(**g) for g in d.get("imports", [])]
-    return ElfFacts(**d)
+
+#: (method, compressed size, size, blake2b-16 hex digest of the compressed bytes): what proves
+#: two members hold the same bytes, so that one's facts serve for the other
+MemberKey = tuple[int, int, int, str]
+
+
+class MemberCache(Protocol):
+    """Facts of ELF members already seen (both engines take one; the pool's is store-backed)."""
+
+    def get(self, key: MemberKey) -> ElfFacts | None: ...
+    def put(self, key: MemberKey, facts: ElfFacts) -> None: ...
+
+
+def _fields(obj: object) -> dict[str, Any]:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dict(vars(obj))
+    msg = f"cannot encode {type(obj).__name__}"
+    raise TypeError(msg)
+
+
+def _to_json(facts: object) -> str:
+    # json.dumps(facts.to_dict()) without dataclasses.asdict's deep copies: the C encoder walks
+    # each dataclass's __dict__ (the same text, several times faster)
+    return json.dumps(facts, default=_fields, separators=(",", ":"))

@@ -23,11 +23,10 @@ def rejudge(
 ) -> Counter[str]:
     """Re-judge every row that has facts; returns the status counts over the whole store."""
     from ..facts import READABLE_FACTS_SCHEMAS, WheelFacts
-    from ..mirror.pool import ScanConfig, make_judge
     from ..mirror.store import Store
+    from ..rules.verdict import make_judge
 
-    judge = make_judge(ScanConfig(policy=policy, exclude=exclude, strict=strict))
-    assert judge is not None  # ScanConfig judges by default
+    judge = make_judge(policy, exclude, strict=strict)
     with Store(db) as store:
         for chunk in store.iter_facts():
             for row_id, filename, location, facts_json in chunk:

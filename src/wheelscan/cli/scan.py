@@ -39,16 +39,10 @@ class ScanSummary:
     transferred: int = 0  # response-body bytes fetched for them
 
     def note_remote(self, out: Outcome) -> None:
-        """Add a remote wheel's transfer figures (kept in its facts) to the totals."""
-        import json
-
-        try:
-            facts = json.loads(out.facts_json or "{}")
-        except ValueError:
-            facts = {}
+        """Add a remote wheel's transfer figures to the totals."""
         self.remote += 1
-        self.remote_size += int(facts.get("size") or 0)
-        self.transferred += int(facts.get("transferred") or 0)
+        self.remote_size += out.size
+        self.transferred += out.transferred or 0
 
     def line(self) -> str:
         total = self.scanned + self.unchanged

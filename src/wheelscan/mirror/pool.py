@@ -17,42 +17,34 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
-import hashlib
 import importlib
-import json
 import multiprocessing as mp
 import os
 import selectors
 import signal
-import sqlite3
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from ..facts import FACTS_SCHEMA_VERSION, _elf_from_dict
 from ..limits import DEFAULT_LIMITS, Limits
+from ..rules.verdict import Judge, make_judge
 from .refs import is_url
-from .store import Outcome
+from .store import MIN_CACHED, Outcome, SharedMemberCache
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
-    from ..facts import ElfFacts
     from .refs import WheelRef
 
 __all__ = [
     "DaskPool",
     "LocalPool",
-    "MemberCache",
     "ScanConfig",
     "Worker",
-    "cache_key",
-    "make_judge",
     "scan_batch",
     "scan_one",
 ]
@@ -60,11 +52,6 @@ __all__ = [
 #: test-only hooks (read in the main process, passed to workers in ScanConfig)
 ENV_HANG = "WHEELSCAN_TEST_HANG"  # a worker reaching a wheel whose filename contains this...
 ENV_PIDFILE = "WHEELSCAN_TEST_PIDFILE"  # ...writes its pid here and sleeps until killed
-
-
-#: Members compressed smaller than this are not cached: re-inflating them costs less than a
-#: store lookup plus sending and storing their facts (measured on benchmarks/make_mirror.py).
-MIN_CACHED = 32 << 10
 
 
 @dataclass(frozen=True)
@@ -92,157 +79,7 @@ class ScanConfig:
         return cls(hang_on=os.environ.get(ENV_HANG), pidfile=os.environ.get(ENV_PIDFILE), **kw)
 
 
-def _fields(obj: object) -> dict[str, Any]:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dict(vars(obj))
-    msg = f"cannot encode {type(obj).__name__}"
-    raise TypeError(msg)
-
-
-def facts_to_json(facts: object) -> str:
-    """``json.dumps(facts.to_dict())`` without ``dataclasses.asdict``'s deep copies (the C
-    encoder walks each dataclass's ``__dict__``: same object, several times faster)."""
-    return json.dumps(facts, default=_fields, separators=(",", ":"))
-
-
-# -- member cache ---------------------------------------------------------------------------
-
-
-def cache_key(key: object) -> str:
-    """(method, compressed_size, size, blake2b-16 hex of the compressed bytes) as text."""
-    if isinstance(key, tuple) and len(key) == 4:
-        method, csize, size, digest = key
-        return f"{int(method)}:{int(csize)}:{int(size)}:{digest}"
-    msg = f"member cache key must be (method, compressed_size, size, digest), got {key!r}"
-    raise ValueError(msg)
-
-
-class MemberCache:
-    """ELF facts by the digest of the member's compressed bytes: an LRU backed by the store.
-
-    Reads go to the SQLite ``members`` table on an LRU miss (so facts found by an earlier run
-    or another worker are reused); new entries are *not* written here but collected with
-    :meth:`drain` and sent to the single writer with the wheel's outcome. Thread-safe (a Dask
-    worker runs several threads over one cache).
-    """
-
-    def __init__(
-        self, db_path: str | None = None, capacity: int = 4096, min_size: int = MIN_CACHED
-    ) -> None:
-        self.db_path = db_path
-        self.capacity = capacity
-        self.min_size = min_size
-        self._lru: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self.hits = 0
-        self.misses = 0
-
-    def _db(self) -> sqlite3.Connection | None:
-        if not self.db_path:
-            return None
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None and os.path.exists(self.db_path):
-            try:
-                con = sqlite3.connect(self.db_path, timeout=5.0, check_same_thread=False)
-            except sqlite3.Error:
-                self.db_path = None
-                return None
-            self._local.con = con
-        return con
-
-    def _new(self) -> list[tuple[str, str]]:
-        new: list[tuple[str, str]] | None = getattr(self._local, "new", None)
-        if new is None:
-            new = self._local.new = []
-        return new
-
-    def get(self, key: object) -> ElfFacts | None:
-        k = cache_key(key)
-        if self._small(key):
-            return None
-        with self._lock:
-            text = self._lru.get(k)
-            if text is not None:
-                self._lru.move_to_end(k)
-        if text is None:
-            con = self._db()
-            if con is not None:
-                try:
-                    row = con.execute(
-                        "SELECT facts FROM members WHERE key = ? AND facts_schema = ?",
-                        (k, FACTS_SCHEMA_VERSION),
-                    ).fetchone()
-                except sqlite3.Error:
-                    row = None
-                if row is not None:
-                    text = str(row[0])
-                    self._remember(k, text)
-        if text is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return _elf_from_dict(json.loads(text))
-
-    def put(self, key: object, facts: ElfFacts) -> None:
-        k = cache_key(key)
-        if self._small(key):
-            return
-        text = facts_to_json(facts)
-        self._remember(k, text)
-        self._new().append((k, text))
-
-    def _small(self, key: object) -> bool:
-        return int(key[1]) < self.min_size  # type: ignore[index]
-
-    def _remember(self, k: str, text: str) -> None:
-        with self._lock:
-            self._lru[k] = text
-            self._lru.move_to_end(k)
-            while len(self._lru) > self.capacity:
-                self._lru.popitem(last=False)
-
-    def drain(self) -> list[tuple[str, str]]:
-        new = self._new()
-        out = list(new)
-        new.clear()
-        return out
-
-
 # -- the per-wheel work ---------------------------------------------------------------------
-
-Judge = Callable[[Any, "str | None"], tuple[str, str | None, str | None]]
-
-
-def make_judge(cfg: ScanConfig) -> Judge | None:
-    """(status, verdict JSON, policy version) from facts; None when ``cfg.judge`` is off."""
-    if not cfg.judge:
-        return None
-    from ..rules.policy import load_policies
-    from ..rules.verdict import judge
-
-    policies = load_policies(cfg.policy)
-    exclude = tuple(cfg.exclude)
-    strict = cfg.strict
-    version = policy_version(dict(policies.provenance))
-
-    def run(facts: Any, path: str | None = None) -> tuple[str, str | None, str | None]:
-        v = judge(facts, policies, exclude, strict=strict)
-        if path is not None:
-            v.path = path
-        return str(v.status), json.dumps(v.to_dict(), separators=(",", ":")), version
-
-    return run
-
-
-def policy_version(provenance: dict[str, Any]) -> str | None:
-    """A short stable name for a policy set: its auditwheel version + a digest of its
-    provenance (the ``policy`` object every verdict carries)."""
-    if not provenance:
-        return None
-    digest = hashlib.sha256(json.dumps(provenance, sort_keys=True).encode()).hexdigest()[:12]
-    base = provenance.get("auditwheel_version")
-    return f"auditwheel-{base}+{digest}" if base else digest
 
 
 class Worker:
@@ -250,9 +87,9 @@ class Worker:
 
     def __init__(self, cfg: ScanConfig) -> None:
         self.cfg = cfg
-        self.judge = make_judge(cfg)
+        self.judge = make_judge(cfg.policy, cfg.exclude, strict=cfg.strict) if cfg.judge else None
         self.cache = (
-            MemberCache(cfg.db_path, cfg.cache_capacity, cfg.cache_min_size)
+            SharedMemberCache(cfg.db_path, cfg.cache_capacity, cfg.cache_min_size)
             if cfg.member_cache
             else None
         )
@@ -266,7 +103,7 @@ def scan_one(
     filename: str,
     cfg: ScanConfig,
     judge: Judge | None = None,
-    cache: MemberCache | None = None,
+    cache: SharedMemberCache | None = None,
 ) -> Outcome:
     """Scan and judge one wheel; never raises for a bad wheel."""
     from ..read.engine import scan_wheel
@@ -304,7 +141,7 @@ def scan_one(
             scan_seconds=time.perf_counter() - t0,
             new_members=cache.drain() if cache else [],
         )  # fmt: skip
-    facts_json = facts_to_json(facts)
+    facts_json = facts.to_json()
     status = "error" if facts.error else "unjudged"
     verdict_json = policy_version = None
     error = facts.error
@@ -324,6 +161,8 @@ def scan_one(
         engine=facts.engine,
         scan_seconds=time.perf_counter() - t0,
         inflated=sum(m.inflated for m in facts.members),
+        size=facts.size,
+        transferred=facts.transferred,
         new_members=cache.drain() if cache else [],
     )  # fmt: skip
 

@@ -37,7 +37,6 @@ import json
 import re
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import unquote, urljoin, urlsplit
@@ -69,9 +68,6 @@ __all__ = [
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 #: PEP 691's recommended Accept header: JSON preferred, HTML (new and legacy) otherwise
 ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
-#: the native reader's inflate step for remote wheels: each file-object read is one step of
-#: compressed input, so small steps keep the bytes fetched close to the bytes needed
-REMOTE_CHUNK = 4096
 _HASH_PREFERENCE = ("sha256", "sha512", "sha384", "blake2b_256")
 #: bounds on one index page: bytes (after any content decoding), links / file entries, JSON
 #: nesting (a PEP 691 page nests 4 deep; a hostile one must not exhaust the parser's stack)
@@ -386,7 +382,7 @@ def scan_remote(
     hash (see the module docstring). Requests stay on ``url``'s origin or ``allow_hosts``;
     all of them together take at most ``wheel_timeout`` seconds.
     """
-    from ..read.engine import add_record_check, default_engine, scan_wheel
+    from ..read.engine import default_engine, scan_wheel
     from ..read.wheelinfo import fill_filename_facts
 
     expected = hash_from_url(url)
@@ -400,16 +396,8 @@ def scan_remote(
         facts.error = f"{type(e).__name__}: {e}"
         return facts
     with f:
-        if (engine or default_engine()) == "native":
-            from ..read.native import scan_wheel_native
-
-            small = replace(limits, chunk_size=REMOTE_CHUNK)
-            src = cast("BinaryIO", f)
-            facts = scan_wheel_native(src, filename=filename, limits=small, inflater="zlib")
-        else:
-            facts = scan_wheel(cast("BinaryIO", f), engine, filename=filename, limits=limits)
-        if verify_record:
-            add_record_check(facts, cast("BinaryIO", f))
+        facts = scan_wheel(cast("BinaryIO", f), engine, filename=filename, limits=limits,
+                           verify_record=verify_record, ranged=True)  # fmt: skip
         facts.transferred = f.stats.body_bytes
         if not facts.size:
             facts.size = f.size

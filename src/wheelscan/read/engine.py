@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..facts import ElfFacts, WheelFacts
+    from ..facts import MemberCache, WheelFacts
 
-__all__ = ["ENGINES", "default_engine", "scan_wheel"]
+__all__ = ["ENGINES", "REMOTE_CHUNK", "default_engine", "scan_wheel"]
 
 ENGINES = ("native", "lief")
-
-
-class MemberCacheLike(Protocol):
-    def get(self, key: tuple[int, int, int, str]) -> ElfFacts | None: ...
-    def put(self, key: tuple[int, int, int, str], facts: ElfFacts) -> None: ...
+#: the native reader's inflate step for a ranged source: each file-object read is one step of
+#: compressed input, so small steps keep the bytes fetched close to the bytes needed
+REMOTE_CHUNK = 4096
 
 
 @functools.cache
@@ -51,8 +50,9 @@ def scan_wheel(
     *,
     filename: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
-    member_cache: MemberCacheLike | None = None,
+    member_cache: MemberCache | None = None,
     verify_record: bool = False,
+    ranged: bool = False,
 ) -> WheelFacts:
     """Read one wheel (a path, or a binary file object with seek/read) into :class:`WheelFacts`.
 
@@ -62,14 +62,17 @@ def scan_wheel(
     ``member_cache`` (``get(key)``/``put(key, ElfFacts)``, key = (method, compressed_size,
     size, blake2b-16 hex of the compressed bytes)) lets an engine reuse an ELF member's facts.
     ``verify_record`` also hashes every member against RECORD (``facts.record``; it inflates
-    everything, see :mod:`wheelscan.read.record`).
+    everything, see :mod:`wheelscan.read.record`). ``ranged`` says that every read of the file
+    object ``src`` costs a request (an HTTP range reader): the native engine then inflates in
+    :data:`REMOTE_CHUNK` steps through zlib, which reads no further ahead than it is asked.
     """
     engine = engine or default_engine()
     scan = _SCANNERS.get(engine) or _load_scanner(engine)
-    if member_cache is None:
-        facts = scan(src, filename=filename, limits=limits)
-    else:
-        facts = scan(src, filename=filename, limits=limits, member_cache=member_cache)
+    kw: dict[str, Any] = {} if member_cache is None else {"member_cache": member_cache}
+    if ranged and engine == "native":
+        limits = replace(limits, chunk_size=REMOTE_CHUNK)
+        kw["inflater"] = "zlib"
+    facts = scan(src, filename=filename, limits=limits, **kw)
     if verify_record:
         add_record_check(facts, src)
     return facts

@@ -19,7 +19,7 @@ import struct
 import warnings
 import zipfile
 import zlib
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import lief
 import zstandard
@@ -33,6 +33,7 @@ from ..facts import (
     UNVERSIONED_NAME_CAP,
     ElfFacts,
     LibraryNeed,
+    MemberCache,
     MemberError,
     MemberStats,
     SymbolGroup,
@@ -89,11 +90,6 @@ _ISA_BITS = {
     lief.ELF.X86ISA.ISA.V3: 0x4,
     lief.ELF.X86ISA.ISA.V4: 0x8,
 }
-
-
-class MemberCache(Protocol):
-    def get(self, key: tuple[int, int, int, str]) -> ElfFacts | None: ...
-    def put(self, key: tuple[int, int, int, str], facts: ElfFacts) -> None: ...
 
 
 def scan_wheel_lief(

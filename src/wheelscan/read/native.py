@@ -9,25 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import BinaryIO
 
 from .._native import zipread
 from ..errors import WheelscanError
-from ..facts import ElfFacts, MemberError, MemberStats, WheelFacts
+from ..facts import MemberCache, MemberError, MemberStats, WheelFacts
 from ..limits import DEFAULT_LIMITS, Limits
 from .wheelinfo import as_source, fill_filename_facts, fill_wheel_file_facts, wheel_display_name
 
-if TYPE_CHECKING:
-    from collections.abc import Hashable
-
-__all__ = ["MemberCache", "scan_wheel_native"]
-
-
-class MemberCache(Protocol):
-    """Facts of ELF members already seen, keyed by (method, compressed size, size, digest)."""
-
-    def get(self, key: Hashable) -> ElfFacts | None: ...
-    def put(self, key: Hashable, facts: ElfFacts) -> None: ...
+__all__ = ["scan_wheel_native"]
 
 
 def scan_wheel_native(

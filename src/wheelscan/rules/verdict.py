@@ -72,15 +72,25 @@ bound to that version would fail to resolve.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import json
 import posixpath
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..elfabi import ArmFlags, Machine
 from ..read.zipviews import CONFUSION
-from .policy import PolicySet, ResolvedPolicy, cxx_runtime_symbols, default_policies, glibc_version
+from .policy import (
+    PolicySet,
+    ResolvedPolicy,
+    cxx_runtime_symbols,
+    default_policies,
+    glibc_version,
+    load_policies,
+)
 from .tags import Claim, expand_tags, parse_claims
 
 if TYPE_CHECKING:
@@ -94,8 +104,11 @@ __all__ = [
     "STATUSES",
     "VERDICT_SCHEMA_VERSION",
     "Finding",
+    "Judge",
     "Verdict",
     "judge",
+    "make_judge",
+    "policy_version",
 ]
 
 VERDICT_SCHEMA_VERSION = 1
@@ -240,6 +253,10 @@ class Verdict:
             "strict": self.strict,
             "engine": self.engine,
         }
+
+    def to_json(self) -> str:
+        """Compact JSON of :meth:`to_dict` (what the store keeps)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -803,3 +820,35 @@ def _merge(findings: list[Finding]) -> list[Finding]:
         merged[key] = Finding(f.severity, f.kind, f.member, f.detail, ev)
     return sorted(merged.values(),
                   key=lambda f: (_SEVERITY_ORDER[f.severity], f.kind, f.member or ""))
+
+
+#: facts (and the wheel's location, kept in the verdict) -> (status, verdict JSON, policy version)
+Judge = Callable[["WheelFacts", "str | None"], tuple[str, str, "str | None"]]
+
+
+def make_judge(
+    policy: str | None = None, exclude: Sequence[str] = (), *, strict: bool = False
+) -> Judge:
+    """A judge over one policy set (``policy``: a policy file, None for the shipped one), loaded
+    once: what the pool's workers and ``rejudge`` store for each wheel."""
+    policies = load_policies(policy)
+    excluded = tuple(exclude)
+    version = policy_version(dict(policies.provenance))
+
+    def run(facts: WheelFacts, path: str | None = None) -> tuple[str, str, str | None]:
+        v = judge(facts, policies, excluded, strict=strict)
+        if path is not None:
+            v.path = path
+        return str(v.status), v.to_json(), version
+
+    return run
+
+
+def policy_version(provenance: dict[str, Any]) -> str | None:
+    """A short stable name for a policy set: its auditwheel version + a digest of its
+    provenance (the ``policy`` object every verdict carries)."""
+    if not provenance:
+        return None
+    digest = hashlib.sha256(json.dumps(provenance, sort_keys=True).encode()).hexdigest()[:12]
+    base = provenance.get("auditwheel_version")
+    return f"auditwheel-{base}+{digest}" if base else digest
