@@ -86,6 +86,7 @@ from cpython.pycapsule cimport PyCapsule_GetPointer
 from elfapi cimport WS_PARSE_PREFIX_CAPSULE, parse_prefix_f
 
 from wheelscan._native.elf import _PARSE_PREFIX, parse as elf_parse, raise_status
+from wheelscan.environment import environment
 from wheelscan.errors import WheelscanError
 
 __all__ = [
@@ -182,7 +183,7 @@ def _bind_libisal(str path):
 
 
 def _load_libisal():
-    want = os.environ.get("WHEELSCAN_LIBISAL", "")
+    want = environment().libisal
     if want == "0":
         return "disabled by WHEELSCAN_LIBISAL=0"
     why = _bind_libisal(LIBISAL_SONAME)
@@ -229,7 +230,7 @@ def _bind_libzng(str path):
 
 def _load_libzng():
     """zlib-ng's C API: the system library, else the zlib-ng package's extension module."""
-    want = os.environ.get("WHEELSCAN_LIBZNG", "")
+    want = environment().libzng
     if want == "0":
         return "disabled by WHEELSCAN_LIBZNG=0", None, None
     why, version = _bind_libzng(LIBZNG_SONAME)
@@ -263,7 +264,7 @@ INFLATERS = tuple(
 
 
 def _default_inflater():
-    name = os.environ.get("WHEELSCAN_INFLATER")
+    name = environment().inflater
     if name is None:
         return INFLATERS[0]
     if name not in INFLATERS:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 from corpus import Corpus, build_corpus, in_ci, missing_toolchains
 
+from wheelscan.environment import environment
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -56,6 +58,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if missing:
         lines.append(f"wheelscan MISSING (those fixtures skip, or fail with CI=true): {missing}")
     return lines
+
+
+@pytest.fixture(autouse=True)
+def _environment_read_again() -> Iterator[None]:
+    """wheelscan reads its environment once per process: a test that changed a variable
+    (monkeypatch, undone before this runs) leaves no stale reading behind."""
+    yield
+    environment.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -17,8 +17,8 @@ from conftest import native_engine_error, require
 from test_differential import _corpus_wheel
 
 import wheelscan
+from wheelscan.environment import environment
 from wheelscan.facts import FACTS_SCHEMA_VERSION, WheelFacts
-from wheelscan.read.engine import default_engine
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -139,15 +139,15 @@ def test_bad_input_is_facts_not_exceptions(tmp_path: Path, engine: str) -> None:
 
 
 @pytest.fixture
-def fresh_default_engine() -> Iterator[None]:
+def fresh_environment() -> Iterator[None]:
     """WHEELSCAN_ENGINE is read once per process: read it again before and after the test."""
-    default_engine.cache_clear()
+    environment.cache_clear()
     yield
-    default_engine.cache_clear()
+    environment.cache_clear()
 
 
 def test_unknown_engine_and_env_default(
-    corpus: Corpus, monkeypatch: pytest.MonkeyPatch, fresh_default_engine: None
+    corpus: Corpus, monkeypatch: pytest.MonkeyPatch, fresh_environment: None
 ) -> None:
     w = _corpus_wheel(corpus, "pure-any")
     with pytest.raises(ValueError, match="unknown engine"):
@@ -156,13 +156,13 @@ def test_unknown_engine_and_env_default(
     assert wheelscan.scan_wheel(w.path).engine == "lief"
     monkeypatch.setenv("WHEELSCAN_ENGINE", "fortran")
     assert wheelscan.scan_wheel(w.path).engine == "lief"  # read once: the first value holds
-    default_engine.cache_clear()
+    environment.cache_clear()
     with pytest.raises(ImportError, match="WHEELSCAN_ENGINE"):
         wheelscan.scan_wheel(w.path)
     with pytest.raises(ImportError, match="WHEELSCAN_ENGINE"):
         wheelscan.scan_wheel(w.path)  # a bad value is not remembered as a choice
     monkeypatch.delenv("WHEELSCAN_ENGINE")
-    default_engine.cache_clear()
+    environment.cache_clear()
     if native_engine_error() is None:
         assert wheelscan.scan_wheel(w.path).engine == "native"
     assert os.environ.get("WHEELSCAN_ENGINE") is None

@@ -24,6 +24,7 @@ from conftest import native_engine_error, require
 from test_differential import _corpus_wheel
 
 import wheelscan
+from wheelscan.environment import environment
 from wheelscan.facts import WheelFacts
 
 if TYPE_CHECKING:
@@ -138,10 +139,12 @@ def test_required_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     zipread = _built_for_libisal()
     monkeypatch.setattr(zipread, "LIBISAL_SONAME", "/nonexistent/libisal.so.2")
     monkeypatch.setenv("WHEELSCAN_LIBISAL", "1")
+    environment.cache_clear()
     wanted = r"^WHEELSCAN_LIBISAL=1 but libisal is unusable: cannot load /nonexistent/libisal"
     with pytest.raises(ImportError, match=wanted):
         zipread._load_libisal()
     monkeypatch.setenv("WHEELSCAN_LIBISAL", "")
+    environment.cache_clear()
     assert zipread._load_libisal().startswith("cannot load /nonexistent/libisal.so.2: ")
 
 

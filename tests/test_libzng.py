@@ -25,6 +25,7 @@ from conftest import require
 from test_libisal import _env, _shared_object, _zipread
 from test_native_unit import _with_member_stream
 
+from wheelscan.environment import environment
 from wheelscan.errors import InflateError, LimitExceeded
 from wheelscan.read.native import scan_wheel_native
 
@@ -187,11 +188,13 @@ def test_required_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(zipread, "LIBZNG_SONAME", "/nonexistent/libz-ng.so.2")
     monkeypatch.setitem(sys.modules, "zlib_ng", None)  # the package is not installed
     monkeypatch.setenv("WHEELSCAN_LIBZNG", "1")
+    environment.cache_clear()
     with pytest.raises(ImportError, match=r"^WHEELSCAN_LIBZNG=1 but zlib-ng is unusable: "
                                           r"cannot load /nonexistent/libz-ng\.so\.2: .*; "
                                           r"zlib-ng package: "):  # fmt: skip
         zipread._load_libzng()
     monkeypatch.setenv("WHEELSCAN_LIBZNG", "")
+    environment.cache_clear()
     why, source, version = zipread._load_libzng()
     assert why.startswith("cannot load /nonexistent/libz-ng.so.2: ")
     assert "; zlib-ng package: " in why

@@ -112,11 +112,13 @@ def _kill_when_hung(pidfile: Path, sig: int = signal.SIGKILL) -> threading.Threa
 
 
 def test_worker_killed_mid_wheel_loses_only_that_wheel(
-    wheels: dict[str, str], tmp_path: Path
+    wheels: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     d, expected = _dir_and_expected(wheels)
     pidfile = tmp_path / "pid"
-    cfg = ScanConfig(engine=ENGINE, hang_on="victim", pidfile=str(pidfile))
+    monkeypatch.setenv("WHEELSCAN_TEST_HANG", "victim")  # read by the spawned workers
+    monkeypatch.setenv("WHEELSCAN_TEST_PIDFILE", str(pidfile))
+    cfg = ScanConfig(engine=ENGINE)
     pool = LocalPool(cfg, jobs=2, batch_wheels=4)
     killer = _kill_when_hung(pidfile)
     outs = _run(pool, iter_tree(d, Discovery()))
@@ -132,9 +134,12 @@ def test_worker_killed_mid_wheel_loses_only_that_wheel(
     assert pool.deaths == 1
 
 
-def test_time_cap_kills_a_hung_wheel(wheels: dict[str, str], tmp_path: Path) -> None:
+def test_time_cap_kills_a_hung_wheel(
+    wheels: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     d, expected = _dir_and_expected(wheels)
-    cfg = ScanConfig(engine=ENGINE, hang_on="victim")
+    monkeypatch.setenv("WHEELSCAN_TEST_HANG", "victim")
+    cfg = ScanConfig(engine=ENGINE)
     pool = LocalPool(cfg, jobs=2, batch_wheels=4, timeout=1.5)
     outs = _run(pool, iter_tree(d, Discovery()))
     assert set(outs) == set(expected)

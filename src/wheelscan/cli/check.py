@@ -15,6 +15,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..environment import environment
 from ..safe_text import eprint, term
 
 if TYPE_CHECKING:
@@ -116,8 +117,7 @@ def execute(args: argparse.Namespace) -> int:
     if missing:
         eprint(f"wheelscan check: no such file or directory: {', '.join(missing)}")
         return 2
-    if args.engine == "native" or (args.engine is None and
-                                   os.environ.get("WHEELSCAN_ENGINE", "native") == "native"):
+    if (args.engine or environment().engine or "native") == "native":
         try:
             importlib.import_module("wheelscan.read.native")
         except ImportError as e:

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..environment import environment
 from ..limits import DEFAULT_LIMITS, Limits
 from ..mirror.refs import is_url
 from ..safe_text import eprint
@@ -166,7 +167,7 @@ def run_scan(
 
     disc = Discovery()
     summary = ScanSummary(discovery=disc)
-    cfg = ScanConfig.with_test_hooks(
+    cfg = ScanConfig(
         engine=engine,
         limits=limits,
         db_path=os.path.abspath(db),
@@ -289,7 +290,7 @@ def execute(args: argparse.Namespace) -> int:
         platforms=tuple(args.platform),
         since=since,
     )
-    progress = not args.quiet and sys.stderr.isatty() and not os.environ.get("CI")
+    progress = not args.quiet and sys.stderr.isatty() and not environment().ci
     try:
         summary = run_scan(
             args.sources,

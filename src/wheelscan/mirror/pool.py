@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from ..environment import environment
 from ..limits import DEFAULT_LIMITS, Limits
 from ..rules.verdict import Judge, make_judge
 from .refs import is_url
@@ -49,11 +50,6 @@ __all__ = [
     "scan_one",
 ]
 
-#: test-only hooks (read in the main process, passed to workers in ScanConfig)
-ENV_HANG = "WHEELSCAN_TEST_HANG"  # a worker reaching a wheel whose filename contains this...
-ENV_PIDFILE = "WHEELSCAN_TEST_PIDFILE"  # ...writes its pid here and sleeps until killed
-
-
 @dataclass(frozen=True)
 class ScanConfig:
     """Everything a worker needs; picklable, sent once per worker (or per Dask batch)."""
@@ -71,12 +67,6 @@ class ScanConfig:
     allow_hosts: tuple[str, ...] = ()  # remote wheels: hosts besides the wheel URL's origin
     wheel_timeout: float | None = 120.0  # remote wheels: seconds for all their requests
     verify_record: bool = False  # hash every member against RECORD (facts.record)
-    hang_on: str | None = None
-    pidfile: str | None = None
-
-    @classmethod
-    def with_test_hooks(cls, **kw: Any) -> ScanConfig:
-        return cls(hang_on=os.environ.get(ENV_HANG), pidfile=os.environ.get(ENV_PIDFILE), **kw)
 
 
 # -- the per-wheel work ---------------------------------------------------------------------
@@ -108,9 +98,10 @@ def scan_one(
     """Scan and judge one wheel; never raises for a bad wheel."""
     from ..read.engine import scan_wheel
 
-    if cfg.hang_on and cfg.hang_on in filename:
-        if cfg.pidfile:
-            with open(cfg.pidfile, "w") as f:
+    env = environment()
+    if env.test_hang and env.test_hang in filename:  # tests only: a worker that hangs
+        if env.test_pidfile:
+            with open(env.test_pidfile, "w") as f:
                 f.write(str(os.getpid()))
         time.sleep(3600)
     t0 = time.perf_counter()

@@ -8,11 +8,11 @@ extension is an error, never a silent fallback.
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from ..environment import environment
 from ..limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -28,16 +28,10 @@ ENGINES = ("native", "lief")
 REMOTE_CHUNK = 4096
 
 
-@functools.cache
 def default_engine() -> str:
-    """The engine of a scan that names none: ``WHEELSCAN_ENGINE``, else ``native``.
-
-    Read once per process, when a scan first needs it, as ``WHEELSCAN_INFLATER`` is read
-    once when the native module is imported: a read of a variable that is not set costs a
-    caught KeyError, 5 % of a small wheel's scan. ``default_engine.cache_clear()`` makes the
-    next scan read it again.
-    """
-    engine = os.environ.get("WHEELSCAN_ENGINE", "native")
+    """The engine of a scan that names none: ``WHEELSCAN_ENGINE``, else ``native``
+    (:mod:`wheelscan.environment`); a value that names no engine is an ImportError."""
+    engine = environment().engine or "native"
     if engine not in ENGINES:
         msg = f"WHEELSCAN_ENGINE={engine!r}: expected one of {', '.join(ENGINES)}"
         raise ImportError(msg)

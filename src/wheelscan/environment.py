@@ -1,0 +1,50 @@
+"""Every environment variable wheelscan reads, read here, once per process.
+
+=========================  ==================================================================
+``WHEELSCAN_ENGINE``       engine of a scan that names none: ``native`` (default) or ``lief``
+``WHEELSCAN_INFLATER``     the native engine's deflate back-end (``auto``, ``libisal``, ...)
+``WHEELSCAN_LIBISAL``      ``0``: never load libisal; ``1``: its absence is an ImportError
+``WHEELSCAN_LIBZNG``       likewise for zlib-ng's C API
+``WHEELSCAN_TEST_HANG``    tests only: a worker reaching a wheel whose name holds this hangs...
+``WHEELSCAN_TEST_PIDFILE`` ...after writing its pid here
+``CI``                     set: no progress line on a terminal
+=========================  ==================================================================
+
+The build reads its own (``WHEELSCAN_LIBISAL``, ``WHEELSCAN_CYTHON_*``) in ``setup.py``.
+Worker processes are spawned, so each reads the environment it inherited. A test that changes
+a variable calls ``environment.cache_clear()`` for the change to be seen.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+__all__ = ["Environment", "environment"]
+
+
+@dataclass(frozen=True)
+class Environment:
+    engine: str | None = None
+    inflater: str | None = None
+    libisal: str = ""
+    libzng: str = ""
+    test_hang: str | None = None
+    test_pidfile: str | None = None
+    ci: bool = False
+
+
+@functools.cache
+def environment() -> Environment:
+    """The variables above as this process found them (read on first use)."""
+    env = os.environ
+    return Environment(
+        engine=env.get("WHEELSCAN_ENGINE"),
+        inflater=env.get("WHEELSCAN_INFLATER"),
+        libisal=env.get("WHEELSCAN_LIBISAL", ""),
+        libzng=env.get("WHEELSCAN_LIBZNG", ""),
+        test_hang=env.get("WHEELSCAN_TEST_HANG") or None,
+        test_pidfile=env.get("WHEELSCAN_TEST_PIDFILE") or None,
+        ci=bool(env.get("CI")),
+    )
