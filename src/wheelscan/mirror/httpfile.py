@@ -40,7 +40,7 @@ import time
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 import urllib3
@@ -60,7 +60,7 @@ from urllib3.util import parse_url
 from ..errors import RemoteError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
 __all__ = [
     "MAX_REDIRECTS",
@@ -86,6 +86,7 @@ _ANSWER_SLACK = 22 + 0xFFFF + 20
 _HASHES = ("sha256", "sha384", "sha512", "blake2b_256", "md5", "sha1")
 _RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_T = TypeVar("_T")
 #: transport failures worth another attempt: resets, dropped bodies, timeouts, refused connects
 _RETRY_ERRORS = (ProtocolError, IncompleteRead, Urllib3Timeout, NewConnectionError, MaxRetryError)
 
@@ -649,25 +650,20 @@ class HTTPFile(io.RawIOBase):
 
     def _request(self, rng: str, *, allow_whole: bool) -> tuple[int, Mapping[str, str], bytes]:
         """GET with ``Range: rng``; retried. 200 streams the whole file into ``_whole``."""
-        last = "no attempt"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                self.stats.retries += 1
-                delay = self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
-                if self.deadline is not None:
-                    delay = min(delay, max(0.0, self.deadline.remaining()))
-                time.sleep(delay)
+
+        def counted() -> None:
+            self.stats.retries += 1
+
+        def attempt() -> tuple[int, Mapping[str, str], bytes]:
             if self.deadline is not None:
                 self.deadline.check(self.url)
-            try:
-                return self._attempt(rng, allow_whole)
-            except _Retryable as e:
-                last = str(e)
-            except Urllib3Error as e:
-                last = f"{type(e).__name__}: {e}"
-                if not _retryable(e):
-                    break
-        raise RemoteError(f"{self.url}: failed ({self.stats.retries} retries): {last}")
+            return self._attempt(rng, allow_whole)
+
+        try:
+            return _retrying(attempt, self.retries, self.backoff, self.deadline, counted)
+        except _GaveUp as e:
+            msg = f"{self.url}: failed ({self.stats.retries} retries): {e}"
+            raise RemoteError(msg) from None
 
     def _attempt(self, rng: str, allow_whole: bool) -> tuple[int, Mapping[str, str], bytes]:
         self.stats.requests += 1
@@ -840,34 +836,63 @@ def get(
     policy = policy or URLPolicy.for_url(url)
     base_timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
     hdrs = {"Accept-Encoding": "gzip, deflate", **(headers or {})}
-    last = "no attempt"
     redirects = 0
-    for attempt in range(retries + 1):
-        if attempt:
-            delay = backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+
+    def attempt() -> tuple[int, str, str, bytes]:
+        nonlocal redirects
+        r, final, used = _open(pool, url, hdrs, base_timeout, policy, deadline,
+                               policy.max_redirects - redirects)  # fmt: skip
+        redirects += used
+        try:
+            body = _page_body(r, final, deadline, max_bytes)
+        except BaseException:
+            r.close()
+            raise
+        finally:
+            r.release_conn()
+        if r.status in _RETRY_STATUS:
+            raise _Retryable(f"HTTP {r.status}")
+        return r.status, final, r.headers.get("Content-Type", ""), body
+
+    try:
+        return _retrying(attempt, retries, backoff, deadline)
+    except _GaveUp as e:
+        raise RemoteError(f"{url}: failed: {e}") from None
+
+
+class _GaveUp(Exception):
+    """The last failure of a request that ran out of attempts (or failed for good)."""
+
+
+def _retrying(
+    attempt: Callable[[], _T],
+    retries: int,
+    backoff: float,
+    deadline: Deadline | None,
+    on_retry: Callable[[], None] | None = None,
+) -> _T:
+    """``attempt()`` until it returns, at most ``retries`` more times after the first, with
+    jittered exponential backoff (never sleeping past ``deadline``). A :class:`_Retryable`
+    (a retry status) or a transport failure worth another attempt is retried; another
+    urllib3 error gives up at once; other exceptions pass through."""
+    last = "no attempt"
+    for n in range(retries + 1):
+        if n:
+            if on_retry is not None:
+                on_retry()
+            delay = backoff * (2 ** (n - 1)) * (0.5 + random.random())
             if deadline is not None:
                 delay = min(delay, max(0.0, deadline.remaining()))
             time.sleep(delay)
         try:
-            r, final, used = _open(pool, url, hdrs, base_timeout, policy, deadline,
-                                   policy.max_redirects - redirects)  # fmt: skip
-            redirects += used
-            try:
-                body = _page_body(r, final, deadline, max_bytes)
-                if r.status in _RETRY_STATUS:
-                    last = f"HTTP {r.status}"
-                    continue
-                return r.status, final, r.headers.get("Content-Type", ""), body
-            except BaseException:
-                r.close()
-                raise
-            finally:
-                r.release_conn()
+            return attempt()
+        except _Retryable as e:
+            last = str(e)
         except Urllib3Error as e:
             last = f"{type(e).__name__}: {e}"
             if not _retryable(e):
                 break
-    raise RemoteError(f"{url}: failed: {last}")
+    raise _GaveUp(last)
 
 
 def _zlib_header(b: bytes) -> bool:
