@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ..environment import environment
 from ..safe_text import eprint, term
+from .options import add_engine_argument, add_judge_arguments, add_record_argument
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
+    from ..rules.policy import PolicySet
     from ..rules.verdict import Verdict
 
-__all__ = ["add_judge_arguments", "configure_parser", "execute", "iter_wheels"]
+__all__ = ["check_wheel", "configure_parser", "execute", "iter_wheels"]
 
 
 def configure_parser(sub: Any) -> None:
@@ -31,28 +33,11 @@ def configure_parser(sub: Any) -> None:
     p = sub.add_parser("check", help=help_, description=help_)
     p.add_argument("paths", nargs="+", metavar="PATH", help="a wheel, or a directory (recursed)")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--engine", choices=("native", "lief"), default=None,
-                   help="scanner (default: native, or $WHEELSCAN_ENGINE)")
+    add_engine_argument(p)
     add_judge_arguments(p)
     add_record_argument(p)
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="text format: list findings (-vv: with info)")
-
-
-def add_record_argument(p: argparse.ArgumentParser) -> None:
-    """``--verify-record``, for check and scan."""
-    p.add_argument("--verify-record", action="store_true",
-                   help="also hash every member against RECORD (record-mismatch warnings); "
-                        "inflates everything")  # fmt: skip
-
-
-def add_judge_arguments(p: argparse.ArgumentParser) -> None:
-    """``--exclude``, ``--policy``, ``--strict``: the same flags for check, scan and rejudge."""
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                   help="SONAME glob of a library provided by something else (repeatable)")
-    p.add_argument("--policy", metavar="FILE", default=None,
-                   help="policy JSON to judge with instead of the shipped one")
-    p.add_argument("--strict", action="store_true", help="warnings count as violations")
 
 
 def iter_wheels(path: str) -> Iterator[str]:
@@ -67,18 +52,26 @@ def iter_wheels(path: str) -> Iterator[str]:
                 yield os.path.join(dirpath, f)
 
 
-def _check_one(path: str, args: argparse.Namespace, policies: Any) -> Verdict:
+def check_wheel(
+    path: str,
+    policies: PolicySet,
+    *,
+    engine: str | None = None,
+    exclude: Sequence[str] = (),
+    strict: bool = False,
+    verify_record: bool = False,
+) -> Verdict:
+    """Scan and judge one wheel file; an engine that raises gives an ``error`` verdict."""
     from ..read.engine import scan_wheel
     from ..rules.verdict import Verdict, judge
 
     try:
-        facts = scan_wheel(path, engine=args.engine,
-                           verify_record=getattr(args, "verify_record", False))
-        v = judge(facts, policies, exclude=tuple(args.exclude), strict=args.strict)
+        facts = scan_wheel(path, engine=engine, verify_record=verify_record)
+        v = judge(facts, policies, exclude=tuple(exclude), strict=strict)
     except Exception as e:  # one bad wheel (or an engine bug) must not end a bulk check
         v = Verdict(wheel=os.path.basename(path), status="error",
                     error=f"{type(e).__name__}: {e}", policy=dict(policies.provenance),
-                    exclude=list(args.exclude), strict=args.strict, engine=args.engine)
+                    exclude=list(exclude), strict=strict, engine=engine)  # fmt: skip
     v.path = path
     return v
 
@@ -128,7 +121,8 @@ def execute(args: argparse.Namespace) -> int:
     out = sys.stdout
     for given in args.paths:
         for path in iter_wheels(given):
-            v = _check_one(path, args, policies)
+            v = check_wheel(path, policies, engine=args.engine, exclude=args.exclude,
+                            strict=args.strict, verify_record=args.verify_record)  # fmt: skip
             if args.format == "json":
                 out.write(json.dumps(v.to_dict(), sort_keys=False) + "\n")
             else:

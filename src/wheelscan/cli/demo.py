@@ -30,19 +30,18 @@ def configure_parser(sub: Any) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from ..rules.policy import load_policies
-    from .check import _check_one, _text
+    from .check import _text, check_wheel
     from .sample import make_sample_mirror
 
     out = Path(args.out)
     wheels_dir = out / "wheels"
     samples = make_sample_mirror(wheels_dir)
     policies = load_policies(None)
-    check_args = argparse.Namespace(engine=None, exclude=[], strict=False)
     text = io.StringIO()
     counts: Counter[str] = Counter()
     with (out / "report.jsonl").open("w") as jl:
         for s in samples:
-            v = _check_one(str(s.path), check_args, policies)
+            v = check_wheel(str(s.path), policies)
             counts[v.status] += 1
             jl.write(json.dumps(v.to_dict()) + "\n")
             text.write(f"# {s.why}\n")

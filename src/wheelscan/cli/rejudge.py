@@ -45,7 +45,7 @@ def rejudge(
 
 
 def configure_parser(sub: Any) -> None:
-    from .check import add_judge_arguments
+    from .options import add_db_argument, add_judge_arguments
 
     p = sub.add_parser(
         "rejudge",
@@ -55,7 +55,7 @@ def configure_parser(sub: Any) -> None:
             "given) policy, without opening a wheel. Exit status as for check."
         ),
     )
-    p.add_argument("--db", default="wheelscan.sqlite", help="result store (default: %(default)s)")
+    add_db_argument(p)
     add_judge_arguments(p)
 
 

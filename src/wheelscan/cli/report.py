@@ -19,10 +19,11 @@ __all__ = ["configure_parser", "execute", "write_report"]
 def configure_parser(sub: Any) -> None:
     from ..report.records import FORMATS
     from ..rules.verdict import STATUSES
+    from .options import add_db_argument, add_filter_arguments
 
     help_ = "Summarise or export a scan store: text, csv, jsonl, jsonl.zst or one HTML file."
     p = sub.add_parser("report", help=help_, description=help_)
-    p.add_argument("--db", default="wheelscan.sqlite", help="scan store (default: %(default)s)")
+    add_db_argument(p)
     p.add_argument("--format", "-f", choices=FORMATS, default="text")
     p.add_argument(
         "-o",
@@ -31,29 +32,13 @@ def configure_parser(sub: Any) -> None:
         help="output file (default: stdout for text/jsonl; report.<format> otherwise);"
         " csv also writes OUT's .findings.csv beside it",
     )
-    p.add_argument(
-        "--project",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="only this project (repeatable)",
-    )
-    p.add_argument(
-        "--platform",
-        action="append",
-        default=[],
-        metavar="GLOB",
-        help="only wheels with a platform tag matching GLOB (repeatable)",
-    )
+    add_filter_arguments(p)
     p.add_argument(
         "--status",
         action="append",
         default=[],
         choices=STATUSES,
         help="only wheels with this status (repeatable)",
-    )
-    p.add_argument(
-        "--since", metavar="DATE", help="only wheels uploaded (else modified) since DATE"
     )
     p.add_argument(
         "--top",

@@ -229,7 +229,13 @@ def run_scan(
 
 
 def configure_parser(sub: Any) -> None:
-    from .check import add_judge_arguments, add_record_argument
+    from .options import (
+        add_db_argument,
+        add_engine_argument,
+        add_filter_arguments,
+        add_judge_arguments,
+        add_record_argument,
+    )
 
     p = sub.add_parser(
         "scan",
@@ -243,17 +249,13 @@ def configure_parser(sub: Any) -> None:
         ),
     )
     p.add_argument("sources", nargs="+", metavar="SOURCE")
-    p.add_argument("--db", default="wheelscan.sqlite", help="result store (default: %(default)s)")
+    add_db_argument(p)
     p.add_argument("--jobs", "-j", type=int, default=None, help="worker processes (default: cores)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--rescan", action="store_true", help="scan again even if unchanged")
-    p.add_argument("--project", action="append", default=[], metavar="NAME",
-                   help="only this project (repeatable)")  # fmt: skip
-    p.add_argument("--platform", action="append", default=[], metavar="GLOB",
-                   help="only wheels with a platform tag matching GLOB (repeatable)")  # fmt: skip
-    p.add_argument("--since", metavar="DATE", help="only wheels uploaded (else modified) since")
+    add_filter_arguments(p)
     add_judge_arguments(p)
-    p.add_argument("--engine", choices=("native", "lief"), default=None)
+    add_engine_argument(p)
     p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                    help="per-wheel time cap (default: %(default)s)")  # fmt: skip
     p.add_argument("--max-inflate", type=int, default=DEFAULT_LIMITS.max_wheel_inflate,
