@@ -32,7 +32,8 @@ def configure_parser(sub: Any) -> None:
     help_ = "Judge wheels' manylinux/musllinux/linux platform tags against their binaries."
     p = sub.add_parser("check", help=help_, description=help_)
     p.add_argument("paths", nargs="+", metavar="PATH", help="a wheel, or a directory (recursed)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="one line per wheel, or one JSON object per wheel (data/check-schema.json)")
     add_engine_argument(p)
     add_judge_arguments(p)
     add_record_argument(p)

@@ -248,7 +248,8 @@ def configure_parser(sub: Any) -> None:
             "error, 1 if any is mislabelled, 0 otherwise."
         ),
     )
-    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="a directory, a bandersnatch mirror, a list file, - or an http(s) URL")
     add_db_argument(p)
     p.add_argument("--jobs", "-j", type=int, default=None, help="worker processes (default: cores)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
