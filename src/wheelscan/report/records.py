@@ -222,7 +222,7 @@ def iter_lines(con: sqlite3.Connection, filters: ReportFilters = ALL) -> Iterato
     """The export records as JSON Lines text, in id order.
 
     The stored verdict JSON is the record minus the report's keys, so those are appended to its
-    text instead of decoding and re-encoding it (5x faster); a row whose stored status or error
+    text instead of decoding and re-encoding it; a row whose stored status or error
     the verdict does not carry (the worker died, no policy ran) goes through :meth:`Row.record`.
     """
     filters.install(con)

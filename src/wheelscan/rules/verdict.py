@@ -1,4 +1,4 @@
-"""Verdicts: facts + policy -> is every claimed platform tag honest, and why (issue 3).
+"""Verdicts: facts + policy -> is every claimed platform tag honest, and why.
 
 :func:`judge` looks only at :class:`~wheelscan.facts.WheelFacts` and the policy data, never at
 the scanning machine, so a verdict is the same wherever it is computed and stored facts can
