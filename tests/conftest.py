@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from corpus import Corpus, build_corpus, in_ci, missing_toolchains
@@ -30,7 +30,17 @@ def require(reason: str | None) -> None:
         return
     if in_ci():
         pytest.fail(f"required in CI: {reason}")
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def require_module(name: str) -> Any:
+    """The module, imported; else skip on a dev box and fail under CI=true (the test extras
+    install it), as :func:`require` does for tools."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        require(f"{name} is not importable ({e}); pip install '.[test]'")
+        raise  # unreachable: require() skipped or failed
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

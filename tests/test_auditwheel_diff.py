@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from aw_hermetic import claim_holds, show
+from conftest import require_module
 from verdict_wheels import Scenario, build_scenarios
 
 from wheelscan import judge, scan_wheel
@@ -21,7 +22,7 @@ from wheelscan.rules.verdict import FINDING_KINDS
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytest.importorskip("auditwheel")
+require_module("auditwheel")
 
 DIFFERENCE_CLASSES = {
     "other-arch-skipped": "auditwheel skips binaries of another architecture than the tag and "
