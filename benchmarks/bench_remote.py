@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _httpserver import IndexServer, ServerConfig
+from helpers.httpserver import IndexServer, ServerConfig
 
 
 def _corpus(tmp: Path) -> list[Path]:

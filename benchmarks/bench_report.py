@@ -3,7 +3,7 @@
     python benchmarks/bench_report.py [--wheels 50000] [--dir DIR] [--keep]
 
 The store is made with store.py's own API (``Store.record``) from real facts and verdicts:
-a handful of template wheels are compiled by gcc against hermetic stubs (tests/_mirror.py),
+a handful of template wheels are compiled by gcc against hermetic stubs (tests/helpers/mirror.py),
 scanned and judged once, and their JSON is replayed under 50,000 names (about 3,000 projects,
 uploads spread over 2016-2025, a few percent yanked, ~2 % unreadable archives, and the
 vendored library in several sizes so the mirror-wide grouping has work to do). Each report
@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _mirror import LYING_NEW, build_elfs, wheel
+from helpers.mirror import LYING_NEW, build_elfs, wheel
 
 from wheelscan import judge, scan_wheel
 from wheelscan.mirror.sources import WheelRef

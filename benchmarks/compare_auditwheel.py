@@ -3,7 +3,8 @@
 For every wheel under the given directories: wheelscan's minimal tag and ok/mislabelled
 decision next to auditwheel's overall policy and its decision on the filename's claims,
 with the time each took. auditwheel runs through its Python API with no host library paths
-(tests/aw_hermetic.py). Not a CI requirement: a benchmark and a source of real findings.
+(tests/helpers/aw_hermetic.py). Not a CI requirement: a benchmark and a source of real
+findings.
 
     python benchmarks/compare_auditwheel.py [--engine lief|native] [--json OUT] DIR...
     python benchmarks/compare_auditwheel.py --corpus benchmarks/corpus-differential.json \
@@ -37,8 +38,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
-from aw_hermetic import claim_holds, hermetic, show  # noqa: E402
 from fetch_corpus import default_cache, load_corpus  # noqa: E402
+from helpers.aw_hermetic import claim_holds, hermetic, show  # noqa: E402
 
 from wheelscan import judge, scan_wheel  # noqa: E402
 from wheelscan.rules.policy import default_policies  # noqa: E402

@@ -3,7 +3,7 @@
     python benchmarks/make_mirror.py OUT [--wheels 5000] [--seed 1]
 
 Every binary is compiled by gcc (cross gcc for aarch64 when present) against hermetic stub
-libraries (tests/builders.py), so what each one needs is known by construction:
+libraries (tests/helpers/builders.py), so what each one needs is known by construction:
 
 - a *release* (project + version) ships one extension per Python version (cp38 ... cp312) and
   the same vendored library in ``<project>.libs/`` in every one of them — the byte-identical
@@ -34,8 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _mirror import to_bandersnatch
-from builders import COMPILERS, Import, build_elf, build_stub, have, make_wheel
+from helpers.builders import COMPILERS, Import, build_elf, build_stub, have, make_wheel
+from helpers.mirror import to_bandersnatch
 
 PYS = ("cp38", "cp39", "cp310", "cp311", "cp312")
 HONEST = {  # tag -> whether an extension needing GLIBC_2.17 honours it

@@ -7,7 +7,10 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from corpus import Corpus, build_corpus, in_ci, missing_toolchains
+from helpers.corpus import Corpus, build_corpus, in_ci, missing_toolchains
+
+# the native unit tests' session fixtures (gcc-built libraries), shared by three modules
+from helpers.native import built, native_ready  # noqa: F401
 
 from wheelscan.environment import environment
 
@@ -61,7 +64,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     )
     lines.append(f"wheelscan inflater: {inflater}")
     missing = missing_toolchains()
-    from builders import COMPILERS, MUSL_CC
+    from helpers.builders import COMPILERS, MUSL_CC
 
     present = [cc for cc in [*COMPILERS.values(), MUSL_CC, "g++"] if shutil.which(cc)]
     lines.append(f"wheelscan toolchains: {', '.join(present) or 'none'}")

@@ -23,7 +23,7 @@ from wheelscan.facts import FACTS_SCHEMA_VERSION, WheelFacts
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from corpus import Corpus
+    from helpers.corpus import Corpus
 
 ENGINES = ["native", "lief"]
 

@@ -12,9 +12,9 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from aw_hermetic import claim_holds, show
 from conftest import require_module
-from verdict_wheels import Scenario, build_scenarios
+from helpers.aw_hermetic import claim_holds, show
+from helpers.verdict_wheels import Scenario, build_scenarios
 
 from wheelscan import judge, scan_wheel
 from wheelscan.rules.verdict import FINDING_KINDS
@@ -205,8 +205,8 @@ def test_class_musl_needed_libc_so(
     import subprocess
     import zipfile
 
-    from builders import MUSL_CC
     from elftools.elf.elffile import ELFFile
+    from helpers.builders import MUSL_CC
 
     for s in _by_class(scenarios, "musl-needed-libc.so"):
         aw = show(s.path, aw_root)

@@ -12,8 +12,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-from builders import make_wheel
-from verdict_wheels import Scenario, build_scenarios
+from helpers.builders import make_wheel
+from helpers.verdict_wheels import Scenario, build_scenarios
 
 ENGINE = os.environ.get("WHEELSCAN_VERDICT_ENGINE", "native")
 SCHEMA = json.loads((resources.files("wheelscan") / "data" / "check-schema.json").read_text())

@@ -7,7 +7,8 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 import pytest
-from _mirror import (
+from conftest import require
+from helpers.mirror import (
     HONEST_NEW,
     LYING_NEW,
     Elfs,
@@ -16,7 +17,6 @@ from _mirror import (
     wheel,
     without_byte_accounting,
 )
-from conftest import require
 
 from wheelscan.cli.scan import run_scan
 

@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from builders import make_wheel
 from conftest import native_engine_error, require
-from corpus import WHEEL_IDS, expectation_mismatches, readelf_facts, readelf_mismatches
+from helpers.builders import make_wheel
+from helpers.corpus import WHEEL_IDS, expectation_mismatches, readelf_facts, readelf_mismatches
 
 import wheelscan
 from wheelscan.facts import ElfFacts, MemberStats, WheelFacts
 from wheelscan.read.lief import LIEF_UNCOMPARABLE
 
 if TYPE_CHECKING:
-    from corpus import Corpus, CorpusWheel
+    from helpers.corpus import Corpus, CorpusWheel
 
 
 # Fields whose free text may differ between engines: only presence (or the member named) is

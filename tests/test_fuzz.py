@@ -46,9 +46,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _elfpatch import DT, Elf, ZipLayout
-from _isolated import engine_params, private_tmp
-from builders import (
+from helpers.builders import (
     COMPILERS,
     Import,
     ZipMember,
@@ -58,6 +56,8 @@ from builders import (
     make_wheel,
     write_zip,
 )
+from helpers.elfpatch import DT, Elf, ZipLayout
+from helpers.isolated import engine_params, private_tmp
 
 WHL = "fuzz-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
 EXAMPLE_SECONDS = 5.0

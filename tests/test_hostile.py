@@ -1,8 +1,9 @@
 """Hostile input: corrupted archives and ELF files, one id per corruption.
 
-Each case takes a real wheel (gcc-built ELF, ZIP written by tests/builders.py), corrupts exactly
-one field located by parsing the fixture independently (tests/_elfpatch.py), and scans it with
-every engine in a child process (tests/_isolated.py), so a crash or a hang fails that case only.
+Each case takes a real wheel (gcc-built ELF, ZIP written by tests/helpers/builders.py), corrupts
+exactly one field located by parsing the fixture independently (tests/helpers/elfpatch.py), and
+scans it with every engine in a child process (tests/helpers/isolated.py), so a crash or a hang
+fails that case only.
 
 A case passes when ``scan_wheel`` returned WheelFacts (it must never raise) within a few seconds,
 with bounded memory, and reported the problem where it belongs:
@@ -30,10 +31,10 @@ from typing import Any
 
 import pytest
 import zstandard
-from _elfpatch import DT, Elf, ZipLayout, deflate_repeat, patch
-from _isolated import Case, Outcome, engine_params, private_tmp, run_cases
-from builders import Import, ZipMember, build_elf, build_stub, have, make_wheel, write_zip
 from elftools.elf.elffile import ELFFile
+from helpers.builders import Import, ZipMember, build_elf, build_stub, have, make_wheel, write_zip
+from helpers.elfpatch import DT, Elf, ZipLayout, deflate_repeat, patch
+from helpers.isolated import Case, Outcome, engine_params, private_tmp, run_cases
 
 WHL = "hostile-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
 BAD = "hostile/_bad.so"

@@ -28,7 +28,7 @@ from wheelscan.environment import environment
 from wheelscan.facts import WheelFacts
 
 if TYPE_CHECKING:
-    from corpus import Corpus
+    from helpers.corpus import Corpus
 
 
 def _zipread() -> Any:

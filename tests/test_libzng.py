@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 from conftest import require
+from helpers.native import zip_with_stream as _with_member_stream
 from test_libisal import _env, _shared_object, _zipread
-from test_native_unit import _with_member_stream
 
 from wheelscan.environment import environment
 from wheelscan.errors import InflateError, LimitExceeded

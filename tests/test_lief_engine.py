@@ -1,6 +1,6 @@
 """The lief reference engine on its own: wheel-level facts, member selection, byte stats,
 errors that name the member, limits, and the member cache. Expected values come from how each
-wheel was built (tests/builders.py, tests/corpus.py), never from the engine.
+wheel was built (tests/helpers/builders.py, tests/helpers/corpus.py), never from the engine.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from builders import ZipMember, make_wheel, write_zip
-from corpus import DECOYS, NON_ELF_PEEKED, WHEEL_IDS
+from helpers.builders import ZipMember, make_wheel, write_zip
+from helpers.corpus import DECOYS, NON_ELF_PEEKED, WHEEL_IDS
 from test_differential import _corpus_wheel
 
 from wheelscan.facts import ElfFacts, WheelFacts
@@ -22,7 +22,7 @@ from wheelscan.limits import Limits
 from wheelscan.read.lief import LIEF_UNCOMPARABLE, scan_wheel_lief
 
 if TYPE_CHECKING:
-    from corpus import Corpus
+    from helpers.corpus import Corpus
 
 METHOD_NUMBERS = {"stored": 0, "deflate": 8, "zstd": 93}
 

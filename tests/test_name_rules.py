@@ -11,8 +11,8 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-from builders import ZipMember, write_zip
 from conftest import native_engine_error, require
+from helpers.builders import ZipMember, write_zip
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from packaging.tags import Tag

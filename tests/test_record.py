@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from builders import Import, build_elf, build_stub, have, make_wheel
+from helpers.builders import Import, build_elf, build_stub, have, make_wheel
 
 from wheelscan import judge, scan_wheel
 from wheelscan.cli.scan import run_scan

@@ -1,6 +1,6 @@
 """Remote scans over a real HTTP server on 127.0.0.1: same facts and verdicts as local scans.
 
-The server (tests/_httpserver.py) serves the fixture corpus as a PEP 691 JSON / PEP 503 HTML
+The server (tests/helpers/httpserver.py) serves the fixture corpus as a PEP 691 JSON / PEP 503 HTML
 index, with and without range support, and with injected faults (500s, dropped connections,
 slow and stalled answers). The expected values are the local scans of the same files.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import urllib3
-from _httpserver import IndexServer, ServerConfig
+from helpers.httpserver import IndexServer, ServerConfig
 
 from wheelscan import judge, scan_wheel
 from wheelscan.mirror.httpfile import HTTPFile, RemoteError
@@ -29,7 +29,7 @@ from wheelscan.mirror.sources import Discovery
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from corpus import Corpus
+    from helpers.corpus import Corpus
 
     from wheelscan.facts import WheelFacts
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from _httpserver import IndexServer
-from builders import build_elf, make_wheel
 from elftools.elf.elffile import ELFFile
+from helpers.builders import build_elf, make_wheel
+from helpers.httpserver import IndexServer
 
 from wheelscan import scan_wheel
 from wheelscan.mirror.remote import scan_remote

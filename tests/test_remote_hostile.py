@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from _httpserver import IndexServer, ServerConfig
-from builders import make_wheel
+from helpers.builders import make_wheel
+from helpers.httpserver import IndexServer, ServerConfig
+from helpers.verdict_wheels import build_scenarios
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from verdict_wheels import build_scenarios
 
 from wheelscan import judge, scan_wheel
 from wheelscan.mirror import remote
@@ -38,8 +38,8 @@ from wheelscan.mirror.sources import Discovery
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from corpus import Corpus
-    from verdict_wheels import Scenario
+    from helpers.corpus import Corpus
+    from helpers.verdict_wheels import Scenario
 
 FAST = {"timeout": 0.5, "backoff": 0.01}
 

@@ -26,9 +26,9 @@ import html5lib
 import jsonschema
 import pytest
 import zstandard
-from _mirror import Elfs, engine_for_tests, shared_elfs, to_bandersnatch
-from builders import Import, build_elf, build_stub, make_wheel
-from corpus import in_ci
+from helpers.builders import Import, build_elf, build_stub, make_wheel
+from helpers.corpus import in_ci
+from helpers.mirror import Elfs, engine_for_tests, shared_elfs, to_bandersnatch
 
 from wheelscan.mirror.store import STORE_SCHEMA_VERSION
 

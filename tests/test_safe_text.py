@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from builders import Import, build_elf, build_stub, have, make_wheel
+from helpers.builders import Import, build_elf, build_stub, have, make_wheel
 
 from wheelscan.safe_text import csv_cell, term
 

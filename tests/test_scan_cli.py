@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _mirror import (
+from helpers.mirror import (
     HONEST_NEW,
     LYING_NEW,
     Elfs,

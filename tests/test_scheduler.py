@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from _mirror import (
+from helpers.mirror import (
     HONEST_NEW,
     LYING_NEW,
     Elfs,

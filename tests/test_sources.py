@@ -8,7 +8,7 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from _mirror import blake2b_256, to_bandersnatch
+from helpers.mirror import blake2b_256, to_bandersnatch
 
 from wheelscan.mirror.sources import (
     Discovery,

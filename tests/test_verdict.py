@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from verdict_wheels import Scenario, build_scenarios
+from helpers.verdict_wheels import Scenario, build_scenarios
 
 from wheelscan import judge, scan_wheel
 from wheelscan.facts import (
@@ -378,7 +378,7 @@ def test_cxx_runtime_from_a_statically_linked_libstdcxx(tmp_path: Any) -> None:
     extension (nm shows them as defined, global); wheelscan warns, the claim still holds."""
     import subprocess
 
-    from builders import build_elf, make_wheel
+    from helpers.builders import build_elf, make_wheel
 
     src = ("#include <thread>\n#include <mutex>\nstatic std::once_flag f;\n"
            'extern "C" int run(void) { std::thread t([]{ std::call_once(f, []{}); });'

@@ -18,7 +18,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from builders import Import, build_elf, build_stub, have, wheel_metadata
+from helpers.builders import Import, build_elf, build_stub, have, wheel_metadata
 
 from wheelscan import judge, scan_wheel
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from builders import Import, build_elf, build_stub, have, wheel_metadata
+from helpers.builders import Import, build_elf, build_stub, have, wheel_metadata
 
 from wheelscan import judge, scan_wheel
 
@@ -392,7 +392,7 @@ def test_remote_judges_the_local_headers_it_fetches(
 ) -> None:
     """Over range requests only the opened members' local headers are read: those are
     compared, and the copy a streaming reader would install is judged."""
-    from _httpserver import IndexServer
+    from helpers.httpserver import IndexServer
 
     from wheelscan.mirror.remote import scan_remote
 

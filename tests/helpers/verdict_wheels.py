@@ -1,7 +1,7 @@
 """Scenario wheels for the verdict tests and the auditwheel differential suite.
 
 Each scenario is a real wheel: extensions compiled by gcc / cross gcc and linked ``-nostdlib``
-against stub libraries (tests/builders.py) that define exactly the symbol versions the
+against stub libraries (tests/helpers/builders.py) that define exactly the symbol versions the
 scenario needs, so the expected verdict follows from the construction, on any host.
 Built once per process (:func:`build_scenarios` caches by directory).
 """
@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from builders import COMPILERS, MUSL_CC, Import, build_elf, build_stub, have, make_wheel
+from helpers.builders import COMPILERS, MUSL_CC, Import, build_elf, build_stub, have, make_wheel
 
 # The real base GLIBC symbol version of each architecture (its first glibc port).
 BASE_GLIBC = {

@@ -1,9 +1,8 @@
 """Wheels and mirrors for the scan tests and the synthetic mirror benchmark.
 
-Every binary is compiled by gcc against hermetic stubs (tests/builders.py), so its glibc needs
-are known by construction: ``old.so`` needs only GLIBC_2.2.5 (honest under manylinux1), while
-``new.so`` needs ``clock_gettime@GLIBC_2.17`` (honest only from manylinux2014 on).
-"""
+Every binary is compiled by gcc against hermetic stubs (tests/helpers/builders.py), so its glibc
+needs are known by construction: ``old.so`` needs only GLIBC_2.2.5 (honest under manylinux1),
+while ``new.so`` needs ``clock_gettime@GLIBC_2.17`` (honest only from manylinux2014 on). """
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from builders import Import, build_elf, build_stub, make_wheel
+from helpers.builders import Import, build_elf, build_stub, make_wheel
 
 #: platform tags under which new.so (GLIBC_2.17) is honest / a lie
 HONEST_NEW = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64")

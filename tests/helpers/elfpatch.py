@@ -162,7 +162,7 @@ class ZipEntry:
 
 @dataclass
 class ZipLayout:
-    """Where the records of a ZIP written by tests/builders.write_zip are."""
+    """Where the records of a ZIP written by tests/helpers/builders.write_zip are."""
 
     data: bytes
     entries: list[ZipEntry] = field(init=False)

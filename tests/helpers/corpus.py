@@ -7,7 +7,7 @@ versions imported, DT_NEEDED order, RPATH/RUNPATH, stack flag, class/endianness/
 tests can check both engines against something neither engine computed. :func:`readelf_facts`
 is a second independent oracle (binutils ``readelf``) for the files built on disk.
 
-Other suites reuse it: ``from corpus import build_corpus`` (tests/ is on sys.path under
+Other suites reuse it: ``from helpers.corpus import build_corpus`` (tests/ is on sys.path under
 pytest), or the ``corpus`` session fixture.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builders import (
+from helpers.builders import (
     COMPILERS,
     MUSL_CC,
     Import,
@@ -33,7 +33,6 @@ from builders import (
     make_wheel,
     mark_version_weak,
 )
-
 from wheelscan.facts import IMPORT_NAME_CAP, RUNTIME_EXPORT_CAP
 
 if TYPE_CHECKING:
@@ -816,7 +815,7 @@ def readelf_mismatches(elf: ElfFacts, r: dict[str, object], *, has_sections: boo
     return bad
 
 
-if __name__ == "__main__":  # python tests/corpus.py OUT_DIR: build and list the corpus
+if __name__ == "__main__":  # python tests/helpers/corpus.py OUT_DIR: build and list the corpus
     import sys
 
     built = build_corpus(Path(sys.argv[1] if len(sys.argv) > 1 else "corpus-out"))
