@@ -16,6 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..environment import environment
+from ..report.demangle import humanize
 from ..safe_text import eprint, term
 from .options import add_engine_argument, add_judge_arguments, add_record_argument
 
@@ -86,7 +87,8 @@ def _text(v: Verdict, verbose: int, out: TextIO) -> None:
         line += f" ({v.error})"
     else:
         # the same reason found in several members is one reason on the summary line
-        reasons = list(dict.fromkeys(f.detail for f in v.findings if f.severity == "violation"))
+        reasons = list(dict.fromkeys(humanize(f.detail) for f in v.findings
+                                     if f.severity == "violation"))  # fmt: skip
         if reasons:
             extra = len(reasons) - 2
             line += f" ({'; '.join(reasons[:2])}{f'; +{extra} more' if extra > 0 else ''})"
@@ -96,7 +98,7 @@ def _text(v: Verdict, verbose: int, out: TextIO) -> None:
             if f.severity == "info" and verbose < 2:
                 continue
             where = f" [{f.member}]" if f.member else ""
-            out.write(term(f"    {f.severity}: {f.kind}{where}: {f.detail}") + "\n")
+            out.write(term(f"    {f.severity}: {f.kind}{where}: {humanize(f.detail)}") + "\n")
 
 
 def execute(args: argparse.Namespace) -> int:

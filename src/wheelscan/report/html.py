@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ..rules.tags import policy_order
 from ..rules.verdict import STATUSES
+from .demangle import humanize, short
 from .records import (
     ALL,
     MirrorFindings,
@@ -193,6 +194,21 @@ def glibc_svg(s: Summary) -> str:
     return bars_svg(items, "distribution of required glibc", percent=False)
 
 
+def _symbol(raw: str) -> str:
+    """A symbol name demangled, its raw name on hover."""
+    shown = short(raw)
+    if shown == raw:
+        return f"<code>{_e(raw)}</code>"
+    return f'<code title="{_e(raw)}">{_e(shown)}</code>'
+
+
+def _detail(detail: object) -> str:
+    """A finding's detail with its symbol names demangled, the raw text on hover."""
+    raw = str(detail or "")
+    shown = humanize(raw)
+    return _e(raw) if shown == raw else f'<span title="{_e(raw)}">{_e(shown)}</span>'
+
+
 def _violation_rows(
     con: sqlite3.Connection, filters: ReportFilters, limit: int, project: str | None = None
 ) -> list[str]:
@@ -209,7 +225,7 @@ def _violation_rows(
         claims = " ".join(str(c) for c in v.get("claims") or ())
         reasons = "; ".join(sorted(reasons_of(v))[:6])
         ev = "".join(
-            f"<li><code>{_e(f.get('member') or '')}</code> {_e(f.get('detail'))}</li>"
+            f"<li><code>{_e(f.get('member') or '')}</code> {_detail(f.get('detail'))}</li>"
             for f in (v.get("findings") or [])[:12]
             if isinstance(f, dict) and f.get("severity") in ("violation", "warning")
         )
@@ -276,12 +292,17 @@ def render_html(
         )
     a("</tbody></table></div>")
     a(
-        '<h2>Most common reasons</h2><div class="scroll"><table class="sortable" id="reasons">'
-        '<thead><tr><th>reason</th><th class="n">wheels</th><th class="n">projects</th></tr>'
-        "</thead><tbody>"
+        '<h2>Most common reasons</h2><p class="muted">One row per cause (a library\'s version '
+        "node, an external library, ...), with the symbols that need it; hover a symbol for its "
+        'raw name.</p><div class="scroll"><table class="sortable" id="reasons">'
+        '<thead><tr><th>cause</th><th class="n">symbols</th><th>e.g.</th>'
+        '<th class="n">wheels</th><th class="n">projects</th></tr></thead><tbody>'
     )
-    for reason, nw, npj in s.top_reasons(50):
-        a(f'<tr><td>{_e(reason)}</td><td class="n">{nw}</td><td class="n">{npj}</td></tr>')
+    for r in s.top_reasons(50):
+        ex = ", ".join(_symbol(e) for e in r.examples)
+        a(f'<tr><td>{_e(r.cause)}</td><td class="n">{r.symbols or ""}{"+" if r.capped else ""}'
+          f'</td><td class="wrap">{ex}</td><td class="n">{r.wheels}</td>'
+          f'<td class="n">{r.projects}</td></tr>')  # fmt: skip
     a("</tbody></table></div>")
     a(
         '<h2>Errors by reason</h2><div class="scroll"><table class="sortable"><thead><tr>'

@@ -33,6 +33,7 @@ from ..mirror.store import STORE_SCHEMA_VERSION, StoreError
 from ..rules.tags import claim_key, policy_order
 from ..rules.verdict import STATUSES
 from ..safe_text import SafeText, csv_cell
+from .demangle import short
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -41,11 +42,14 @@ __all__ = [
     "ALL",
     "FORMATS",
     "REPORT_SCHEMA_VERSION",
+    "Reason",
     "ReportFilters",
     "Summary",
+    "causes_of",
     "iter_lines",
     "iter_records",
     "open_store",
+    "reason_line",
     "reasons_of",
     "summarise",
     "summarise_all",
@@ -361,11 +365,14 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
 UNPARSEABLE = "(unparseable name)"
 
 
-def reasons_of(verdict: dict[str, Any]) -> set[str]:
-    """Short, mirror-comparable reasons for a verdict's violations (each counted once a wheel).
+def causes_of(verdict: dict[str, Any]) -> dict[str, list[str]]:
+    """The causes of a verdict's violations, each with the raw symbol names behind it.
 
-    ``symbol-version`` gives one reason per symbol: ``GLIBC_2.14 via memcpy``."""
-    out: set[str] = set()
+    A cause is what a maintainer fixes: one version node of one library (``GLIBCXX_3.4.21
+    from libstdc++.so.6``), one external library, one library's blacklisted symbols, one
+    architecture or libc mismatch. Every symbol that needs the same version node is evidence
+    of one cause, not a cause of its own."""
+    out: dict[str, list[str]] = {}
     for f in verdict.get("findings") or ():
         if not isinstance(f, dict) or f.get("severity") != "violation":
             continue
@@ -373,29 +380,68 @@ def reasons_of(verdict: dict[str, Any]) -> set[str]:
         raw = f.get("evidence")
         ev: dict[str, Any] = raw if isinstance(raw, dict) else {}
         lib = ev.get("library")
+        syms = [s for s in ev.get("symbols") or () if isinstance(s, str)]
         if kind == "symbol-version":
-            syms = [s for s in ev.get("symbols") or () if isinstance(s, str)]
-            if syms:
-                for s in syms:
-                    name, _, ver = s.rpartition("@")
-                    out.add(f"{ver} via {name}")
-            else:
-                out.update(f"{v} from {lib}" for v in ev.get("versions") or ())
+            by_version: dict[str, list[str]] = {str(v): [] for v in ev.get("versions") or ()}
+            for sym in syms:
+                name, _, ver = sym.rpartition("@")
+                by_version.setdefault(ver, []).append(name)
+            for ver, names in by_version.items():
+                out.setdefault(f"{ver} from {lib}", []).extend(names)
         elif kind == "external-library":
-            out.add(f"external library {lib}")
+            out.setdefault(f"external library {lib}", [])
         elif kind == "blacklisted-symbol":
-            out.update(f"blacklisted {s} from {lib}" for s in ev.get("symbols") or ())
+            out.setdefault(f"blacklisted symbols from {lib}", []).extend(syms)
         elif kind == "arch-mismatch":
-            out.add(f"{ev.get('arch') or 'unknown-arch'} binary under another arch's claim")
+            out.setdefault(f"{ev.get('arch') or 'unknown-arch'} binary under another arch's "
+                           "claim", [])  # fmt: skip
         elif kind == "libc-mismatch":
-            out.add(f"{ev.get('libc')} binary under the other libc's claim")
+            out.setdefault(f"{ev.get('libc')} binary under the other libc's claim", [])
         elif kind == "isa-level":
-            out.add(f"needs x86-64-v{ev.get('level')}")
+            out.setdefault(f"needs x86-64-v{ev.get('level')}", [])
         elif kind == "musl-version":
-            out.update(f"{s} needs musl >= 1.2" for s in ev.get("symbols") or ())
+            out.setdefault("symbols only musl >= 1.2 provides", []).extend(syms)
         else:
-            out.add(str(kind))
+            out.setdefault(str(kind), [])
     return out
+
+
+def reasons_of(verdict: dict[str, Any]) -> list[str]:
+    """A verdict's causes (:func:`causes_of`), sorted."""
+    return sorted(causes_of(verdict))
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One cause over the mirror: how many wheels and projects it hits, how many distinct
+    symbols stand behind it, and the most common of them (raw names)."""
+
+    cause: str
+    wheels: int
+    projects: int
+    symbols: int
+    examples: tuple[str, ...]
+    #: more distinct symbols than the report keeps per cause (``symbols`` is then a floor)
+    capped: bool = False
+
+
+#: distinct symbol names kept per cause (examples are the most common of them)
+SYMBOLS_PER_CAUSE = 4096
+
+
+def _n(count: int, what: str, floor: bool = False) -> str:
+    return f"{count}{'+' if floor else ''} {what}{'s' * (count != 1)}"
+
+
+def reason_line(r: Reason) -> str:
+    """``GLIBCXX_3.4.21 from libstdc++.so.6: 14 symbols, e.g. std::string::find_last_of —
+    3 wheels in 2 projects`` (symbol names demangled)."""
+    text = r.cause
+    if r.symbols:
+        text += f": {_n(r.symbols, 'symbol', r.capped)}"
+        if r.examples:
+            text += f", e.g. {', '.join(short(e) for e in r.examples)}"
+    return f"{text} — {_n(r.wheels, 'wheel')} in {_n(r.projects, 'project')}"
 
 
 _DIGITS = re.compile(r"\d+")
@@ -425,6 +471,8 @@ class Summary:
     )
     reason_wheels: Counter[str] = field(default_factory=Counter)
     reason_projects: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    reason_symbols: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    reason_capped: set[str] = field(default_factory=set)
     projects: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     errors: Counter[str] = field(default_factory=Counter)
     years: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
@@ -473,9 +521,15 @@ class Summary:
                 seen.add(cell)
                 self.matrix[cell] += 1
         if st == "mislabelled":
-            for r in reasons_of(v):
+            for r, names in causes_of(v).items():
                 self.reason_wheels[r] += 1
                 self.reason_projects[r].add(proj)
+                counts = self.reason_symbols[r]
+                for name in set(names):
+                    if name in counts or len(counts) < SYMBOLS_PER_CAUSE:
+                        counts[name] += 1
+                    else:
+                        self.reason_capped.add(r)
             for k in {
                 f.get("kind")
                 for f in v.get("findings") or ()
@@ -490,10 +544,17 @@ class Summary:
         cols = sorted({m for _, m in self.matrix}, key=policy_order)
         return rows, cols
 
-    def top_reasons(self, n: int = 20) -> list[tuple[str, int, int]]:
-        """(reason, wheels, projects), most wheels first."""
+    def top_reasons(self, n: int = 20, examples: int = 3) -> list[Reason]:
+        """The causes hitting the most wheels, with their most common symbols."""
         items = sorted(self.reason_wheels.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
-        return [(r, w, len(self.reason_projects[r])) for r, w in items]
+        out = []
+        for r, w in items:
+            syms = self.reason_symbols.get(r) or Counter()
+            common = sorted(syms.items(), key=lambda kv: (-kv[1], kv[0]))[:examples]
+            names = tuple(name for name, _ in common)
+            out.append(Reason(r, w, len(self.reason_projects[r]), len(syms), names,
+                              r in self.reason_capped))  # fmt: skip
+        return out
 
     def top_projects(self, n: int = 20) -> list[tuple[str, int, int]]:
         """(project, mislabelled wheels, wheels), most mislabelled first."""
@@ -811,8 +872,8 @@ def write_text(
     sw.write("\nMost common reasons (mislabelled wheels)\n")
     tr = s.top_reasons(top)
     if tr:
-        for r, w, p in tr:
-            sw.write(f"  {r}: {w} wheel{'s' * (w != 1)} in {p} project{'s' * (p != 1)}\n")
+        for r in tr:
+            sw.write(f"  {reason_line(r)}\n")
     else:
         sw.write("  (none)\n")
     sw.write("\nProjects with the most mislabelled wheels\n")
@@ -822,8 +883,8 @@ def write_text(
         sw.write("  (none)\n")
     sw.write("\nErrors by reason\n")
     if s.errors:
-        for r, n in sorted(s.errors.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
-            sw.write(f"  {n}  {r}\n")
+        for why, n in sorted(s.errors.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
+            sw.write(f"  {n}  {why}\n")
     else:
         sw.write("  (none)\n")
     if mf is not None:
