@@ -7,7 +7,9 @@ the wheels were built."""
 
 from __future__ import annotations
 
+import calendar
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +51,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     for i, (fn, (_, old, new)) in enumerate(WHEELS.items()):
         so = build_elf(tmp / f"b{i}", f"_ext{i}.so",
                        imports=[Import(s, stdcxx) for s in old + new])  # fmt: skip
-        make_wheel(wheels, fn, {f"pkg/_ext{i}.so": so})
+        w = make_wheel(wheels, fn, {f"pkg/_ext{i}.so": so})
+        when = calendar.timegm((2021 if i < 2 else 2023, 6, 1, 12, 0, 0))
+        os.utime(w, (when, when))  # a plain directory gives no upload times: mtimes date them
     db = tmp / "s.sqlite"
     r = _run("scan", "--db", str(db), "-q", str(wheels))
     assert r.returncode == 1, r.stderr  # every wheel is mislabelled
@@ -106,3 +110,30 @@ def test_check_text_is_demangled_and_json_is_raw(store: tuple[Path, Path]) -> No
     assert FIND_LAST_OF not in text
     raw = json.loads(_run("check", "--format", "json", first).stdout)
     assert any(FIND_LAST_OF in f["detail"] for f in raw["findings"])
+
+
+def test_a_directory_store_charts_years_by_file_mtime(
+    store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, db = store
+    out = tmp_path / "r.html"
+    assert _run("report", "--db", str(db), "--format", "html", "-o", str(out)).returncode == 0
+    html = out.read_text()
+    caption = "Mislabelled share by file modification year (the source gave no upload times)"
+    assert f"<figcaption>{caption}</figcaption>" in html
+    assert "2021: 2 of 2 judged wheels mislabelled" in html
+    assert "2023: 1 of 1 judged wheels mislabelled" in html
+    assert "upload year" not in html  # no empty upload-year chart beside it
+
+
+def test_charts_without_data_are_left_out(tmp_path: Path) -> None:
+    wheels = tmp_path / "w"
+    wheels.mkdir()
+    (wheels / "broken-1.0-py3-none-manylinux2014_x86_64.whl").write_bytes(b"not a zip")
+    db = tmp_path / "s.sqlite"
+    assert _run("scan", "--db", str(db), "-q", str(wheels)).returncode == 2
+    out = tmp_path / "r.html"
+    assert _run("report", "--db", str(db), "--format", "html", "-o", str(out)).returncode == 0
+    html = out.read_text()
+    assert 'id="charts"' not in html
+    assert "<svg" not in html

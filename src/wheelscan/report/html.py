@@ -166,22 +166,22 @@ def bars_svg(
     return "".join(parts)
 
 
-def years_svg(s: Summary) -> str:
+def years_svg(s: Summary) -> tuple[str, str] | None:
+    """(caption, chart) of the mislabelled share by year: by upload year where the source gave
+    upload times, else by the files' modification year, said so; None with neither."""
+    years, by = s.years, "upload year"
+    if not years:
+        years, by = s.mtime_years, "file modification year (the source gave no upload times)"
+    if not years:
+        return None
     items = []
-    for year in sorted(s.years):
-        c = s.years[year]
+    for year in sorted(years):
+        c = years[year]
         n = c["ok"] + c["mislabelled"]
-        items.append(
-            (
-                year,
-                c["mislabelled"] / n if n else 0.0,
-                f"{year}: {c['mislabelled']} of {n} judged wheels mislabelled",
-            )
-        )
-    return bars_svg(
-        items, "mislabelled share by upload year", percent=True,
-        empty="no upload times: the store's sources (plain directories) gave none",
-    )  # fmt: skip
+        items.append((year, c["mislabelled"] / n if n else 0.0,
+                      f"{year}: {c['mislabelled']} of {n} judged wheels mislabelled"))  # fmt: skip
+    return f"Mislabelled share by {by}", bars_svg(items, f"mislabelled share by {by}",
+                                                  percent=True)  # fmt: skip
 
 
 def glibc_svg(s: Summary) -> str:
@@ -271,14 +271,18 @@ def render_html(
     if s.yanked_mislabelled:
         a(f"<p>{s.yanked_mislabelled} of the mislabelled wheels are yanked.</p>")
     a("</section>")
-    a('<section id="charts"><h2>Charts</h2><div class="charts">')
-    a(
-        f"<figure><figcaption>Claimed tag vs minimal honest tag</figcaption>{heatmap_svg(s)}"
-        "</figure>"
-    )
-    a(f"<figure><figcaption>Mislabelled share by upload year</figcaption>{years_svg(s)}</figure>")
-    a(f"<figure><figcaption>Required glibc</figcaption>{glibc_svg(s)}</figure>")
-    a("</div></section>")
+    charts: list[str] = []  # a chart with nothing to show is left out, not drawn empty
+    if s.matrix:
+        charts.append(f"<figure><figcaption>Claimed tag vs minimal honest tag</figcaption>"
+                      f"{heatmap_svg(s)}</figure>")  # fmt: skip
+    if (years := years_svg(s)) is not None:
+        charts.append(f"<figure><figcaption>{_e(years[0])}</figcaption>{years[1]}</figure>")
+    if s.glibc:
+        charts.append(f"<figure><figcaption>Required glibc</figcaption>{glibc_svg(s)}</figure>")
+    if charts:
+        a('<section id="charts"><h2>Charts</h2><div class="charts">')
+        h.extend(charts)
+        a("</div></section>")
 
     a(
         '<section id="breakdown"><h2>By architecture and libc</h2><div class="scroll">'

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import sqlite3
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,6 +168,7 @@ class Row:
     status: str
     error: str | None
     verdict: dict[str, Any] | None
+    mtime: float | None = None  # the file's, as the source listed it
 
     def record(self) -> dict[str, Any]:
         """The export record: the verdict object plus location, upload time and yanked."""
@@ -201,9 +203,10 @@ def iter_rows(
     filters.install(con)
     cond, params = filters.where()
     sql = f"SELECT {_COLUMNS} FROM wheels w WHERE {cond} {extra} ORDER BY w.id"
-    for i, loc, fn, proj, up, yk, st, err, vj, _mt in con.execute(sql, [*params, *extra_params]):
+    for i, loc, fn, proj, up, yk, st, err, vj, mt in con.execute(sql, [*params, *extra_params]):
         yanked = None if yk is None else bool(yk)
-        yield Row(i, loc, fn, proj, up, yanked, st, err, _stored_verdict(vj))
+        yield Row(i, loc, fn, proj, up, yanked, st, err, _stored_verdict(vj),
+                  mt if isinstance(mt, (int, float)) else None)  # fmt: skip
 
 
 def _stored_verdict(text: str | None) -> dict[str, Any] | None:
@@ -444,6 +447,13 @@ def reason_line(r: Reason) -> str:
     return f"{text} — {_n(r.wheels, 'wheel')} in {_n(r.projects, 'project')}"
 
 
+def _year_of(mtime: float) -> str | None:
+    try:
+        return str(time.gmtime(mtime).tm_year)
+    except (OverflowError, OSError, ValueError):  # a source's mtime is not to be trusted
+        return None
+
+
 _DIGITS = re.compile(r"\d+")
 
 
@@ -476,6 +486,8 @@ class Summary:
     projects: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     errors: Counter[str] = field(default_factory=Counter)
     years: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    #: the same by the file's modification year, for judged wheels with no upload time
+    mtime_years: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     glibc: Counter[str] = field(default_factory=Counter)
     yanked_mislabelled: int = 0
     kinds: Counter[str] = field(default_factory=Counter)  # violation kind -> wheels
@@ -492,9 +504,12 @@ class Summary:
             self.errors[error_reason(err, row.filename, row.location)] += 1
         if row.yanked and st == "mislabelled":
             self.yanked_mislabelled += 1
-        m = _YEAR.match(row.upload_time or "")
-        if m and st in ("ok", "mislabelled"):
-            self.years[m.group(1)][st] += 1
+        if st in ("ok", "mislabelled"):
+            m = _YEAR.match(row.upload_time or "")
+            if m:
+                self.years[m.group(1)][st] += 1
+            elif row.mtime is not None and (year := _year_of(row.mtime)):
+                self.mtime_years[year][st] += 1
         if v is None:
             return
         rg = v.get("required_glibc")
