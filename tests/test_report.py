@@ -512,3 +512,52 @@ def test_text_report_to_file_and_jsonl_default_stdout(mirror: Mirror, tmp_path: 
     assert r.stdout == ""
     assert out.read_text() == _report(mirror).stdout.replace(str(mirror.db), str(mirror.db))
     assert io.StringIO(out.read_text()).readline().startswith("wheelscan report")
+
+
+_PROBE = """<!DOCTYPE html><html><head><title>x</title></head><body style="margin:0">
+<iframe id="f" src="{src}" style="width:{width}px;height:900px;border:0"></iframe><script>
+document.getElementById('f').addEventListener('load', function () {{
+  var d = this.contentDocument.documentElement;
+  document.title = 'PROBE ' + d.scrollWidth + ' ' + this.contentWindow.innerWidth; }});
+</script></body></html>"""
+
+
+def _page_width(exe: str, report: Path, width: int, tmp: Path) -> tuple[int, int]:
+    """(page scrollWidth, viewport width) of ``report`` laid out ``width`` CSS px wide, in an
+    iframe: headless Chromium keeps its window at least 500 px wide."""
+    wrap = report.with_name(f"probe-{width}-{report.name}")
+    wrap.write_text(_PROBE.format(src=report.name, width=width))
+    r = subprocess.run(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--no-first-run", "--disable-extensions", "--allow-file-access-from-files",
+         f"--user-data-dir={tmp / f'profile{width}'}", "--dump-dom", "--window-size=1400,1000",
+         wrap.as_uri()],
+        capture_output=True, text=True, timeout=90, check=False,
+        env={**os.environ, "HOME": str(tmp)},
+    )  # fmt: skip
+    m = re.search(r"<title>PROBE (\d+) (\d+)</title>", r.stdout)
+    assert m, r.stderr[-2000:]
+    return int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_html_never_overflows_the_page_sideways(
+    html_report: Path, tmp_path: Path, width: int
+) -> None:
+    """Wide tables scroll inside their own box; the page itself is never wider than the
+    screen. A copy with one over-wide element shows that the probe sees overflow."""
+    exe = _chromium()
+    if exe is None:
+        reason = "chromium not installed (scripts/install-test-deps.sh installs it)"
+        if in_ci():
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
+    report = tmp_path / "report.html"
+    shutil.copy(html_report, report)
+    assert _page_width(exe, report, width, tmp_path) == (width, width)
+    wide = tmp_path / "wide.html"
+    over = '<div style="width:3000px">x</div></body>'
+    wide.write_text(report.read_text().replace("</body>", over))
+    scroll, viewport = _page_width(exe, wide, width, tmp_path)
+    assert viewport == width
+    assert scroll > width

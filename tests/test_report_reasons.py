@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import require
 from helpers.builders import Import, build_elf, build_stub, have, make_wheel
 
 from wheelscan.report.demangle import short
@@ -137,3 +138,19 @@ def test_charts_without_data_are_left_out(tmp_path: Path) -> None:
     html = out.read_text()
     assert 'id="charts"' not in html
     assert "<svg" not in html
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_long_cxx_reasons_stay_in_their_box(
+    store: tuple[Path, Path], tmp_path: Path, width: int
+) -> None:
+    from test_report import _chromium, _page_width
+
+    exe = _chromium()
+    if exe is None:
+        require("chromium not installed (scripts/install-test-deps.sh installs it)")
+    assert exe is not None
+    _, db = store
+    out = tmp_path / "r.html"
+    assert _run("report", "--db", str(db), "--format", "html", "-o", str(out)).returncode == 0
+    assert _page_width(exe, out, width, tmp_path) == (width, width)

@@ -48,7 +48,7 @@ font-size:.9em}th,td{border-bottom:1px solid #e4e4ee;padding:4px 6px;text-align:
 vertical-align:top}th{background:#f3f3f8;cursor:pointer;position:sticky;top:0}
 td.n,th.n{text-align:right}code{font-size:.92em;word-break:break-all}
 input[type=search]{width:100%;max-width:420px;padding:6px;font-size:1em;margin:6px 0}
-details summary{cursor:pointer}.muted{color:#667}
+details summary{cursor:pointer}.muted{color:#667}td.wrap{overflow-wrap:anywhere;min-width:12em}
 @media (max-width:600px){body{padding:6px;font-size:14px}td,th{padding:3px}
 .wide{display:none}}
 """
