@@ -154,3 +154,28 @@ def test_long_cxx_reasons_stay_in_their_box(
     out = tmp_path / "r.html"
     assert _run("report", "--db", str(db), "--format", "html", "-o", str(out)).returncode == 0
     assert _page_width(exe, out, width, tmp_path) == (width, width)
+
+
+def test_legend_defines_every_status_and_kind_and_evidence_links_to_it(
+    store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import html5lib
+
+    from wheelscan.rules.verdict import FINDING_KINDS, STATUSES
+
+    _, db = store
+    out = tmp_path / "r.html"
+    assert _run("report", "--db", str(db), "--format", "html", "-o", str(out)).returncode == 0
+    doc = html5lib.parse(out.read_bytes(), namespaceHTMLElements=False)
+    legend = doc.find(".//section[@id='legend']")
+    assert legend is not None
+    codes = {"".join(c.itertext()) for c in legend.iter("code")}
+    assert set(STATUSES) | set(FINDING_KINDS) <= codes
+    anchors = {el.get("id") for el in doc.iter() if el.get("id", "").startswith("kind-")}
+    assert anchors == {f"kind-{k}" for k in FINDING_KINDS}
+    links = {a.get("href") for a in doc.iter("a") if (a.get("href") or "").startswith("#kind-")}
+    assert "#kind-symbol-version" in links
+    assert {h[1:] for h in links} <= anchors
+    # the docs carry the same table
+    findings_md = (Path(__file__).resolve().parents[1] / "docs" / "findings.md").read_text()
+    assert all(f'<a id="{k}"></a>`{k}`' in findings_md for k in FINDING_KINDS)

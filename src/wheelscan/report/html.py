@@ -10,7 +10,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from ..rules.tags import policy_order
-from ..rules.verdict import STATUSES
+from ..rules.verdict import FINDING_MEANINGS, FINDINGS, STATUS_MEANINGS, STATUSES
 from .demangle import humanize, short
 from .records import (
     ALL,
@@ -194,12 +194,43 @@ def glibc_svg(s: Summary) -> str:
     return bars_svg(items, "distribution of required glibc", percent=False)
 
 
+def _legend() -> str:
+    """What each status and finding kind means (the table docs/findings.md is generated from);
+    each kind has an anchor the evidence links to."""
+    rows = "".join(
+        f"<tr><td><code>{_e(st)}</code></td><td>{_e(m)}</td></tr>"
+        for st, m in STATUS_MEANINGS.items()
+    )
+    kinds = "".join(
+        f'<tr id="kind-{_e(kind)}"><td>{_e(sev)}</td><td><code>{_e(kind)}</code></td>'
+        f'<td class="wrap">{_e(m)}</td></tr>'
+        for sev, kind, m in FINDINGS
+    )
+    return (
+        '<section id="legend"><h2>Legend</h2><p class="muted">The same definitions are in '
+        "<code>docs/findings.md</code> of the wheelscan source.</p>"
+        '<div class="scroll"><table><thead><tr><th>status</th><th>meaning</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
+        '<div class="scroll"><table><thead><tr><th>severity</th><th>finding</th><th>meaning</th>'
+        f"</tr></thead><tbody>{kinds}</tbody></table></div></section>"
+    )
+
+
 def _symbol(raw: str) -> str:
     """A symbol name demangled, its raw name on hover."""
     shown = short(raw)
     if shown == raw:
         return f"<code>{_e(raw)}</code>"
     return f'<code title="{_e(raw)}">{_e(shown)}</code>'
+
+
+def _kind_link(kind: object) -> str:
+    """A finding's kind, linked to its legend entry (a kind this version does not know is
+    shown unlinked)."""
+    k = str(kind or "")
+    if k in FINDING_MEANINGS:
+        return f'<a href="#kind-{_e(k)}" title="{_e(FINDING_MEANINGS[k])}">{_e(k)}</a>'
+    return _e(k)
 
 
 def _detail(detail: object) -> str:
@@ -225,7 +256,8 @@ def _violation_rows(
         claims = " ".join(str(c) for c in v.get("claims") or ())
         reasons = "; ".join(sorted(reasons_of(v))[:6])
         ev = "".join(
-            f"<li><code>{_e(f.get('member') or '')}</code> {_detail(f.get('detail'))}</li>"
+            f"<li>{_kind_link(f.get('kind'))} <code>{_e(f.get('member') or '')}</code> "
+            f"{_detail(f.get('detail'))}</li>"
             for f in (v.get("findings") or [])[:12]
             if isinstance(f, dict) and f.get("severity") in ("violation", "warning")
         )
@@ -402,6 +434,7 @@ def render_html(
             f"<td>{_e(', '.join(d.examples))}</td></tr>"
         )
     a("</tbody></table></div></section>")
+    h.append(_legend())
     a(f"<script>{_JS}</script></body></html>\n")
     return "".join(h)
 

@@ -4,45 +4,8 @@
 the scanning machine, so a verdict is the same wherever it is computed and stored facts can
 be re-judged under new policy data.
 
-Findings vocabulary (fixed; extend only on purpose, and update ``data/check-schema.json``):
-
-=========== ====================== =====================================================
-severity    kind                   meaning
-=========== ====================== =====================================================
-violation   symbol-version         a versioned import newer than the claim's policy
-                                   allows (evidence names ``symbol@VERSION``)
-violation   external-library       a DT_NEEDED that is not bundled reachably, not on the
-                                   policy whitelist and not ``--exclude``-d (libpython too)
-violation   blacklisted-symbol     an import the policy blacklists for that library
-violation   arch-mismatch          a binary for another architecture (or ABI: soft-float
-                                   ARM, unknown machine) than the claim
-violation   isa-level              x86-64 binary needing a micro-architecture level > v1
-violation   libc-mismatch          glibc binary under a musllinux claim or vice versa
-violation   musl-version           a symbol only musl >= 1.2 provides under musllinux_1_1
-warning     wheel-tag-mismatch     WHEEL ``Tag:`` lines disagree with the filename
-warning     linux-tag              a bare ``linux_ARCH`` tag (PyPI refuses it)
-warning     exec-stack             PT_GNU_STACK missing or executable (glibc >= 2.41
-                                   refuses to dlopen such objects)
-warning     textrel                text relocations
-warning     rpath                  absolute or build-machine RPATH/RUNPATH entries
-warning     cxx-runtime            exports libstdc++/libgcc's own runtime symbols
-warning     abi-suffix             extension suffix disagrees with python/abi tags or arch
-warning     purelib-binary         binaries under ``.data/purelib/`` or Root-Is-Purelib
-warning     binary-in-pure-wheel   ELF inside a wheel with no platform tag
-violation   zip-confusion          readers disagree on the archive's members, names or bytes
-                                   (two end records, a ZIP64 locator pointing elsewhere, a
-                                   NUL in a name, a Unicode path extra, local headers the
-                                   directory hides or contradicts): every reader's binaries
-                                   are judged
-warning     zip-anomaly            what PyPI's upload validator refuses though readers agree:
-                                   comments, names, descriptors, extras, duplicates, trailing
-warning     record-mismatch        ``--verify-record``: a member's hash or size differs from
-                                   RECORD, a member is unlisted, or a listed file is missing
-info        over-conservative      an older tag the wheel could honestly claim
-info        required-glibc         the exact minimum glibc, next to the quantised tag
-info        weak-import            a weak (optional) import the policy would refuse if it
-                                   were strong: blacklisted, or musl >= 1.2 only; tolerated
-=========== ====================== =====================================================
+Findings vocabulary: :data:`FINDINGS` (fixed; extend only on purpose, and update
+``data/check-schema.json``; ``docs/findings.md`` is generated from it).
 
 Status precedence: ``error`` when the archive or filename is unreadable; ``mislabelled``
 whenever readers disagree on the members (``zip-confusion``), whatever the tags; ``not-linux``
@@ -100,8 +63,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFUSION_PREFIX",
+    "FINDINGS",
     "FINDING_KINDS",
+    "FINDING_MEANINGS",
     "STATUSES",
+    "STATUS_MEANINGS",
     "VERDICT_SCHEMA_VERSION",
     "Finding",
     "Judge",
@@ -113,38 +79,79 @@ __all__ = [
 
 VERDICT_SCHEMA_VERSION = 1
 
-#: Every status a wheel can have, in the order reports list them: the verdict's five, then
-#: ``unjudged`` (stored without a verdict: the scan ran with no policy).
-STATUSES = ("ok", "mislabelled", "error", "no-binaries", "not-linux", "unjudged")
+#: Every status a wheel can have, in the order reports list them, and what each means.
+STATUS_MEANINGS: dict[str, str] = {
+    "ok": "every claimed platform tag holds",
+    "mislabelled": "a claimed tag is broken by a violation (or readers disagree on the members)",
+    "error": "the archive, its filename or a member that may be a binary could not be read",
+    "no-binaries": "a platform tag, but no ELF file inside",
+    "not-linux": "no Linux platform tag claimed",
+    "unjudged": "stored without a verdict: the scan ran with no policy",
+}
+STATUSES = tuple(STATUS_MEANINGS)
 
 #: An archive anomaly with this prefix means readers disagree on the members or their names
 #: (CPython's zipfile, which pip uses, is the view judged): a ``zip-confusion`` violation.
 CONFUSION_PREFIX = CONFUSION
 
-FINDING_KINDS: dict[str, str] = {
-    "symbol-version": "violation",
-    "external-library": "violation",
-    "blacklisted-symbol": "violation",
-    "arch-mismatch": "violation",
-    "isa-level": "violation",
-    "libc-mismatch": "violation",
-    "musl-version": "violation",
-    "wheel-tag-mismatch": "warning",
-    "linux-tag": "warning",
-    "exec-stack": "warning",
-    "textrel": "warning",
-    "rpath": "warning",
-    "cxx-runtime": "warning",
-    "abi-suffix": "warning",
-    "purelib-binary": "warning",
-    "binary-in-pure-wheel": "warning",
-    "zip-anomaly": "warning",
-    "record-mismatch": "warning",
-    "zip-confusion": "violation",
-    "over-conservative": "info",
-    "required-glibc": "info",
-    "weak-import": "info",
-}
+#: (severity, kind, meaning) of every finding a verdict can carry
+FINDINGS: tuple[tuple[str, str, str], ...] = (
+    ("violation", "symbol-version",
+     "a versioned import newer than the claim's policy allows (evidence names "
+     "`symbol@VERSION`)"),
+    ("violation", "external-library",
+     "a DT_NEEDED that is not bundled reachably, not on the policy whitelist and not "
+     "`--exclude`-d (libpython too)"),
+    ("violation", "blacklisted-symbol",
+     "an import the policy blacklists for that library"),
+    ("violation", "arch-mismatch",
+     "a binary for another architecture (or ABI: soft-float ARM, unknown machine) than the "
+     "claim"),
+    ("violation", "isa-level",
+     "x86-64 binary needing a micro-architecture level > v1"),
+    ("violation", "libc-mismatch",
+     "glibc binary under a musllinux claim or vice versa"),
+    ("violation", "musl-version",
+     "a symbol only musl >= 1.2 provides under musllinux_1_1"),
+    ("warning", "wheel-tag-mismatch",
+     "WHEEL `Tag:` lines disagree with the filename"),
+    ("warning", "linux-tag",
+     "a bare `linux_ARCH` tag (PyPI refuses it)"),
+    ("warning", "exec-stack",
+     "PT_GNU_STACK missing or executable (glibc >= 2.41 refuses to dlopen such objects)"),
+    ("warning", "textrel",
+     "text relocations"),
+    ("warning", "rpath",
+     "absolute or build-machine RPATH/RUNPATH entries"),
+    ("warning", "cxx-runtime",
+     "exports libstdc++/libgcc's own runtime symbols"),
+    ("warning", "abi-suffix",
+     "extension suffix disagrees with python/abi tags or arch"),
+    ("warning", "purelib-binary",
+     "binaries under `.data/purelib/` or Root-Is-Purelib"),
+    ("warning", "binary-in-pure-wheel",
+     "ELF inside a wheel with no platform tag"),
+    ("violation", "zip-confusion",
+     "readers disagree on the archive's members, names or bytes (two end records, a ZIP64 "
+     "locator pointing elsewhere, a NUL in a name, a Unicode path extra, local headers the "
+     "directory hides or contradicts): every reader's binaries are judged"),
+    ("warning", "zip-anomaly",
+     "what PyPI's upload validator refuses though readers agree: comments, names, descriptors,"
+     " extras, duplicates, trailing"),
+    ("warning", "record-mismatch",
+     "`--verify-record`: a member's hash or size differs from RECORD, a member is unlisted, or"
+     " a listed file is missing"),
+    ("info", "over-conservative",
+     "an older tag the wheel could honestly claim"),
+    ("info", "required-glibc",
+     "the exact minimum glibc, next to the quantised tag"),
+    ("info", "weak-import",
+     "a weak (optional) import the policy would refuse if it were strong: blacklisted, or musl"
+     " >= 1.2 only; tolerated"),
+)
+
+FINDING_KINDS: dict[str, str] = {kind: severity for severity, kind, _ in FINDINGS}
+FINDING_MEANINGS: dict[str, str] = {kind: meaning for _, kind, meaning in FINDINGS}
 _SEVERITY_ORDER = {"violation": 0, "warning": 1, "info": 2}
 
 # (e_machine, ELF class, endianness) -> wheel arch name (auditwheel's table, by ELF numbers).
