@@ -340,13 +340,15 @@ def render_html(
           f'</td><td class="wrap">{ex}</td><td class="n">{r.wheels}</td>'
           f'<td class="n">{r.projects}</td></tr>')  # fmt: skip
     a("</tbody></table></div>")
-    a(
-        '<h2>Errors by reason</h2><div class="scroll"><table class="sortable"><thead><tr>'
-        '<th class="n">wheels</th><th>reason</th></tr></thead><tbody>'
-    )
-    for why, ne in sorted(s.errors.items(), key=lambda kv: (-kv[1], kv[0]))[:50]:
-        a(f'<tr><td class="n">{ne}</td><td>{_e(why)}</td></tr>')
-    a("</tbody></table></div></section>")
+    if s.errors:  # an empty table says nothing
+        a(
+            '<h2>Errors by reason</h2><div class="scroll"><table class="sortable"><thead><tr>'
+            '<th class="n">wheels</th><th>reason</th></tr></thead><tbody>'
+        )
+        for why, ne in sorted(s.errors.items(), key=lambda kv: (-kv[1], kv[0]))[:50]:
+            a(f'<tr><td class="n">{ne}</td><td>{_e(why)}</td></tr>')
+        a("</tbody></table></div>")
+    a("</section>")
 
     n_mis = s.status["mislabelled"]
     rows = _violation_rows(con, filters, TABLE_ROWS)
