@@ -431,6 +431,17 @@ def _chromium() -> str | None:
     return None
 
 
+def require_chromium() -> str:
+    """Chromium's path; skip on a dev box without it, fail under CI=true."""
+    exe = _chromium()
+    if exe is None:
+        reason = "chromium not installed (scripts/install-test-deps.sh installs it)"
+        if in_ci():
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
+    return exe
+
+
 def _png_stats(data: bytes) -> tuple[int, int, int]:
     """(width, height, distinct colours in a sample of rows) of an 8-bit RGB/RGBA PNG."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -477,12 +488,7 @@ def _png_stats(data: bytes) -> tuple[int, int, int]:
 
 @pytest.mark.parametrize("width", [390, 1280])
 def test_html_renders_in_headless_chromium(html_report: Path, tmp_path: Path, width: int) -> None:
-    exe = _chromium()
-    if exe is None:
-        reason = "chromium not installed (scripts/install-test-deps.sh installs it)"
-        if in_ci():
-            pytest.fail(f"required in CI: {reason}")
-        pytest.skip(reason)
+    exe = require_chromium()
     shot = tmp_path / f"shot{width}.png"
     r = subprocess.run(
         [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
@@ -546,12 +552,7 @@ def test_html_never_overflows_the_page_sideways(
 ) -> None:
     """Wide tables scroll inside their own box; the page itself is never wider than the
     screen. A copy with one over-wide element shows that the probe sees overflow."""
-    exe = _chromium()
-    if exe is None:
-        reason = "chromium not installed (scripts/install-test-deps.sh installs it)"
-        if in_ci():
-            pytest.fail(f"required in CI: {reason}")
-        pytest.skip(reason)
+    exe = require_chromium()
     report = tmp_path / "report.html"
     shutil.copy(html_report, report)
     assert _page_width(exe, report, width, tmp_path) == (width, width)

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require
 from helpers.builders import Import, build_elf, build_stub, have, make_wheel
 
 from wheelscan.report.demangle import short
@@ -36,6 +35,12 @@ WHEELS = {
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "wheelscan", *args], capture_output=True,
                           text=True, check=False)  # fmt: skip
+
+
+def _html(db: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "r.html"
+    assert _run("report", "--db", str(db), "--format", "html", "-o", str(out)).returncode == 0
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +86,7 @@ def test_text_report_groups_by_version_node(store: tuple[Path, Path]) -> None:
 def test_html_shows_demangled_names_with_the_raw_name_on_hover(
     store: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    _, db = store
-    out = tmp_path / "r.html"
-    assert _run("report", "--db", str(db), "--format", "html", "-o", str(out)).returncode == 0
-    html = out.read_text()
+    html = _html(store[1], tmp_path).read_text()
     reasons = html.split('id="reasons"')[1].split("</table>")[0]
     assert f'<code title="{FIND_LAST_OF}">std::string::find_last_of</code>' in reasons
     assert ">GLIBCXX_3.4.21 from libstdc++.so.6<" in reasons
@@ -116,10 +118,7 @@ def test_check_text_is_demangled_and_json_is_raw(store: tuple[Path, Path]) -> No
 def test_a_directory_store_charts_years_by_file_mtime(
     store: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    _, db = store
-    out = tmp_path / "r.html"
-    assert _run("report", "--db", str(db), "--format", "html", "-o", str(out)).returncode == 0
-    html = out.read_text()
+    html = _html(store[1], tmp_path).read_text()
     caption = "Mislabelled share by file modification year (the source gave no upload times)"
     assert f"<figcaption>{caption}</figcaption>" in html
     assert "2021: 2 of 2 judged wheels mislabelled" in html
@@ -144,16 +143,10 @@ def test_charts_without_data_are_left_out(tmp_path: Path) -> None:
 def test_long_cxx_reasons_stay_in_their_box(
     store: tuple[Path, Path], tmp_path: Path, width: int
 ) -> None:
-    from test_report import _chromium, _page_width
+    from test_report import _page_width, require_chromium
 
-    exe = _chromium()
-    if exe is None:
-        require("chromium not installed (scripts/install-test-deps.sh installs it)")
-    assert exe is not None
-    _, db = store
-    out = tmp_path / "r.html"
-    assert _run("report", "--db", str(db), "--format", "html", "-o", str(out)).returncode == 0
-    assert _page_width(exe, out, width, tmp_path) == (width, width)
+    exe = require_chromium()
+    assert _page_width(exe, _html(store[1], tmp_path), width, tmp_path) == (width, width)
 
 
 def test_legend_defines_every_status_and_kind_and_evidence_links_to_it(
@@ -163,10 +156,7 @@ def test_legend_defines_every_status_and_kind_and_evidence_links_to_it(
 
     from wheelscan.rules.verdict import FINDING_KINDS, STATUSES
 
-    _, db = store
-    out = tmp_path / "r.html"
-    assert _run("report", "--db", str(db), "--format", "html", "-o", str(out)).returncode == 0
-    doc = html5lib.parse(out.read_bytes(), namespaceHTMLElements=False)
+    doc = html5lib.parse(_html(store[1], tmp_path).read_bytes(), namespaceHTMLElements=False)
     legend = doc.find(".//section[@id='legend']")
     assert legend is not None
     codes = {"".join(c.itertext()) for c in legend.iter("code")}
