@@ -157,7 +157,6 @@ class ElfFacts:
     runtime_export_count: int = 0
     x86_isa_needed: int | None = None  # GNU_PROPERTY_X86_ISA_1_NEEDED bitmask
 
-
     def to_json(self) -> str:
         return _to_json(self)
 

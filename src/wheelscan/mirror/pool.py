@@ -50,6 +50,7 @@ __all__ = [
     "scan_one",
 ]
 
+
 @dataclass(frozen=True)
 class ScanConfig:
     """Everything a worker needs; picklable, sent once per worker (or per Dask batch)."""

@@ -20,12 +20,12 @@ import functools
 import re
 from typing import Any
 
-__all__ = ["MAX_MANGLED", "demangle", "humanize", "readable", "short"]
+__all__ = ["MAX_MANGLED", "demangle", "humanize", "short"]
 
 #: longer names are shown raw: real ones are far shorter, and demangling cost grows with length
 MAX_MANGLED = 1024
 _RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
-_TOKEN = re.compile(r"\b_[ZR][A-Za-z0-9_$.]+")
+_TOKEN = re.compile(r"\b_Z[A-Za-z0-9_$.]+")  # what demangle() reads: Itanium-shaped
 #: the standard library's typedefs, spelled out by every demangler, shortened for reading
 _STD_ALIASES = tuple(
     (re.compile(re.escape(long).replace(r"\ >", r" ?>")), short)
@@ -108,13 +108,6 @@ def demangle(name: str) -> str | None:
     return str(out)
 
 
-def readable(name: str) -> str:
-    """The demangled name with the standard library's typedefs shortened (``std::string``),
-    parameters kept (the HTML report's hover text); ``name`` itself when it is not mangled."""
-    full = demangle(name)
-    return name if full is None else _aliased(full)
-
-
 def _aliased(full: str) -> str:
     for pattern, alias in _STD_ALIASES:
         full = pattern.sub(alias, full)
@@ -155,4 +148,4 @@ def short(name: str, width: int = 120) -> str:
 
 def humanize(text: str) -> str:
     """``text`` with every mangled name in it replaced by its :func:`short` form."""
-    return _TOKEN.sub(lambda m: short(m.group(0)), text) if "_Z" in text or "_R" in text else text
+    return _TOKEN.sub(lambda m: short(m.group(0)), text) if "_Z" in text else text

@@ -83,16 +83,13 @@ def _svg_text(
     )
 
 
-def heatmap_svg(s: Summary) -> str:
-    """Claimed policy (rows) vs minimal honest policy (columns); red where the claim is older
-    than what the binaries need, green where it holds; shade by log count."""
+def heatmap_svg(s: Summary) -> tuple[str, str] | None:
+    """(caption, chart): claimed policy (rows) vs minimal honest policy (columns); red where the
+    claim is older than what the binaries need, green where it holds; shade by log count. None
+    with no judged Linux wheel."""
     rows, cols = s.matrix_axes()
     if not rows:
-        return (
-            '<svg viewBox="0 0 520 40" role="img" aria-label="claimed vs minimal tag heatmap">'
-            + _svg_text(10, 25, "no judged Linux wheels")
-            + "</svg>"
-        )
+        return None
     left, top, cw, ch = 120, 100, 64, 26
     w = left + cw * len(cols) + 70  # room for the last rotated column label
     h = top + ch * len(rows) + 10
@@ -127,19 +124,11 @@ def heatmap_svg(s: Summary) -> str:
                     f'<rect x="{x}" y="{y}" width="{cw - 2}" height="{ch - 2}" fill="#f1f1f5"/>'
                 )
     parts.append("</svg>")
-    return "".join(parts)
+    return "Claimed tag vs minimal honest tag", "".join(parts)
 
 
-def bars_svg(
-    items: list[tuple[str, float, str]], label: str, *, percent: bool, empty: str = "no data"
-) -> str:
-    """Vertical bars: (x label, value, tooltip)."""
-    if not items:
-        return (
-            f'<svg viewBox="0 0 520 40" role="img" aria-label="{_e(label)}">'
-            + _svg_text(10, 25, empty)
-            + "</svg>"
-        )
+def bars_svg(items: list[tuple[str, float, str]], label: str, *, percent: bool) -> str:
+    """Vertical bars: (x label, value, tooltip), at least one."""
     bw, left, top, hgt = 44, 36, 14, 150
     w = max(left + bw * len(items) + 10, 360)
     h = top + hgt + 40
@@ -184,14 +173,18 @@ def years_svg(s: Summary) -> tuple[str, str] | None:
                                                   percent=True)  # fmt: skip
 
 
-def glibc_svg(s: Summary) -> str:
+def glibc_svg(s: Summary) -> tuple[str, str] | None:
+    """(caption, chart) of the required glibc of judged wheels; None when none has one."""
+    if not s.glibc:
+        return None
+
     def key(v: str) -> tuple[int, ...]:
         return tuple(int(x) for x in v.split(".") if x.isdigit())
 
     items = [
         (v, float(s.glibc[v]), f"glibc {v}: {s.glibc[v]} wheels") for v in sorted(s.glibc, key=key)
     ]
-    return bars_svg(items, "distribution of required glibc", percent=False)
+    return "Required glibc", bars_svg(items, "distribution of required glibc", percent=False)
 
 
 def _legend() -> str:
@@ -254,7 +247,7 @@ def _violation_rows(
             break
         v = row.verdict or {}
         claims = " ".join(str(c) for c in v.get("claims") or ())
-        reasons = "; ".join(sorted(reasons_of(v))[:6])
+        reasons = "; ".join(reasons_of(v)[:6])
         ev = "".join(
             f"<li>{_kind_link(f.get('kind'))} <code>{_e(f.get('member') or '')}</code> "
             f"{_detail(f.get('detail'))}</li>"
@@ -303,17 +296,12 @@ def render_html(
     if s.yanked_mislabelled:
         a(f"<p>{s.yanked_mislabelled} of the mislabelled wheels are yanked.</p>")
     a("</section>")
-    charts: list[str] = []  # a chart with nothing to show is left out, not drawn empty
-    if s.matrix:
-        charts.append(f"<figure><figcaption>Claimed tag vs minimal honest tag</figcaption>"
-                      f"{heatmap_svg(s)}</figure>")  # fmt: skip
-    if (years := years_svg(s)) is not None:
-        charts.append(f"<figure><figcaption>{_e(years[0])}</figcaption>{years[1]}</figure>")
-    if s.glibc:
-        charts.append(f"<figure><figcaption>Required glibc</figcaption>{glibc_svg(s)}</figure>")
+    # a chart with nothing to show is left out, not drawn empty
+    charts = [c for c in (heatmap_svg(s), years_svg(s), glibc_svg(s)) if c is not None]
     if charts:
         a('<section id="charts"><h2>Charts</h2><div class="charts">')
-        h.extend(charts)
+        for caption, svg in charts:
+            a(f"<figure><figcaption>{_e(caption)}</figcaption>{svg}</figure>")
         a("</div></section>")
 
     a(
@@ -385,7 +373,7 @@ def render_html(
             v = row.verdict or {}
             a(
                 f"<li><code>{_e(row.filename)}</code>: "
-                f"{_e('; '.join(sorted(reasons_of(v))[:4]) or 'violations')}"
+                f"{_e('; '.join(reasons_of(v)[:4]) or 'violations')}"
                 f"{' (could claim ' + _e(v['minimal_tag']) + ')' if v.get('minimal_tag') else ''}"
                 "</li>"
             )
