@@ -9,6 +9,10 @@
   close), ``slow`` (sleep ``slow_seconds`` before answering), ``stall`` (sleep past a client
   timeout). ``fault_every=k`` selects about one request key (path + Range) in k, by CRC.
   ``always_fail`` paths answer 500 every time.
+- a link model: ``latency`` seconds slept before every answer (a round trip) and, with
+  ``bandwidth`` (bytes/s), one capacity shared by every answer in flight: bodies go out in
+  ``LINK_CHUNK`` pieces, each sent once the link has carried the pieces booked before it, so
+  32 connections share 100 MB/s as they would share a real link (the kernel here has no netem).
 - accounting: response-body bytes actually written, per path, and requests per path.
 
 Bounded: :meth:`IndexServer.start` arms a timer that shuts the server down after
@@ -17,6 +21,7 @@ Bounded: :meth:`IndexServer.start` arms a timer that shuts the server down after
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import json
@@ -36,6 +41,28 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 FAULTS = ("500", "drop", "slow", "stall")
+#: the piece of a body the link model books at a time (0.66 ms at 100 MB/s)
+LINK_CHUNK = 64 << 10
+
+
+class Link:
+    """A shared bandwidth cap: :meth:`send` books ``n`` bytes on the link after everything
+    booked before, and sleeps until they would have crossed it."""
+
+    def __init__(self, bandwidth: float) -> None:
+        self.bandwidth = bandwidth
+        self._free_at = 0.0
+        self._lock = threading.Lock()
+
+    def send(self, n: int) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._free_at)
+            self._free_at = start + n / self.bandwidth
+            until = self._free_at
+        delay = until - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
 
 
 @dataclass
@@ -61,6 +88,7 @@ class ServerConfig:
     html_hash_fragment: bool = True  # PEP 503 "#sha256=" on file links
     json_relative_urls: bool = True
     latency: float = 0.0  # seconds slept before every answer (a far-away server)
+    bandwidth: float = 0.0  # bytes/s shared by all answers (0: as fast as loopback goes)
     no_suffix: bool = False  # answer suffix ranges ("bytes=-n") with 416, as a few servers do
     lie: str = ""  # "shift": 206 for the range one byte later; "to-end": 206 up to the end
     #: fixed answers by path, checked first: (status, extra headers, body) -- hostile pages,
@@ -93,6 +121,7 @@ class IndexServer:
         self.httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._timer: threading.Timer | None = None
+        self.link = Link(self.config.bandwidth) if self.config.bandwidth > 0 else None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -312,10 +341,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         payload = body[: len(body) // 2] if drop else body
-        # counted before writing: the client may act on the last byte before we get back here
-        with self.srv.acct.lock:
-            self.srv.acct.body_bytes[path] += len(payload)
+        link = self.srv.link
         try:
+            if link is not None:
+                # piece by piece through the shared link, each counted before it is written
+                # (the client may act on the last byte before we get back here); a client
+                # that hangs up mid-body is charged for what was written, as a CDN would be
+                view = memoryview(payload)
+                for i in range(0, len(view), LINK_CHUNK):
+                    piece = view[i : i + LINK_CHUNK]
+                    link.send(len(piece))
+                    with self.srv.acct.lock:
+                        self.srv.acct.body_bytes[path] += len(piece)
+                    self.wfile.write(piece)
+                self.wfile.flush()
+                self._after_body(drop)
+                return
+            # counted before writing: the client may act on the last byte before we get back
+            with self.srv.acct.lock:
+                self.srv.acct.body_bytes[path] += len(payload)
             if self.srv.config.trickle and path.startswith("/files/"):
                 for i in range(len(payload)):  # ends when the client hangs up (or the server)
                     if self.srv.httpd is None:
@@ -328,9 +372,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.flush()
         except OSError:
             return
+        self._after_body(drop)
+
+    def _after_body(self, drop: bool) -> None:
         if drop:
             self.close_connection = True
-            self.connection.shutdown(2)
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(2)
 
 
     def _send_chunked(self, status: int, body: bytes, ctype: str, path: str,
