@@ -472,6 +472,7 @@ cdef class Archive:
     cdef object opened_ctime    # and its st_ctime_ns
     cdef const uint8_t* base
     cdef object fileobj
+    cdef object _expect             # fileobj.expect (a remote file's planning hint), or None
     cdef bytes _tmp
     cdef readonly uint64_t size
     cdef Entry* ents
@@ -628,6 +629,7 @@ cdef class Archive:
                 self.base = &self._mv[0]
         else:
             self.fileobj = src
+            self._expect = getattr(src, "expect", None)
             src.seek(0, 2)
             self.size = src.tell()
 
@@ -659,6 +661,7 @@ cdef class Archive:
         self._mv = None
         self._mm = None
         self.fileobj = None
+        self._expect = None
         if self.fd >= 0:
             c_close(self.fd)
             self.fd = -1
@@ -1411,6 +1414,13 @@ cdef class Archive:
                         target = need
                     if target > usize:
                         target = usize
+                    if self._expect is not None and m.method == 8 and target > m.produced:
+                        # tell a remote file where this member's input will likely end: the
+                        # output still wanted at the member's average ratio, plus a quarter
+                        # and 64 KiB (Python integers: sizes are the archive's claims)
+                        est = (int(m.fed) + int(target - m.produced) * int(m.csize) * 5
+                               // (4 * int(usize)) + 65536)
+                        self._expect(int(m.data_off), int(m.data_off) + min(est, int(m.csize)))
                     m.fill(target)
                     if m.produced < need:
                         raise_status(ST_INFLATE, f"member data ends after {m.produced} bytes, "
@@ -1594,9 +1604,13 @@ cdef inline int _zinflate(zstream_t* s) noexcept nogil:
 
 
 cdef int _zfeed(Member m, zstream_t* s) except -1:
-    # all that is left of a wheel read whole, else a chunk; at most 1 GiB (avail_in is 32-bit)
+    # all that is left of a wheel read whole, else a chunk; at most 1 GiB (avail_in is 32-bit).
+    # From a file object (a remote file), steps start at 4 KiB and double with what was fed,
+    # so a peek reads a peek's worth and a long prefix takes a few steps, not thousands
     cdef uint64_t k
     cdef uint64_t want = 0x40000000 if m.arc.base != NULL else m.arc.chunk
+    if m.arc.fileobj is not None and want > 4096 and want > m.fed:
+        want = m.fed if m.fed > 4096 else 4096
     if want > 0x40000000:
         want = 0x40000000
     s.next_in = <unsigned char*>m._take_input(want, &k)

@@ -1,11 +1,14 @@
 """A seekable, read-only file object over HTTP range requests (urllib3, pooled connections).
 
 :class:`HTTPFile` fetches the tail of a wheel (EOCD + central directory) with one suffix range
-request, then serves reads from a cache of fetched ranges. A miss fetches a small range that
-grows with the run of bytes already consumed sequentially (never more than ``growth`` of it
-beyond what was asked), and never crosses into the next ZIP member when the central directory
-is known (it is parsed from the cached bytes with stdlib :mod:`zipfile`, for hints only). So a
-scan downloads the central directory, the local headers and the prefixes the inflater asks for,
+request, then serves reads from a cache of fetched ranges and from one open *stream*. Once the
+central directory is known (parsed from the cached bytes with stdlib :mod:`zipfile`, for hints
+only), a miss in a member the scan will read opens a planned window over it, and over the
+members read after it (see :meth:`HTTPFile._window` and docs/scanning.md, "Round trips"); a
+long window is read as its body arrives. Any other miss fetches a small range that grows with
+the run of bytes already consumed sequentially (never more than ``growth`` of it beyond what
+was asked) and never crosses into the next ZIP member. So a scan downloads the central
+directory, the local headers and about the prefixes the inflater asks for, in a few requests,
 not the members it skips.
 
 A server that ignores ``Range`` (200 instead of 206) gets the whole file streamed once, into a
@@ -31,6 +34,7 @@ import contextlib
 import hashlib
 import http.client
 import io
+import itertools
 import os
 import random
 import re
@@ -39,7 +43,7 @@ import threading
 import time
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -58,9 +62,10 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import parse_url
 
 from ..errors import RemoteError
+from ..read.members import may_be_binary
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Generator, Iterator, Mapping
 
 __all__ = [
     "MAX_REDIRECTS",
@@ -80,6 +85,35 @@ __all__ = [
 #: request for exactly the missing part; an archive comment makes the reader widen its
 #: search to the 64 KiB + 42 bytes the format allows.
 TAIL = 8192
+#: Planned windows (see :meth:`HTTPFile._window`). Once the central directory is known, the
+#: first read of a member the scan will read opens one window for it: a deflated member whose
+#: name says shared object or executable is fetched whole (on the benchmark corpus the dynamic
+#: tables need 88 % of such a member's compressed bytes, 40 % of members need all of it, so a
+#: guess short of the whole costs a second round trip for most), and so is a small candidate;
+#: a bigger one of any other name gets its local header and first input step. The members
+#: after it that are read whole join the same window (a wheel's libraries usually lie side by
+#: side), with small members between that the scan does not read, up to ``RUN_MAX`` bytes.
+PEEK_WINDOW = 8192
+SMALL_MEMBER = 64 << 10
+#: A member bigger than this (about a bandwidth-delay product: 100 MB/s x 20 ms) is not
+#: fetched whole at once: its first window is its head (``HEAD_WINDOW``: the ELF and program
+#: headers), after which the reader says how far its tables likely reach (:meth:`expect`)
+#: and the second window ends there; one that falls short grows by half of what was read.
+BIG_MEMBER = 256 << 10
+HEAD_WINDOW = 64 << 10
+RUN_MAX = 16 << 20
+GAP_MAX = 64 << 10
+#: a window longer than this is streamed: reads are served as its body arrives, and the
+#: window ends early (the rest drained if at most ``DRAIN_MAX`` bytes, else the connection
+#: closed) when the scan reads elsewhere
+STREAM_MIN = 128 << 10
+DRAIN_MAX = 256 << 10
+#: bytes of a stream kept behind the read position (a reader that steps back that far is
+#: served again; memory per file stays bounded however long the window)
+STREAM_KEEP = 1 << 20
+#: a forward jump inside a stream past what arrived by more than this ends the stream (a
+#: stored member's sparse reads): pulling everything between would cost more than a request
+STREAM_JUMP = 1 << 20
 #: slack over ``max_fetch`` before a range answer counts as too long
 _ANSWER_SLACK = 22 + 0xFFFF + 20
 #: hashes we can verify (hashlib names as they appear in PEP 503 fragments / PEP 691 'hashes')
@@ -299,7 +333,7 @@ def _open(
 
 def _body(
     r: urllib3.BaseHTTPResponse, url: str, deadline: Deadline | None, amt: int
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """The raw body in pieces of at most ``amt``, one socket read each, with the deadline
     checked between reads and the socket timeout cut to what is left of it.
 
@@ -389,6 +423,8 @@ class TransferStats:
     whole_file: bool = False  # the server ignored Range: the whole file was streamed
     redirects: int = 0  # redirects followed (at most the policy's max_redirects per file)
     verified: str | None = None  # "<algo>:<hex>" checked against the index, if it was
+    windows: int = 0  # streamed windows opened
+    abandoned: int = 0  # of them, ended early by closing the connection
 
 
 class _Retryable(Exception):
@@ -424,6 +460,7 @@ class HTTPFile(io.RawIOBase):
         headers: Mapping[str, str] | None = None,
         policy: URLPolicy | None = None,
         deadline: Deadline | None = None,
+        plan: bool = True,
     ) -> None:
         super().__init__()
         self.url = url.split("#", 1)[0]
@@ -451,6 +488,13 @@ class HTTPFile(io.RawIOBase):
         self._bounds: list[int] | None = None  # sorted member starts + CD start (hints)
         self._bounds_final = False
         self._heads: dict[int, int] = {}  # local header offset -> predicted header length
+        self.plan = plan
+        self._kinds: dict[int, str] = {}  # local header offset -> window kind (_KINDS)
+        self._windowed: set[int] = set()  # members a window was opened for
+        self._taken: list[int] = []  # members the last run took in after its first one
+        self._after: dict[int, int] = {}  # a read member -> the next one (directory order)
+        self._expected: dict[int, int] = {}  # member start -> where its input likely ends
+        self._stream: _Stream | None = None
         self._offline = False
         self.policy.check(self.url)
         self._open_tail(tail)
@@ -493,7 +537,17 @@ class HTTPFile(io.RawIOBase):
         if end <= start:
             return b""
         if self._whole is None:
-            self._ensure(start, end)
+            data = self._from_stream(start, end)
+            if data is not None:
+                self._pos = end
+                return data
+            opened = self._ensure(start, end)
+            if opened is not None:  # a window opened there: what comes before it is cached
+                data = self._from_stream(opened, end)
+                if data is not None:
+                    self._pos = end
+                    return self._copy(start, opened) + data if opened > start else data
+                self._ensure(start, end)  # the window failed: plain ranges, with retries
         if self._whole is not None:  # the server ignored Range at some point
             self._whole.seek(start)
             data = self._whole.read(end - start)
@@ -508,6 +562,7 @@ class HTTPFile(io.RawIOBase):
         return len(data)
 
     def close(self) -> None:
+        self._end_stream(drain=False)
         if self._whole is not None:
             self._whole.close()
             self._whole = None
@@ -521,11 +576,25 @@ class HTTPFile(io.RawIOBase):
     def cached_bytes(self) -> int:
         return self.size if self._whole is not None else sum(len(s) for s in self._segs)
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes held in memory: the range cache and an open stream's buffer."""
+        held = len(self._stream.buf) if self._stream is not None else 0
+        return held + (0 if self._whole is not None else sum(len(s) for s in self._segs))
+
     def ranges(self) -> list[tuple[int, int]]:
         """The cached ``[start, end)`` ranges (coalesced), for tests and accounting."""
         if self._whole is not None:
             return [(0, self.size)]
         return [(s, s + len(b)) for s, b in zip(self._starts, self._segs, strict=False)]
+
+    def expect(self, data_start: int, data_stop: int) -> None:
+        """A hint from the reader: the compressed bytes of the member whose data begins at
+        ``data_start`` will likely be read up to ``data_stop`` (see BIG_MEMBER). Hints only
+        size windows; what is read is always what the reader asks for."""
+        member_start, bound = self._member_span(data_start)
+        if bound is not None and member_start < data_stop <= bound:
+            self._expected[member_start] = data_stop
 
     # -- fetching -------------------------------------------------------------------------------
 
@@ -554,8 +623,10 @@ class HTTPFile(io.RawIOBase):
         self._insert(start, body)
         self._verify_if_complete()
 
-    def _ensure(self, start: int, end: int) -> None:
-        """Fetch the gaps of ``[start, end)``, each extended by the read-ahead policy."""
+    def _ensure(self, start: int, end: int) -> int | None:
+        """Fetch the gaps of ``[start, end)``, each extended by the read-ahead policy. When
+        instead a streamed window was opened for the last gap (see :meth:`_window`), the
+        position it starts at: the bytes before it are cached, the rest come from it."""
         pos = start
         while pos < end:
             i = bisect.bisect_right(self._starts, pos) - 1
@@ -563,6 +634,15 @@ class HTTPFile(io.RawIOBase):
                 pos = self._starts[i] + len(self._segs[i])
                 continue
             nxt = self._starts[i + 1] if i + 1 < len(self._starts) else self.size
+            planned = self._window(pos, end, nxt) if self.plan else None
+            if planned is not None:
+                stop, stream = planned
+                if stream and stop >= end and self._open_stream(pos, stop):
+                    return pos
+                stop = min(stop, pos + self.max_fetch)
+                self._fetch(pos, stop)
+                pos = stop
+                continue
             seg_start = self._starts[i] if i >= 0 else pos
             touching = i >= 0 and seg_start + len(self._segs[i]) == pos
             member_start, bound = self._member_span(pos)
@@ -589,6 +669,7 @@ class HTTPFile(io.RawIOBase):
                 stop = min(stop, bound)
             self._fetch(pos, stop)
             pos = stop
+        return None
 
     def _member_span(self, pos: int) -> tuple[int, int | None]:
         """(start of the member holding ``pos`` or 0, start of the next one or None)."""
@@ -618,6 +699,11 @@ class HTTPFile(io.RawIOBase):
                 i.header_offset: 30 + len(i.orig_filename.encode("utf-8")) + len(i.extra) + 64
                 for i in infos
             }
+            self._kinds = {
+                i.header_offset: kind for i in infos if (kind := _window_kind(i))
+            }
+            order = [i.header_offset for i in infos if i.header_offset in self._kinds]
+            self._after = dict(itertools.pairwise(order))
             if 0 <= cd_start <= self.size:
                 bounds.add(cd_start)
             self._bounds = sorted(bounds)
@@ -629,6 +715,197 @@ class HTTPFile(io.RawIOBase):
         finally:
             self._offline = False
             self._pos = saved
+
+    # -- planned windows and streams -------------------------------------------------------
+
+    def _window(self, pos: int, end: int, nxt: int) -> tuple[int, bool] | None:
+        """The planned window for a miss at ``pos`` (reading to ``end``; the next cached byte
+        is at ``nxt``): ``(stop, streamed)``, or None for the plain read-ahead policy (the
+        central directory is not known, or the scan is not expected to read this member)."""
+        member_start, bound = self._member_span(pos)
+        kind = self._kinds.get(member_start, "")
+        if bound is None or not kind:
+            return None
+        first = member_start not in self._windowed
+        self._windowed.add(member_start)
+        big = bound - member_start > BIG_MEMBER
+        if not first:
+            if kind == "sparse":
+                return None  # a stored member: the ranges its parser asks for, as asked
+            stop = bound  # the rest of the member
+            if big:
+                expected = self._expected.get(member_start, 0)
+                grown = pos + max(HEAD_WINDOW, (pos - member_start) // 2)
+                stop = min(bound, expected if expected > pos else grown)
+        elif kind == "sparse" or (kind == "peek" and bound - member_start > SMALL_MEMBER):
+            stop = min(bound, member_start + self._heads.get(member_start, 0) + PEEK_WINDOW)
+        elif big:
+            stop = min(bound, member_start + self._heads.get(member_start, 0) + HEAD_WINDOW)
+        elif kind == "meta":
+            stop = bound  # WHEEL is read first, out of the order of the rest: alone
+        else:
+            stop, taken = self._run(pos, member_start, bound)
+            self._windowed.update(taken)
+            self._taken = taken
+        stop = min(max(stop, end), nxt, self.size)
+        if stop <= pos:
+            return None
+        return stop, stop - pos > STREAM_MIN
+
+    def _run(self, pos: int, member_start: int, stop: int) -> tuple[int, list[int]]:
+        """``stop`` (the end of a member read whole) moved over the members the scan reads
+        next (central directory order) while they lie just after it in the file and are read
+        whole too, the window staying within RUN_MAX; members between that it will not read
+        are taken along when small (GAP_MAX each, at most 1/16 of the window in all). Returns
+        the new stop and the members it took in."""
+        assert self._bounds is not None
+        taken: list[int] = []
+        gap = 0
+        cur = member_start
+        while (nstart := self._after.get(cur)) is not None and nstart >= stop:
+            j = bisect.bisect_right(self._bounds, nstart)
+            if j >= len(self._bounds):
+                break
+            nbound = self._bounds[j]
+            kind = self._kinds.get(nstart, "")
+            whole = kind in ("elf", "meta") or (kind == "peek" and nbound - nstart <= SMALL_MEMBER)
+            between = nstart - stop
+            if (
+                not whole
+                or nbound - pos > RUN_MAX
+                or between > GAP_MAX
+                or (gap + between) * 16 > max(stop - pos, 16 * GAP_MAX)
+            ):
+                break
+            gap += between
+            stop = nbound
+            taken.append(nstart)
+            cur = nstart
+        return stop, taken
+
+    def _open_stream(self, start: int, stop: int) -> bool:
+        """Ask for ``[start, stop)`` and keep the answer open, to be read as it arrives; False
+        if the server answered with the whole file instead (now in ``_whole``)."""
+        self._end_stream(drain=True)
+        rng = f"bytes={start}-{stop - 1}"
+
+        def attempt() -> urllib3.BaseHTTPResponse | None:
+            if self.deadline is not None:
+                self.deadline.check(self.url)
+            self.stats.requests += 1
+            headers = {**self.headers, "Range": rng, "Accept-Encoding": "identity"}
+            left = self.policy.max_redirects - self.stats.redirects
+            r, final, used = _open(self.pool, self.url, headers, self.timeout, self.policy,
+                                   self.deadline, left)  # fmt: skip
+            self.stats.redirects += used
+            self.url = final
+            try:
+                if r.status in _RETRY_STATUS:
+                    for chunk in _body(r, self.url, self.deadline, 64 << 10):
+                        self.stats.body_bytes += len(chunk)
+                    raise _Retryable(f"HTTP {r.status}")
+                coding = _content_coding(r)
+                if coding and r.status in (200, 206):
+                    raise RemoteError(
+                        f"{self.url}: refused: answered with Content-Encoding {coding!r}; "
+                        "wheel bytes are asked for and accepted as identity only"
+                    )
+                if r.status == 200:
+                    self._stream_whole(r)
+                    return None
+                if r.status != 206:
+                    raise RemoteError(f"{self.url}: HTTP {r.status} for Range {rng}")
+                length = r.headers.get("Content-Length", str(stop - start))
+                declared = int(length) if length.isdigit() else -1
+                got_start, got_end, total = _parse_content_range(self.url, r.headers, declared)
+                if total != self.size:
+                    raise RemoteError(f"{self.url}: size changed from {self.size} to {total} "
+                                      "bytes while reading")  # fmt: skip
+                if got_start != start or got_end != stop:
+                    raise RemoteError(f"{self.url}: asked for bytes {start}-{stop - 1}, got "
+                                      f"{got_start}-{got_end - 1}")  # fmt: skip
+            except BaseException:
+                r.close()
+                r.release_conn()
+                raise
+            return r
+
+        try:
+            r = _retrying(attempt, self.retries, self.backoff, self.deadline,
+                          lambda: setattr(self.stats, "retries", self.stats.retries + 1))
+        except _GaveUp as e:
+            raise RemoteError(f"{self.url}: failed ({self.stats.retries} retries): {e}") from None
+        if r is None:
+            return False
+        self.stats.windows += 1
+        self._stream = _Stream(r, _body(r, self.url, self.deadline, 256 << 10), start, stop,
+                               self._taken)  # fmt: skip
+        self._taken = []
+        return True
+
+    def _from_stream(self, start: int, end: int) -> bytes | None:
+        """``[start, end)`` from the open stream, reading on as far as needed; None (and the
+        stream ended) when it does not hold those bytes or failed on the way."""
+        st = self._stream
+        if st is None or self._offline:
+            return None
+        if not (st.buf_start <= start and end <= st.stop and start <= st.got + STREAM_JUMP):
+            self._end_stream(drain=True)
+            return None
+        try:
+            while st.got < end:
+                chunk = next(st.body, b"")
+                if not chunk:
+                    raise _StreamBroke(f"the answer ended after {st.got - st.start} bytes")
+                chunk = chunk[: st.stop - st.got]
+                st.buf += chunk
+                st.got += len(chunk)
+                self.stats.body_bytes += len(chunk)
+        except RemoteError:
+            self._end_stream(drain=False)
+            raise  # the deadline: nothing more is asked for
+        except (_StreamBroke, Urllib3Error, OSError, http.client.HTTPException):
+            # a dropped or cut answer: keep what came, read the rest as plain ranges (their
+            # own retries apply); the failure counts as a retry of this file
+            self.stats.retries += 1
+            self._end_stream(drain=False)
+            return None
+        data = bytes(st.buf[start - st.buf_start : end - st.buf_start])
+        drop = start - st.buf_start - STREAM_KEEP
+        if drop > STREAM_KEEP:  # trim in big steps: a bytearray's front delete is a memmove
+            del st.buf[:drop]
+            st.buf_start += drop
+        return data
+
+    def _end_stream(self, *, drain: bool) -> None:
+        """Close the open stream: what arrived goes to the range cache; the rest is read to
+        the end when it is short (the connection goes back to the pool), else the connection
+        is closed."""
+        st, self._stream = self._stream, None
+        if st is None:
+            return
+        try:
+            if drain and st.stop - st.got <= DRAIN_MAX:
+                with contextlib.suppress(Urllib3Error, OSError, http.client.HTTPException):
+                    for chunk in st.body:
+                        chunk = chunk[: st.stop - st.got]
+                        st.buf += chunk
+                        st.got += len(chunk)
+                        self.stats.body_bytes += len(chunk)
+                        if st.got >= st.stop:
+                            break
+            if st.got < st.stop:
+                self.stats.abandoned += 1
+            if st.got < st.stop or getattr(st.response, "length_remaining", None) != 0:
+                st.response.close()  # unread body: the connection must not be reused
+                # members of the run whose bytes never came get a window of their own
+                self._windowed.difference_update(m for m in st.members if m >= st.got)
+        finally:
+            st.body.close()
+            st.response.release_conn()
+            kept = bytes(st.buf[: st.got - st.buf_start])
+            if kept and not self.closed:
+                self._insert(st.buf_start, kept)
 
     def _fetch(self, start: int, stop: int) -> None:
         if self._offline:
@@ -794,6 +1071,48 @@ class HTTPFile(io.RawIOBase):
 
 class _Offline(Exception):
     """A read needed the network while parsing hints from cached bytes only."""
+
+
+class _StreamBroke(Exception):
+    """A streamed answer ended before its window did."""
+
+
+@dataclass
+class _Stream:
+    """An open range answer, read as the scan asks: bytes ``[buf_start, got)`` are in
+    ``buf``; the window is ``[start, stop)``."""
+
+    response: urllib3.BaseHTTPResponse
+    body: Generator[bytes, None, None]
+    start: int
+    stop: int
+    members: list[int] = field(default_factory=list)  # members the window took in after it
+    buf: bytearray = field(default_factory=bytearray)
+    buf_start: int = -1
+    got: int = -1
+
+    def __post_init__(self) -> None:
+        self.buf_start = self.got = self.start
+
+
+#: window kinds: "elf" (fetched whole), "peek" (header and first input step, then the rest
+#: whole), "sparse" (a stored candidate: header and first step, then the ranges the parser
+#: asks for), "meta" (WHEEL)
+_KINDS = ("elf", "peek", "sparse", "meta")
+_ELF_NAME = re.compile(r"\.so(?:\.[0-9]+)*$|(?:^|/)[^/.]+$")
+
+
+def _window_kind(info: zipfile.ZipInfo) -> str:
+    """How a member the scan will read is windowed ("" when the scan will not read it)."""
+    name = info.filename
+    top, _, rest = name.partition("/")
+    if top.endswith(".dist-info") and rest == "WHEEL":
+        return "meta"
+    if not may_be_binary(name, info.file_size):
+        return ""
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        return "sparse"
+    return "elf" if _ELF_NAME.search(name) else "peek"
 
 
 def _total_from(content_range: str) -> int | None:

@@ -9,8 +9,8 @@ asked for as PEP 691 JSON and read as PEP 503 HTML when that is what the server 
 ahead of the scan, in order.
 
 :func:`scan_remote` is what a worker runs for such a location: it reads the wheel through
-:class:`~wheelscan.mirror.httpfile.HTTPFile` (range requests) with the native engine set for small
-reads (zlib, 4 KiB steps), and records the response-body bytes in ``facts.transferred``.
+:class:`~wheelscan.mirror.httpfile.HTTPFile` (range requests in planned windows, read as they
+arrive) and records the response-body bytes in ``facts.transferred``.
 
 Trust. An index's hash is a claim, not proof: it is checked whenever the whole file went
 through us (a mismatch is the wheel's error, naming the URL and both hashes) and never used to
@@ -21,14 +21,13 @@ and wheel URLs are kept to ``http(s)`` on the index's origin or the ``--allow-ho
 reported as a discovery problem naming the URL and the rule. Pages are bounded:
 ``MAX_PAGE_BYTES`` (decoded), ``MAX_LINKS`` entries, ``MAX_JSON_DEPTH`` nesting.
 
-What the native reader (ext/zipread.pyx) reads through a file object, measured against the
-bare minimum in tests/test_remote_bytes.py (x1.03 on the synthetic corpus, x1.03 over 54 real
-wheels): the last 42 bytes (end record, ZIP64 locator; the 64 KiB search window only when the
-archive has a comment), the central directory, each candidate member's local header and first
-input step (4 KiB doubling), each deflate ELF's compressed bytes up to its needed prefix in
-doubling steps, and for a stored ELF only the ranges the parser asks for (a sparse buffer).
-:class:`~wheelscan.mirror.httpfile.HTTPFile` adds its first 8 KiB tail request and 4 KiB minimum
-fetches on top.
+What the native reader (ext/zipread.pyx) reads through a file object: the last 42 bytes
+(end record, ZIP64 locator; the 64 KiB search window only when the archive has a comment),
+the central directory, each candidate member's local header and first input step (4 KiB,
+doubling), each deflated ELF's compressed bytes up to its needed prefix, and for a stored ELF
+only the ranges its parser asks for. How those reads become requests is HTTPFile's plan
+(docs/scanning.md, "Round trips"); tests/test_remote_bytes.py measures both against an
+independent minimum.
 """
 
 from __future__ import annotations

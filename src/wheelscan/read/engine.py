@@ -9,7 +9,6 @@ extension is an error, never a silent fallback.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..environment import environment
@@ -20,12 +19,9 @@ if TYPE_CHECKING:
 
     from ..facts import MemberCache, WheelFacts
 
-__all__ = ["ENGINES", "REMOTE_CHUNK", "default_engine", "scan_wheel"]
+__all__ = ["ENGINES", "default_engine", "scan_wheel"]
 
 ENGINES = ("native", "lief")
-#: the native reader's inflate step for a ranged source: each file-object read is one step of
-#: compressed input, so small steps keep the bytes fetched close to the bytes needed
-REMOTE_CHUNK = 4096
 
 
 def default_engine() -> str:
@@ -56,16 +52,16 @@ def scan_wheel(
     ``member_cache`` (``get(key)``/``put(key, ElfFacts)``, key = (method, compressed_size,
     size, blake2b-16 hex of the compressed bytes)) lets an engine reuse an ELF member's facts.
     ``verify_record`` also hashes every member against RECORD (``facts.record``; it inflates
-    everything, see :mod:`wheelscan.read.record`). ``ranged`` says that every read of the file
-    object ``src`` costs a request (an HTTP range reader): the native engine then inflates in
-    :data:`REMOTE_CHUNK` steps through zlib, which reads no further ahead than it is asked.
+    everything, see :mod:`wheelscan.read.record`). ``ranged`` says that ``src`` is a remote
+    file (an HTTP range reader that plans its own windows): it is read like any file object,
+    whose compressed input the native reader asks for in steps that start at 4 KiB and double
+    (so a peek costs a peek), and is never looked up in ``member_cache``.
     """
     engine = engine or default_engine()
     scan = _SCANNERS.get(engine) or _load_scanner(engine)
-    kw: dict[str, Any] = {} if member_cache is None else {"member_cache": member_cache}
-    if ranged and engine == "native":
-        limits = replace(limits, chunk_size=REMOTE_CHUNK)
-        kw["inflater"] = "zlib"
+    kw: dict[str, Any] = {}
+    if member_cache is not None and not ranged:
+        kw["member_cache"] = member_cache
     facts = scan(src, filename=filename, limits=limits, **kw)
     if verify_record:
         add_record_check(facts, src)
