@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 __all__ = ["ScanSummary", "configure_parser", "execute", "exit_status", "run_scan"]
 
 
+#: remote wheels in flight at once, over all workers (``--connections``): enough to cover the
+#: bandwidth-delay product of a far index (100 MB/s x 20 ms is 2 MB in flight; a wheel's
+#: binaries come a window at a time)
+DEFAULT_CONNECTIONS = 32
+
+
 @dataclass
 class ScanSummary:
     counts: Counter[str] = field(default_factory=Counter)  # status -> wheels (incl. unchanged)
@@ -159,6 +165,7 @@ def run_scan(
     allow_hosts: tuple[str, ...] = (),
     wheel_timeout: float | None = 120.0,
     verify_record: bool = False,
+    connections: int = DEFAULT_CONNECTIONS,
 ) -> ScanSummary:
     """Scan every wheel of ``specs`` into the store at ``db``; Ctrl-C commits what is done."""
     from ..mirror.pool import DaskPool, LocalPool, ScanConfig
@@ -178,6 +185,7 @@ def run_scan(
         allow_hosts=tuple(allow_hosts),
         wheel_timeout=wheel_timeout,
         verify_record=verify_record,
+        threads=_threads_per_worker(specs, connections, jobs, dask),
     )
     store = Store(db)
     store.needs_record = verify_record  # facts stored without RECORD verified are re-read
@@ -228,6 +236,15 @@ def run_scan(
     return summary
 
 
+def _threads_per_worker(specs: list[str], connections: int, jobs: int | None, dask: Any) -> int:
+    """Remote wheels each worker scans at once: ``connections`` shared out over the workers
+    when a source is remote (local scans keep one wheel per worker: they are CPU-bound)."""
+    if dask is not None or not any(is_url(s) for s in specs):
+        return 1
+    workers = max(1, jobs or os.cpu_count() or 1)
+    return max(1, -(-max(1, connections) // workers))
+
+
 def configure_parser(sub: Any) -> None:
     from .options import (
         add_db_argument,
@@ -269,6 +286,9 @@ def configure_parser(sub: Any) -> None:
     p.add_argument("--wheel-timeout", type=float, default=120.0, metavar="SECONDS",
                    help="remote sources: time for all requests of one wheel "
                         "(default: %(default)s; 0: none)")  # fmt: skip
+    p.add_argument("--connections", type=int, default=DEFAULT_CONNECTIONS, metavar="N",
+                   help="remote sources: wheels in flight at once, over all workers, one "
+                        "kept-alive connection each (default: %(default)s)")  # fmt: skip
     add_record_argument(p)
     p.add_argument("--dask", metavar="ADDRESS",
                    help="send batches to a dask.distributed scheduler (extra: dask)")  # fmt: skip
@@ -313,6 +333,7 @@ def execute(args: argparse.Namespace) -> int:
             allow_hosts=tuple(args.allow_host),
             wheel_timeout=args.wheel_timeout if args.wheel_timeout > 0 else None,
             verify_record=args.verify_record,
+            connections=args.connections,
         )
     except (FileNotFoundError, ValueError, StoreError, RemoteError) as e:
         eprint(f"wheelscan scan: {e}")

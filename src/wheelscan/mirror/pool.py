@@ -68,13 +68,21 @@ class ScanConfig:
     allow_hosts: tuple[str, ...] = ()  # remote wheels: hosts besides the wheel URL's origin
     wheel_timeout: float | None = 120.0  # remote wheels: seconds for all their requests
     verify_record: bool = False  # hash every member against RECORD (facts.record)
+    #: remote wheels scanned at once by each worker (threads; each holds one connection at a
+    #: time): a network scan is bound by round trips, so many wheels must be in flight
+    threads: int = 1
 
 
 # -- the per-wheel work ---------------------------------------------------------------------
 
 
 class Worker:
-    """The per-process (or per-Dask-worker) state: engine, judge, member cache."""
+    """The per-process (or per-Dask-worker) state: engine, judge, member cache.
+
+    :meth:`scan` may be called from several threads: remote wheels run side by side (they
+    wait on the network; the native reader inflates with the GIL released), local ones one
+    at a time under a lock (they are CPU-bound, and the member cache's SQLite handle is not
+    shared between threads)."""
 
     def __init__(self, cfg: ScanConfig) -> None:
         self.cfg = cfg
@@ -84,9 +92,17 @@ class Worker:
             if cfg.member_cache
             else None
         )
+        self._local = threading.Lock()
+        if cfg.threads > 1:
+            from .httpfile import pool_manager
+
+            pool_manager(cfg.threads)  # a kept-alive connection for every thread
 
     def scan(self, location: str, filename: str) -> Outcome:
-        return scan_one(location, filename, self.cfg, self.judge, self.cache)
+        if is_url(location):  # remote reads never use the member cache (see remote.py)
+            return scan_one(location, filename, self.cfg, self.judge, None)
+        with self._local:
+            return scan_one(location, filename, self.cfg, self.judge, self.cache)
 
 
 def scan_one(
@@ -190,6 +206,9 @@ def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
         conn.send(_READY)  # the time cap starts now, not while the engine is being imported
     except OSError:
         return
+    if cfg.threads > 1:
+        _threaded_loop(conn, worker, cfg.threads)
+        return
     while True:
         try:
             batch = conn.recv()
@@ -202,6 +221,40 @@ def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
                 conn.send(worker.scan(location, filename))
         except OSError:  # the main process is gone
             return
+
+
+def _threaded_loop(conn: Connection, worker: Worker, threads: int) -> None:
+    """Wheels scanned by ``threads`` threads, answered in the order they came: one thread
+    receives batches and hands their wheels out, this one sends each result in turn (so the
+    main process's account of what a worker is on stays as it is for one thread)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+    from queue import SimpleQueue
+
+    order: SimpleQueue[Future[Outcome] | None] = SimpleQueue()
+    ex = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wheelscan-scan")
+
+    def receive() -> None:
+        try:
+            while True:
+                try:
+                    batch = conn.recv()
+                except (EOFError, OSError):
+                    return
+                if batch is None:
+                    return
+                for location, filename in batch:
+                    order.put(ex.submit(worker.scan, location, filename))
+        finally:
+            order.put(None)
+
+    threading.Thread(target=receive, name="wheelscan-recv", daemon=True).start()
+    try:
+        while (fut := order.get()) is not None:
+            conn.send(fut.result())
+    except OSError:  # the main process is gone
+        return
+    finally:
+        ex.shutdown(wait=False, cancel_futures=True)
 
 
 _READY = "ready"
@@ -274,6 +327,10 @@ class LocalPool:
         pending_bytes = 0
         slots: list[_Slot] = []  # spawned on first need: a re-run with nothing to do is instant
         self._sel = selectors.DefaultSelector()
+        if self.cfg.threads > 1:
+            # a remote source: listing it takes round trips anyway, so the workers start
+            # (and import their engine) meanwhile rather than after the first wheel is listed
+            slots.extend(self._spawn() for _ in range(self.jobs))
         low = max(0, self.lookahead - self.batch_wheels)
         try:
             while True:
@@ -295,7 +352,11 @@ class LocalPool:
                 while pending and len(slots) < self.jobs:
                     slots.append(self._spawn())
                 for s in slots:
-                    while len(s.batches) < 2 and pending and not s.dead:
+                    while (
+                        (len(s.batches) < 2 or len(s.inflight) < 2 * self.cfg.threads)
+                        and pending
+                        and not s.dead
+                    ):
                         pending_bytes -= self._dispatch(s, pending, pending_bytes, source is None)
                 busy = [s for s in slots if s.inflight]
                 if not busy:
