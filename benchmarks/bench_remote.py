@@ -1,23 +1,36 @@
-"""Remote-scan benchmark: bytes and time of range-request scans against full downloads.
+"""Remote scans on a modelled link, side by side with download-then-check of the same wheels.
 
-    python benchmarks/bench_remote.py [WHEEL_DIR] [--latency 0.02] [--json out.json]
+    python benchmarks/bench_remote.py [WHEEL_DIR] [--max-size 15e6] [--links 0:0,20:100,100:20]
+                                      [--baseline TREE] [--connections 32] [--json out.json]
 
-Serves WHEEL_DIR (default: the byte-efficiency corpus of tests/test_remote_bytes.py, built
-on the fly) from the test HTTP server on 127.0.0.1, optionally with a fixed delay per answer
-to stand in for a distant index, and reports per wheel: full size, bytes fetched by
-``scan_remote``, requests, the independent minimum the verdict needs (and that minimum plus
-the native reader's forced reads), scan time over HTTP, and the time to download the whole
-file through the same connection pool. Then a ``wheelscan scan URL`` run over the index
-(2 workers) for wheels/s end to end.
+WHEEL_DIR defaults to the benchmark cache (``benchmarks/fetch_corpus.py``) when it is there,
+else to the synthetic byte-efficiency corpus of tests/test_remote_bytes.py, built on the fly;
+``--max-size`` keeps the wheels up to that many bytes (default 15 MB: 33 wheels, 196 MB of the
+cache). Each link model ``MS:MBPS`` is the test server of tests/helpers/httpserver.py on
+127.0.0.1 with MS milliseconds added to every answer and MBPS megabytes per second shared by
+all answers (0: no cap). For each link, in one run:
+
+- remote: ``wheelscan scan URL`` of the server's simple index (2 workers, ``--connections``);
+- download-then-check: every wheel downloaded whole over 8 connections, then checked
+  (scan + judge, one core, as ``wheelscan check`` does);
+- baseline (``--baseline TREE``, a worktree built in place): the same remote scan by that tree.
+
+Reported per link: wall seconds, the remote/download ratio, requests per wheel against 3 + the
+wheel's binaries, response-body bytes the server wrote against the independent minimum the
+verdicts need (tests/test_remote_bytes.py) and against the full size, and whether every remote
+verdict equals the local one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from helpers.httpserver import IndexServer, ServerConfig
 
+CACHE = Path(os.environ.get("WHEELSCAN_BENCH_CACHE", "~/.cache/wheelscan-bench")).expanduser()
 
-def _corpus(tmp: Path) -> list[Path]:
-    import pytest
+
+def _synthetic(tmp: Path) -> list[Path]:
     from test_remote_bytes import big_wheels
 
     class _Factory:
@@ -39,22 +53,66 @@ def _corpus(tmp: Path) -> list[Path]:
     fn: Any = getattr(big_wheels, "__wrapped__", None)
     if fn is None:  # pytest keeps the undecorated function here
         fn = big_wheels.__pytest_wrapped__.obj  # type: ignore[attr-defined]
-    del pytest
     return list(fn(_Factory()))
 
 
-def _download(url: str) -> tuple[int, float]:
-    from wheelscan.mirror.httpfile import pool_manager
+def _links(text: str) -> list[tuple[float, float]]:
+    out = []
+    for part in text.split(","):
+        ms, _, mbps = part.partition(":")
+        out.append((float(ms) / 1000, float(mbps or 0) * 1e6))
+    return out
+
+
+def _download_then_check(srv: IndexServer, wheels: list[Path], tmp: Path) -> float:
+    import urllib3
+
+    from wheelscan.cli.check import check_wheel
+    from wheelscan.rules.policy import load_policies
+
+    policies = load_policies(None)
+    pool = urllib3.PoolManager(maxsize=8)
+    dest = tmp / "downloaded"
+    dest.mkdir(exist_ok=True)
+
+    def get(w: Path) -> Path:
+        r = pool.request("GET", srv.file_url(w.name), preload_content=False)
+        out = dest / w.name
+        with open(out, "wb") as f:
+            for chunk in r.stream(1 << 20):
+                f.write(chunk)
+        r.release_conn()
+        return out
 
     t0 = time.perf_counter()
-    r = pool_manager().request("GET", url, preload_content=True)
-    return len(r.data), time.perf_counter() - t0
+    with ThreadPoolExecutor(8) as ex:
+        files = list(ex.map(get, wheels))
+    for f in files:
+        check_wheel(str(f), policies)
+    secs = time.perf_counter() - t0
+    for f in files:
+        f.unlink()
+    return secs
+
+
+_BASELINE = """
+import sys, time
+sys.path.insert(0, sys.argv[1] + "/src")
+from wheelscan.cli.scan import run_scan
+t0 = time.perf_counter()
+run_scan([sys.argv[2]], sys.argv[3], jobs=2)
+print(time.perf_counter() - t0)
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("wheels", nargs="?", type=Path)
-    ap.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
+    ap.add_argument("--max-size", type=float, default=15e6)
+    ap.add_argument("--links", default="0:0,20:100,100:20", help="MS:MBPS,... (0 MBPS: no cap)")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--baseline", type=Path, help="a tree built in place, remote-scanned too")
+    ap.add_argument("--no-minimum", action="store_true", help="skip the (slow) minimum bytes")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
 
@@ -62,54 +120,82 @@ def main(argv: list[str] | None = None) -> int:
 
     from wheelscan import judge, scan_wheel
     from wheelscan.cli.scan import run_scan
-    from wheelscan.mirror.remote import scan_remote
 
-    with tempfile.TemporaryDirectory() as tmp:
-        wheels = sorted(args.wheels.glob("*.whl")) if args.wheels else _corpus(Path(tmp))
-        rows = []
-        with IndexServer(wheels, ServerConfig(latency=args.latency), max_seconds=3600) as srv:
-            for w in wheels:
-                url = srv.file_url(w.name)
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        src = args.wheels or (CACHE if CACHE.is_dir() else None)
+        if src is None:
+            wheels = _synthetic(tmp)
+        else:
+            wheels = sorted(p for p in src.glob("*.whl") if p.stat().st_size <= args.max_size)
+        full = sum(w.stat().st_size for w in wheels)
+        local = {}
+        binaries = 0
+        for w in wheels:
+            facts = scan_wheel(w)
+            binaries += len(facts.elfs)
+            v = judge(facts).to_dict()
+            v.pop("path")
+            local[w.name] = v
+        minimum = None
+        if not args.no_minimum:
+            minimum = sum(minimum_bytes(w).total for w in wheels)
+        print(f"{len(wheels)} wheels, {full / 1e6:.1f} MB, {binaries} ELF members"
+              + (f"; minimum the verdicts need {minimum / 1e6:.1f} MB" if minimum else ""))
+        results = []
+        for latency, bandwidth in _links(args.links):
+            cfg = ServerConfig(latency=latency, bandwidth=bandwidth)
+            with IndexServer(wheels, cfg, max_seconds=7200) as srv:
+                dl = _download_then_check(srv, wheels, tmp)
                 srv.reset_accounting()
+                outs: dict[str, Any] = {}
+
+                def keep(ref: Any, out: Any, outs: dict[str, Any] = outs) -> None:
+                    outs[ref.filename] = out
+
+                db = tmp / f"remote-{latency}-{bandwidth}.sqlite"
                 t0 = time.perf_counter()
-                facts = scan_remote(url, w.name)
-                secs = time.perf_counter() - t0
-                requests = srv.acct.requests[f"/files/{w.name}"]
-                full, dl_secs = _download(url)
-                same = judge(facts).to_dict() == judge(scan_wheel(w)).to_dict()
-                try:
-                    m = minimum_bytes(w)
-                    minimum, reader = m.total, m.reader
-                except Exception:
-                    minimum = reader = None
-                rows.append({
-                    "wheel": w.name, "size": full, "fetched": facts.transferred,
-                    "requests": requests, "minimum": minimum, "reader_minimum": reader,
-                    "scan_s": round(secs, 4), "download_s": round(dl_secs, 4),
-                    "error": facts.error, "same_verdict": same,
-                })  # fmt: skip
-            db = Path(tmp) / "bench.sqlite"
-            t0 = time.perf_counter()
-            summary = run_scan([f"{srv.base}/simple/"], str(db), jobs=2)
-            e2e = time.perf_counter() - t0
-    print(f"latency per answer: {args.latency * 1000:.0f} ms")
-    print(f"{'wheel':44} {'size':>9} {'fetched':>9} {'%':>6} {'req':>4} {'minimum':>9} "
-          f"{'x min':>6} {'x rdr':>6} {'scan s':>7} {'dl s':>6}")  # fmt: skip
-    for r in rows:
-        share = r["fetched"] / r["size"] if r["size"] else 0
-        xmin = f"{r['fetched'] / r['minimum']:.3f}" if r["minimum"] else "-"
-        xrdr = f"{r['fetched'] / r['reader_minimum']:.3f}" if r["reader_minimum"] else "-"
-        print(f"{r['wheel'][:44]:44} {r['size']:9} {r['fetched']:9} {share:6.1%} "
-              f"{r['requests']:4} {r['minimum'] or '-':>9} {xmin:>6} {xrdr:>6} "
-              f"{r['scan_s']:7.3f} {r['download_s']:6.3f}")  # fmt: skip
-    tot = {k: sum(r[k] or 0 for r in rows) for k in ("size", "fetched", "minimum")}
-    print(f"total: {tot['fetched']} of {tot['size']} bytes fetched "
-          f"({tot['fetched'] / max(tot['size'], 1):.1%}); minimum {tot['minimum']}")  # fmt: skip
-    differ = [r["wheel"] for r in rows if not r["same_verdict"]]
-    print(f"verdicts equal to local scans: {len(rows) - len(differ)}/{len(rows)} {differ or ''}")
-    print(f"end to end (wheelscan scan URL, 2 workers): {summary.line()} [{e2e:.1f} s]")
+                summary = run_scan([f"{srv.base}/simple/"], str(db), jobs=2,
+                                   connections=args.connections, on_outcome=keep)  # fmt: skip
+                remote = time.perf_counter() - t0
+                reqs = sum(n for p, n in srv.acct.requests.items() if p.startswith("/files/"))
+                sent = sum(n for p, n in srv.acct.body_bytes.items() if p.startswith("/files/"))
+                same = 0
+                for name, out in outs.items():
+                    v = json.loads(out.verdict_json) if out.verdict_json else {}
+                    v.pop("path", None)
+                    same += v == local[name]
+                base = None
+                if args.baseline is not None:
+                    bdb = tmp / f"base-{latency}-{bandwidth}.sqlite"
+                    run = subprocess.run(
+                        [sys.executable, "-c", _BASELINE, str(args.baseline.resolve()),
+                         f"{srv.base}/simple/", str(bdb)],
+                        capture_output=True, text=True, check=True,
+                    )  # fmt: skip
+                    base = float(run.stdout.split()[-1])
+            row = {
+                "latency_ms": latency * 1000, "bandwidth_MBps": bandwidth / 1e6,
+                "remote_s": round(remote, 2), "download_check_s": round(dl, 2),
+                "ratio": round(remote / dl, 3), "baseline_s": base and round(base, 2),
+                "requests_per_wheel": round(reqs / len(wheels), 2),
+                "target_requests_per_wheel": round(3 + binaries / len(wheels), 2),
+                "bytes": sent, "bytes_of_full": round(sent / full, 4),
+                "bytes_of_minimum": round(sent / minimum, 4) if minimum else None,
+                "same_verdicts": f"{same}/{len(wheels)}", "scanned": summary.scanned,
+            }  # fmt: skip
+            results.append(row)
+            bw = f"{bandwidth / 1e6:g} MB/s" if bandwidth else "no cap"
+            print(f"link {latency * 1000:g} ms, {bw}: remote {remote:.2f} s, download+check "
+                  f"{dl:.2f} s, ratio {remote / dl:.3f}"
+                  + (f", baseline remote {base:.2f} s" if base is not None else "")
+                  + f"; requests/wheel {reqs / len(wheels):.2f} (3 + binaries: "
+                  f"{3 + binaries / len(wheels):.2f}); bytes {sent / 1e6:.1f} MB = "
+                  f"{sent / full:.1%} of full"
+                  + (f", {sent / minimum:.3f}x the minimum" if minimum else "")
+                  + f"; verdicts equal to local {same}/{len(wheels)}")  # fmt: skip
     if args.json:
-        args.json.write_text(json.dumps({"latency": args.latency, "rows": rows}, indent=1))
+        args.json.write_text(json.dumps(results, indent=1))
     return 0
 
 
