@@ -472,7 +472,7 @@ cdef class Archive:
     cdef object opened_ctime    # and its st_ctime_ns
     cdef const uint8_t* base
     cdef object fileobj
-    cdef object _expect             # fileobj.expect (a remote file's planning hint), or None
+    cdef object _expect             # fileobj.planning_hint (a remote file's), or None
     cdef bytes _tmp
     cdef readonly uint64_t size
     cdef Entry* ents
@@ -629,7 +629,7 @@ cdef class Archive:
                 self.base = &self._mv[0]
         else:
             self.fileobj = src
-            self._expect = getattr(src, "expect", None)
+            self._expect = getattr(src, "planning_hint", None)
             src.seek(0, 2)
             self.size = src.tell()
 
@@ -1420,7 +1420,10 @@ cdef class Archive:
                         # and 64 KiB (Python integers: sizes are the archive's claims)
                         est = (int(m.fed) + int(target - m.produced) * int(m.csize) * 5
                                // (4 * int(usize)) + 65536)
-                        self._expect(int(m.data_off), int(m.data_off) + min(est, int(m.csize)))
+                        try:  # a hint: whatever it does, the read goes on
+                            self._expect(int(m.data_off), int(m.data_off) + min(est, int(m.csize)))
+                        except Exception:
+                            self._expect = None
                     m.fill(target)
                     if m.produced < need:
                         raise_status(ST_INFLATE, f"member data ends after {m.produced} bytes, "

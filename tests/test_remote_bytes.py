@@ -368,7 +368,7 @@ def test_a_long_window_holds_a_bounded_buffer(tmp_path: Path) -> None:
         pos = info.header_offset
         f.seek(pos)
         f.read(30)
-        f.expect(pos + 30, pos + info.compress_size)  # as the reader would for a library
+        f.planning_hint(pos + 30, pos + info.compress_size)  # as the reader would for a library
         step = 64 * KiB
         while pos < info.header_offset + info.compress_size:
             f.seek(pos)
@@ -377,3 +377,25 @@ def test_a_long_window_holds_a_bounded_buffer(tmp_path: Path) -> None:
             pos += step
         assert f.stats.requests <= 4  # tail, head window, the rest (and a directory read)
     assert peak <= 2 * httpfile.STREAM_KEEP + (1 << 20), peak
+
+
+def test_reads_through_cut_windows_return_the_file_bytes(big_wheels: list[Path]) -> None:
+    """Every read through windows the server cuts (each answer dropped halfway on its first
+    attempt) returns exactly the file's bytes, whatever the step."""
+    from wheelscan.mirror.httpfile import HTTPFile
+
+    w = big_wheels[0]
+    data = w.read_bytes()
+    info = max(zipfile.ZipFile(w).infolist(), key=lambda i: i.compress_size)
+    cfg = ServerConfig(faults=("drop",), fault_every=1)
+    for step in (4096, 100_000):
+        with IndexServer([w], cfg) as srv, HTTPFile(srv.file_url(w.name), backoff=0.001) as f:
+            pos = info.header_offset
+            f.seek(pos)
+            f.read(30)
+            f.planning_hint(pos + 30, pos + info.compress_size // 2)
+            while pos < info.header_offset + info.compress_size:
+                f.seek(pos)
+                assert f.read(step) == data[pos : pos + step], (step, pos)
+                pos += step
+            assert f.stats.windows_broken >= 1

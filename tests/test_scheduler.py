@@ -202,3 +202,37 @@ def test_member_cache_fills_the_store(
             worth = sum(compressed(p) >= MIN_CACHED for p in (elfs.old, elfs.new, elfs.bundled))
         # distinct ELF files (old.so, new.so, the vendored library), compressed identically
         assert (keys, dups) == (worth, 0), min_size
+
+
+def test_a_worker_running_several_wheels_at_once_blames_only_the_culprit(
+    wheels: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With threads (remote scans) a worker holds several wheels when it dies: none is blamed
+    then; each runs again alone, and the one whose worker dies alone is the culprit."""
+    d, expected = _dir_and_expected(wheels)
+    pidfile = tmp_path / "pid"
+    monkeypatch.setenv("WHEELSCAN_TEST_HANG", "victim")
+    monkeypatch.setenv("WHEELSCAN_TEST_PIDFILE", str(pidfile))
+    killed: list[int] = []
+
+    def killer() -> None:  # every worker that hangs on the victim is killed
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(killed) < 2:
+            text = pidfile.read_text() if pidfile.exists() else ""
+            if text and int(text) not in killed:
+                killed.append(int(text))
+                os.kill(int(text), signal.SIGKILL)
+            time.sleep(0.02)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    pool = LocalPool(ScanConfig(engine=ENGINE, threads=4), jobs=1, batch_wheels=8)
+    outs = _run(pool, iter_tree(d, Discovery()))
+    t.join()
+    assert set(outs) == set(expected)
+    victim = outs.pop("victim-1.0-py3-none-manylinux2014_x86_64.whl")
+    assert "SIGKILL" in (victim.error or "")
+    assert {n: o.status for n, o in outs.items()} == {
+        n: s for n, s in expected.items() if not n.startswith("victim")
+    }
+    assert pool.deaths == 2  # once among the others, once alone

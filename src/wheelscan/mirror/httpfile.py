@@ -97,7 +97,7 @@ PEEK_WINDOW = 8192
 SMALL_MEMBER = 64 << 10
 #: A member bigger than this (about a bandwidth-delay product: 100 MB/s x 20 ms) is not
 #: fetched whole at once: its first window is its head (``HEAD_WINDOW``: the ELF and program
-#: headers), after which the reader says how far its tables likely reach (:meth:`expect`)
+#: headers), after which the reader says how far its tables likely reach (:meth:`planning_hint`)
 #: and the second window ends there; one that falls short grows by half of what was read.
 BIG_MEMBER = 256 << 10
 HEAD_WINDOW = 64 << 10
@@ -425,6 +425,7 @@ class TransferStats:
     verified: str | None = None  # "<algo>:<hex>" checked against the index, if it was
     windows: int = 0  # streamed windows opened
     abandoned: int = 0  # of them, ended early by closing the connection
+    windows_broken: int = 0  # of them, cut by the server (finished with plain ranges)
 
 
 class _Retryable(Exception):
@@ -542,12 +543,18 @@ class HTTPFile(io.RawIOBase):
                 self._pos = end
                 return data
             opened = self._ensure(start, end)
-            if opened is not None:  # a window opened there: what comes before it is cached
+            if opened is not None and self._whole is None:
+                # a window opened there: what comes before it is cached
                 data = self._from_stream(opened, end)
                 if data is not None:
                     self._pos = end
                     return self._copy(start, opened) + data if opened > start else data
-                self._ensure(start, end)  # the window failed: plain ranges, with retries
+                # the window broke: what came is cached, the rest is read as plain ranges
+                # (with their own retries); after as many broken windows as retries, the
+                # file is read without windows
+                if self.stats.windows_broken > self.retries:
+                    self.plan = False
+                self._ensure(start, end, plan=False)
         if self._whole is not None:  # the server ignored Range at some point
             self._whole.seek(start)
             data = self._whole.read(end - start)
@@ -588,7 +595,7 @@ class HTTPFile(io.RawIOBase):
             return [(0, self.size)]
         return [(s, s + len(b)) for s, b in zip(self._starts, self._segs, strict=False)]
 
-    def expect(self, data_start: int, data_stop: int) -> None:
+    def planning_hint(self, data_start: int, data_stop: int) -> None:
         """A hint from the reader: the compressed bytes of the member whose data begins at
         ``data_start`` will likely be read up to ``data_stop`` (see BIG_MEMBER). Hints only
         size windows; what is read is always what the reader asks for."""
@@ -623,7 +630,7 @@ class HTTPFile(io.RawIOBase):
         self._insert(start, body)
         self._verify_if_complete()
 
-    def _ensure(self, start: int, end: int) -> int | None:
+    def _ensure(self, start: int, end: int, *, plan: bool = True) -> int | None:
         """Fetch the gaps of ``[start, end)``, each extended by the read-ahead policy. When
         instead a streamed window was opened for the last gap (see :meth:`_window`), the
         position it starts at: the bytes before it are cached, the rest come from it."""
@@ -634,13 +641,16 @@ class HTTPFile(io.RawIOBase):
                 pos = self._starts[i] + len(self._segs[i])
                 continue
             nxt = self._starts[i + 1] if i + 1 < len(self._starts) else self.size
-            planned = self._window(pos, end, nxt) if self.plan else None
+            planned = self._window(pos, end, nxt) if plan and self.plan else None
             if planned is not None:
                 stop, stream = planned
-                if stream and stop >= end and self._open_stream(pos, stop):
-                    return pos
+                if stream and stop >= end:
+                    opened = self._open_stream(pos, stop)
+                    return pos if opened else None  # else the whole file came instead
                 stop = min(stop, pos + self.max_fetch)
                 self._fetch(pos, stop)
+                if self._whole is not None:
+                    return None
                 pos = stop
                 continue
             seg_start = self._starts[i] if i >= 0 else pos
@@ -668,6 +678,8 @@ class HTTPFile(io.RawIOBase):
             if bound is not None and bound >= end:
                 stop = min(stop, bound)
             self._fetch(pos, stop)
+            if self._whole is not None:
+                return None
             pos = stop
         return None
 
@@ -868,6 +880,7 @@ class HTTPFile(io.RawIOBase):
             # a dropped or cut answer: keep what came, read the rest as plain ranges (their
             # own retries apply); the failure counts as a retry of this file
             self.stats.retries += 1
+            self.stats.windows_broken += 1
             self._end_stream(drain=False)
             return None
         data = bytes(st.buf[start - st.buf_start : end - st.buf_start])
@@ -879,11 +892,12 @@ class HTTPFile(io.RawIOBase):
 
     def _end_stream(self, *, drain: bool) -> None:
         """Close the open stream: what arrived goes to the range cache; the rest is read to
-        the end when it is short (the connection goes back to the pool), else the connection
-        is closed."""
+        the end when it is short (the connection goes back to the pool), else, or if anything
+        about the answer is not clean, the connection is closed."""
         st, self._stream = self._stream, None
         if st is None:
             return
+        clean = False
         try:
             if drain and st.stop - st.got <= DRAIN_MAX:
                 with contextlib.suppress(Urllib3Error, OSError, http.client.HTTPException):
@@ -896,11 +910,10 @@ class HTTPFile(io.RawIOBase):
                             break
             if st.got < st.stop:
                 self.stats.abandoned += 1
-            if st.got < st.stop or getattr(st.response, "length_remaining", None) != 0:
-                st.response.close()  # unread body: the connection must not be reused
-                # members of the run whose bytes never came get a window of their own
-                self._windowed.difference_update(m for m in st.members if m >= st.got)
+            clean = st.got >= st.stop and getattr(st.response, "length_remaining", None) == 0
         finally:
+            if not clean:
+                st.response.close()  # unread or unknown body: the connection is not reused
             st.body.close()
             st.response.release_conn()
             kept = bytes(st.buf[: st.got - st.buf_start])
@@ -1065,6 +1078,9 @@ class HTTPFile(io.RawIOBase):
 
     def _copy(self, start: int, end: int) -> bytes:
         i = bisect.bisect_right(self._starts, start) - 1
+        if i < 0 or self._starts[i] + len(self._segs[i]) < end:  # an invariant, checked
+            raise RemoteError(f"{self.url}: internal error: bytes {start}-{end - 1} were to be "
+                              "cached and are not")  # fmt: skip
         s = self._starts[i]
         return bytes(self._segs[i][start - s : end - s])
 

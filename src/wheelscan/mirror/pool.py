@@ -269,6 +269,8 @@ class _Slot:
     since: float = 0.0  # when the wheel at inflight[0] started (as far as we can tell)
     ready: bool = False  # the worker has imported its engine
     dead: bool = False
+    alone: bool = False  # it runs one suspect and nothing else (see LocalPool.run)
+    suspects: bool = False  # it died with several wheels in flight: none is blamed yet
 
 
 OnResult = Callable[["WheelRef", Outcome], None]
@@ -325,6 +327,10 @@ class LocalPool:
         source: Iterator[WheelRef] | None = iter(refs)
         pending: deque[WheelRef] = deque()
         pending_bytes = 0
+        # wheels that were in flight in a worker that died running several at once (threads):
+        # any of them may be the cause, so each runs again alone in a worker, where a death
+        # names it
+        suspects: deque[WheelRef] = deque()
         slots: list[_Slot] = []  # spawned on first need: a re-run with nothing to do is instant
         self._sel = selectors.DefaultSelector()
         if self.cfg.threads > 1:
@@ -351,24 +357,33 @@ class LocalPool:
                         break
                 while pending and len(slots) < self.jobs:
                     slots.append(self._spawn())
+                while suspects and len(slots) < self.jobs:
+                    slots.append(self._spawn())
                 for s in slots:
+                    if suspects and not s.inflight and not s.dead:
+                        s.alone = True
+                        self._dispatch(s, deque([suspects.popleft()]), 0, True)
                     while (
                         (len(s.batches) < 2 or len(s.inflight) < 2 * self.cfg.threads)
                         and pending
                         and not s.dead
+                        and not s.alone
                     ):
                         pending_bytes -= self._dispatch(s, pending, pending_bytes, source is None)
                 busy = [s for s in slots if s.inflight]
                 if not busy:
-                    if source is None and not pending:
+                    if source is None and not pending and not suspects:
                         return
                     continue
                 listing = source is not None and len(pending) <= low
                 self._wait(busy, on_result, 0.0 if listing else None)
                 for i, s in enumerate(slots):
                     if s.dead:
-                        pending_bytes += sum(r.size or 0 for r in s.inflight)
-                        pending.extendleft(reversed(s.inflight))
+                        if s.suspects:
+                            suspects.extend(s.inflight)
+                        else:
+                            pending_bytes += sum(r.size or 0 for r in s.inflight)
+                            pending.extendleft(reversed(s.inflight))
                         slots[i] = self._spawn()
         finally:
             self._shutdown(slots)
@@ -435,10 +450,12 @@ class LocalPool:
         if s.batches[0] == 0:
             s.batches.popleft()
         s.since = time.monotonic()
+        s.alone = s.alone and bool(s.inflight)
         on_result(ref, out)
 
     def _reap(self, s: _Slot, on_result: OnResult) -> None:
-        """The worker exited: keep what it finished, blame the wheel it was on."""
+        """The worker exited: keep what it finished, blame the wheel it was on (or, if it ran
+        several at once, none yet: they become suspects, run again one at a time)."""
         try:
             while s.conn.poll():
                 self._handle(s, s.conn.recv(), on_result)
@@ -452,7 +469,9 @@ class LocalPool:
         self._unwatch(s)
         s.dead = True
         self.deaths += 1
-        if s.inflight:
+        if len(s.inflight) > 1 and self.cfg.threads > 1:
+            s.suspects = True
+        elif s.inflight:
             ref = s.inflight.popleft()
             on_result(ref, _failed(ref, _death_reason(s.proc.exitcode)))
 
