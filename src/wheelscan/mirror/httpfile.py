@@ -804,26 +804,11 @@ class HTTPFile(io.RawIOBase):
         def attempt() -> urllib3.BaseHTTPResponse | None:
             if self.deadline is not None:
                 self.deadline.check(self.url)
-            self.stats.requests += 1
-            headers = {**self.headers, "Range": rng, "Accept-Encoding": "identity"}
-            left = self.policy.max_redirects - self.stats.redirects
-            r, final, used = _open(self.pool, self.url, headers, self.timeout, self.policy,
-                                   self.deadline, left)  # fmt: skip
-            self.stats.redirects += used
-            self.url = final
+            r = self._send_range(rng)
             try:
-                if r.status in _RETRY_STATUS:
-                    for chunk in _body(r, self.url, self.deadline, 64 << 10):
-                        self.stats.body_bytes += len(chunk)
-                    raise _Retryable(f"HTTP {r.status}")
-                coding = _content_coding(r)
-                if coding and r.status in (200, 206):
-                    raise RemoteError(
-                        f"{self.url}: refused: answered with Content-Encoding {coding!r}; "
-                        "wheel bytes are asked for and accepted as identity only"
-                    )
                 if r.status == 200:
                     self._stream_whole(r)
+                    r.release_conn()
                     return None
                 if r.status != 206:
                     raise RemoteError(f"{self.url}: HTTP {r.status} for Range {rng}")
@@ -955,7 +940,10 @@ class HTTPFile(io.RawIOBase):
             msg = f"{self.url}: failed ({self.stats.retries} retries): {e}"
             raise RemoteError(msg) from None
 
-    def _attempt(self, rng: str, allow_whole: bool) -> tuple[int, Mapping[str, str], bytes]:
+    def _send_range(self, rng: str) -> urllib3.BaseHTTPResponse:
+        """One GET with ``Range: rng``, redirects followed within the policy: the answer,
+        its body unread. A retry status (its body drained) raises :class:`_Retryable`; an
+        answer with a content coding is refused."""
         self.stats.requests += 1
         headers = {**self.headers, "Range": rng, "Accept-Encoding": "identity"}
         left = self.policy.max_redirects - self.stats.redirects
@@ -974,6 +962,15 @@ class HTTPFile(io.RawIOBase):
                     f"{self.url}: refused: answered with Content-Encoding {coding!r}; wheel "
                     "bytes are asked for and accepted as identity only"
                 )
+        except BaseException:
+            r.close()
+            r.release_conn()
+            raise
+        return r
+
+    def _attempt(self, rng: str, allow_whole: bool) -> tuple[int, Mapping[str, str], bytes]:
+        r = self._send_range(rng)
+        try:
             if r.status == 200 and allow_whole:
                 self._stream_whole(r)
                 return 200, r.headers, b""

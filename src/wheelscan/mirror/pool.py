@@ -209,18 +209,21 @@ def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
     if cfg.threads > 1:
         _threaded_loop(conn, worker, cfg.threads)
         return
-    while True:
-        try:
-            batch = conn.recv()
-        except (EOFError, OSError):
-            return
-        if batch is None:
-            return
-        try:
+    try:
+        while (batch := _next_batch(conn)) is not None:
             for location, filename in batch:
                 conn.send(worker.scan(location, filename))
-        except OSError:  # the main process is gone
-            return
+    except OSError:  # the main process is gone
+        return
+
+
+def _next_batch(conn: Connection) -> list[tuple[str, str]] | None:
+    """The next batch from the main process; None when it says stop or is gone."""
+    try:
+        batch: list[tuple[str, str]] | None = conn.recv()
+    except (EOFError, OSError):
+        return None
+    return batch
 
 
 def _threaded_loop(conn: Connection, worker: Worker, threads: int) -> None:
@@ -235,13 +238,7 @@ def _threaded_loop(conn: Connection, worker: Worker, threads: int) -> None:
 
     def receive() -> None:
         try:
-            while True:
-                try:
-                    batch = conn.recv()
-                except (EOFError, OSError):
-                    return
-                if batch is None:
-                    return
+            while (batch := _next_batch(conn)) is not None:
                 for location, filename in batch:
                     order.put(ex.submit(worker.scan, location, filename))
         finally:
