@@ -492,7 +492,6 @@ class HTTPFile(io.RawIOBase):
         self.plan = plan
         self._kinds: dict[int, str] = {}  # local header offset -> window kind (_KINDS)
         self._windowed: set[int] = set()  # members a window was opened for
-        self._taken: list[int] = []  # members the last run took in after its first one
         self._after: dict[int, int] = {}  # a read member -> the next one (directory order)
         self._expected: dict[int, int] = {}  # member start -> where its input likely ends
         self._stream: _Stream | None = None
@@ -643,9 +642,9 @@ class HTTPFile(io.RawIOBase):
             nxt = self._starts[i + 1] if i + 1 < len(self._starts) else self.size
             planned = self._window(pos, end, nxt) if plan and self.plan else None
             if planned is not None:
-                stop, stream = planned
+                stop, stream, taken = planned
                 if stream and stop >= end:
-                    opened = self._open_stream(pos, stop)
+                    opened = self._open_stream(pos, stop, taken)
                     return pos if opened else None  # else the whole file came instead
                 stop = min(stop, pos + self.max_fetch)
                 self._fetch(pos, stop)
@@ -730,10 +729,11 @@ class HTTPFile(io.RawIOBase):
 
     # -- planned windows and streams -------------------------------------------------------
 
-    def _window(self, pos: int, end: int, nxt: int) -> tuple[int, bool] | None:
+    def _window(self, pos: int, end: int, nxt: int) -> tuple[int, bool, list[int]] | None:
         """The planned window for a miss at ``pos`` (reading to ``end``; the next cached byte
-        is at ``nxt``): ``(stop, streamed)``, or None for the plain read-ahead policy (the
-        central directory is not known, or the scan is not expected to read this member)."""
+        is at ``nxt``): ``(stop, streamed, members it takes in after the first)``, or None
+        for the plain read-ahead policy (the central directory is not known, or the scan is
+        not expected to read this member)."""
         member_start, bound = self._member_span(pos)
         kind = self._kinds.get(member_start, "")
         if bound is None or not kind:
@@ -741,6 +741,7 @@ class HTTPFile(io.RawIOBase):
         first = member_start not in self._windowed
         self._windowed.add(member_start)
         big = bound - member_start > BIG_MEMBER
+        taken: list[int] = []
         if not first:
             if kind == "sparse":
                 return None  # a stored member: the ranges its parser asks for, as asked
@@ -758,11 +759,10 @@ class HTTPFile(io.RawIOBase):
         else:
             stop, taken = self._run(pos, member_start, bound)
             self._windowed.update(taken)
-            self._taken = taken
         stop = min(max(stop, end), nxt, self.size)
         if stop <= pos:
             return None
-        return stop, stop - pos > STREAM_MIN
+        return stop, stop - pos > STREAM_MIN, taken
 
     def _run(self, pos: int, member_start: int, stop: int) -> tuple[int, list[int]]:
         """``stop`` (the end of a member read whole) moved over the members the scan reads
@@ -795,7 +795,7 @@ class HTTPFile(io.RawIOBase):
             cur = nstart
         return stop, taken
 
-    def _open_stream(self, start: int, stop: int) -> bool:
+    def _open_stream(self, start: int, stop: int, members: list[int]) -> bool:
         """Ask for ``[start, stop)`` and keep the answer open, to be read as it arrives; False
         if the server answered with the whole file instead (now in ``_whole``)."""
         self._end_stream(drain=True)
@@ -836,8 +836,7 @@ class HTTPFile(io.RawIOBase):
             return False
         self.stats.windows += 1
         self._stream = _Stream(r, _body(r, self.url, self.deadline, 256 << 10), start, stop,
-                               self._taken)  # fmt: skip
-        self._taken = []
+                               members)  # fmt: skip
         return True
 
     def _from_stream(self, start: int, end: int) -> bytes | None:
