@@ -3,11 +3,13 @@
 Every ext/<format>.pyx becomes wheelscan._native.<format>. Set WHEELSCAN_CYTHON_ANNOTATE=1
 for HTML annotation, WHEELSCAN_CYTHON_TRACE=1 for line tracing (coverage, profiling).
 
-The ZIP reader is built for ISA-L's C API when its header and library are installed (Debian:
-libisal-dev), which lets it inflate straight into its buffer; without it, ISA-L is used
-through python-isal. WHEELSCAN_LIBISAL=1 makes a missing libisal an error, =0 skips it. The
-library is not linked: zipread loads it by soname at import (ext/isal_shim.h), so a build
-made with it still imports, and falls back to the next inflater, where libisal is absent.
+The inflate module is built for ISA-L's C API when its header and library are installed
+(Debian: libisal-dev), which lets it inflate straight into its buffer; without it, ISA-L is
+used through python-isal. WHEELSCAN_LIBISAL=1 makes a missing libisal an error, =0 skips it. The
+library is not linked: ext/inflate.pyx loads it by soname at import (ext/isal_shim.h), so a
+build made with it still imports, and falls back to the next inflater, where libisal is absent.
+A .pxd shared between modules sits at its module's package path under ext/ (for example
+ext/wheelscan/_native/inflate.pxd), where Cython resolves a cimport of that module.
 """
 
 import os

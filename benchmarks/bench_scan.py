@@ -37,29 +37,29 @@ def wheels_of(mirror: Path) -> list[Path]:
 
 
 def _inflater_module() -> Any:
-    """The deflate implementation the scanner uses by default (``zipread.inflater``): the
+    """The deflate implementation the scanner uses by default (``inflate.inflater``): the
     floor must do *the same* inflating. zlib and ISA-L scale differently over the two
     hyperthreads of this VM (zlib is latency-bound and pairs well; ISA-L much less), so a zlib
     floor would measure a speed-up the scanner's inflater cannot have."""
     import importlib
 
-    from wheelscan._native import zipread
+    from wheelscan._native import inflate
 
     # a C API as the scanner calls it (auto: ISA-L's, as for most members)
     c_floor_of = {"libisal": "libisal", "auto": "libisal", "libz-ng": "libzng"}
-    if zipread.inflater in c_floor_of:
+    if inflate.inflater in c_floor_of:
         from c_floor import load_libisal, load_libzng
         from fetch_corpus import default_cache
 
-        name = c_floor_of[zipread.inflater]
+        name = c_floor_of[inflate.inflater]
         load = load_libisal if name == "libisal" else load_libzng
         lib = load(default_cache() / "build")
         if lib is None:
-            sys.exit(f"the scanner uses {zipread.inflater} but {name}_floor.c does not "
+            sys.exit(f"the scanner uses {inflate.inflater} but {name}_floor.c does not "
                      f"build or load here")  # fmt: skip
         return lib
     return importlib.import_module(
-        {"isal": "isal.isal_zlib", "zlib-ng": "zlib_ng.zlib_ng", "zlib": "zlib"}[zipread.inflater]
+        {"isal": "isal.isal_zlib", "zlib-ng": "zlib_ng.zlib_ng", "zlib": "zlib"}[inflate.inflater]
     )
 
 

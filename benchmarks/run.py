@@ -479,10 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     # Repeats are interleaved (every floor and every scan once per round, minimum per
     # configuration over rounds): on a shared machine a burst of other load then hits one
     # round of every configuration instead of all repeats of one.
-    from wheelscan._native import zipread
+    from wheelscan._native import inflate
 
     # a scan config per inflater this scanner offers (libisal: when built for it and loaded)
-    configs = [("native", None)] + [(f"native {v}", v) for v in inflaters if v in zipread.INFLATERS]
+    configs = [("native", None)] + [(f"native {v}", v) for v in inflaters if v in inflate.INFLATERS]
     res["floor"] = {}
     res["scans"] = {}
     for r in range(args.repeats):

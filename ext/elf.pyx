@@ -27,10 +27,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memchr, memcmp, memset
 from libc.stdio cimport snprintf
-from cpython.pycapsule cimport PyCapsule_New
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-
-from elfapi cimport WS_PARSE_PREFIX_CAPSULE
 
 from status cimport ST_OK, ST_NEED, ST_ELF, ST_ZIP, ST_INFLATE, ST_LIMIT, ST_NOMEM
 
@@ -354,8 +351,8 @@ cdef int64_t isa_from_notes(Ctx* c, const Seg* s) noexcept nogil:
 cdef struct Dyn:
     uint64_t strtab, strsz, symtab, syment, hash, gnu_hash, versym
     uint64_t verneed, verneednum, verdef, verdefnum, flags, flags_1
-    uint64_t rela, relasz, relaent, rel, relsz, relent, jmprel, pltrelsz, pltrel
-    bint has_strtab, has_strsz, has_symtab, has_hash, has_gnu_hash, has_versym
+    uint64_t rela, relasz, relaent, rel, relsz, relent, jmprel, pltrelsz, pltrel, soname
+    bint has_strtab, has_strsz, has_soname, has_symtab, has_hash, has_gnu_hash, has_versym
     bint has_verneed, has_verneednum, has_verdef, has_verdefnum, textrel
     bint has_rela, has_rel, has_jmprel
     # file offsets (valid after mapping) and the end of the PT_LOAD segment holding each
@@ -490,14 +487,12 @@ cdef inline void init_ctx(Ctx* c, const uint8_t* p, uint64_t have, uint64_t tota
 
 
 cdef object parse_prefix(const uint8_t* p, uint64_t have, uint64_t total, str member):
-    """:func:`parse` of a prefix (``have`` bytes at ``p``): the ZIP reader calls this through
-    the ``_PARSE_PREFIX`` capsule on its output buffer, with no buffer object per round."""
+    """:func:`parse` of a prefix (``have`` bytes at ``p``): the ZIP reader cimports this and
+    calls it on its output buffer, with no buffer object per round."""
     cdef Ctx c
     init_ctx(&c, p, have, total)
     return _parse(&c, member)
 
-
-_PARSE_PREFIX = PyCapsule_New(<void*>parse_prefix, WS_PARSE_PREFIX_CAPSULE, NULL)
 
 
 cdef object _parse(Ctx* c, str member):
@@ -515,23 +510,50 @@ cdef object _parse(Ctx* c, str member):
 
 
 cdef object _dynamic_phase(Ctx* c, Layout* L, str member):
+    """ElfFacts from the headers and segments, then the dynamic section and its strings;
+    the symbol and version tables follow in :func:`_tables_phase`."""
     cdef Dyn d
-    cdef uint64_t i, ent, count, tag, val, ph, seg_end
-    cdef int r, worst
-    cdef int64_t isa = -1, one
-    cdef Seg s
+    cdef int r
     cdef list needed_offs = [], rpath_offs = [], runpath_offs = []
-    cdef object soname_off = None
-    e_type = r16(c, 16)
-    elf = ElfFacts(
+    elf = _header_facts(c, member)
+    _segment_facts(c, L, elf)
+    if not L.dynamic.found:
+        return elf
+    elf.has_dynamic = True
+    memset_dyn(&d)
+    r = read_dynamic(c, L, &d, needed_offs, rpath_offs, runpath_offs)
+    if r != ST_OK:
+        return need_or_error(c, r)
+    elf.dt_flags = d.flags
+    elf.dt_flags_1 = d.flags_1
+    elf.textrel = d.textrel or (d.flags & DF_TEXTREL) != 0
+    r = locate_tables(c, &d, needed_offs or rpath_offs or runpath_offs or d.has_soname)
+    if r != ST_OK:
+        return need_or_error(c, r)
+    if _dynamic_strings(c, &d, elf, needed_offs, rpath_offs, runpath_offs) != ST_OK:
+        return need_or_error(c, ST_ELF)
+    return _tables_phase(c, &d, elf)
+
+
+cdef object _header_facts(Ctx* c, str member):
+    return ElfFacts(
         member=member,
         elf_class=64 if c.is64 else 32,
         endian="big" if c.be else "little",
         osabi=c.p[7],
-        e_type=e_type,
+        e_type=r16(c, 16),
         machine=c.machine,
         e_flags=r32(c, 48 if c.is64 else 36),
     )
+
+
+cdef int _segment_facts(Ctx* c, Layout* L, object elf) except -1:
+    """What the program headers say beyond PT_DYNAMIC: the interpreter, the stack's
+    permission, and the x86 ISA level the GNU property notes need."""
+    cdef uint64_t i, ph, n
+    cdef int64_t isa = -1, one
+    cdef Seg s
+    cdef const void* nul
     if L.interp.found:
         nul = memchr(c.p + L.interp.offset, 0, <size_t>L.interp.filesz)
         n = (<const uint8_t*>nul - (c.p + L.interp.offset)) if nul != NULL else L.interp.filesz
@@ -551,12 +573,14 @@ cdef object _dynamic_phase(Ctx* c, Layout* L, str member):
                         isa = (0 if isa < 0 else isa) | one
         if isa >= 0:
             elf.x86_isa_needed = isa
-    if not L.dynamic.found:
-        return elf
-    elf.has_dynamic = True
+    return 0
 
-    # dynamic tags
-    memset_dyn(&d)
+
+cdef int read_dynamic(Ctx* c, Layout* L, Dyn* d, list needed_offs, list rpath_offs,
+                      list runpath_offs) except? -100:
+    """The dynamic tags, up to DT_NULL, into ``d``; the string tags' offsets into the lists
+    (in order: each may repeat), the first DT_SONAME's into ``d``. ST_OK, or ST_ELF."""
+    cdef uint64_t i, ent, count, tag, val
     ent = 16 if c.is64 else 8
     count = L.dynamic.filesz // ent
     for i in range(count):
@@ -567,8 +591,8 @@ cdef object _dynamic_phase(Ctx* c, Layout* L, str member):
         if tag == DT_NEEDED:
             needed_offs.append(val)
         elif tag == DT_SONAME:
-            if soname_off is None:
-                soname_off = val
+            if not d.has_soname:
+                d.soname = val; d.has_soname = True
         elif tag == DT_RPATH:
             rpath_offs.append(val)
         elif tag == DT_RUNPATH:
@@ -619,84 +643,87 @@ cdef object _dynamic_phase(Ctx* c, Layout* L, str member):
             d.pltrelsz = val
         elif tag == DT_PLTREL:
             d.pltrel = val
-    elf.dt_flags = d.flags
-    elf.dt_flags_1 = d.flags_1
-    elf.textrel = d.textrel or (d.flags & DF_TEXTREL) != 0
     if d.syment == 0:
         d.syment = 24 if c.is64 else 16
     elif d.syment < (24 if c.is64 else 16):
         snprintf(c.msg, sizeof(c.msg), "DT_SYMENT %llu too small", <unsigned long long>d.syment)
-        return need_or_error(c, ST_ELF)
+        return ST_ELF
+    return ST_OK
 
-    # map table addresses to file offsets, then ask for the fixed-size parts
-    worst = ST_OK
+
+cdef int locate_tables(Ctx* c, Dyn* d, bint uses_strings) noexcept nogil:
+    """Map the tables' addresses to file offsets (through PT_LOAD, as the loader does), then
+    check the fixed-size parts are present: ST_OK, ST_NEED (more bytes) or ST_ELF."""
+    cdef uint64_t seg_end
+    cdef int r, worst = ST_OK
     if d.has_strtab:
         r = map_addr(c, d.strtab, &d.strtab_off, &d.strtab_end, "DT_STRTAB")
         if r != ST_OK:
-            return need_or_error(c, r)
+            return r
         if not d.has_strsz:
             d.strsz = d.strtab_end - d.strtab_off  # no DT_STRSZ: bounded by its segment
         worst = merge(worst, check(c, d.strtab_off, d.strsz, "dynstr (DT_STRTAB/DT_STRSZ)"))
-    elif needed_offs or rpath_offs or runpath_offs or soname_off is not None:
-        return need_or_error(c, fail(c, "dynamic strings used but no DT_STRTAB"))
+    elif uses_strings:
+        return fail(c, "dynamic strings used but no DT_STRTAB")
     else:
         d.strsz = 0  # a DT_STRSZ without DT_STRTAB bounds nothing: every name is out of range
     if d.has_symtab:
         r = map_addr(c, d.symtab, &d.symtab_off, &d.symtab_seg_end, "DT_SYMTAB")
         if r != ST_OK:
-            return need_or_error(c, r)
+            return r
     if d.has_hash:
         r = map_addr(c, d.hash, &d.hash_off, &seg_end, "DT_HASH")
         if r != ST_OK:
-            return need_or_error(c, r)
+            return r
         worst = merge(worst, check(c, d.hash_off, 2 * hash_word(c), "DT_HASH header"))
     if d.has_gnu_hash:
         r = map_addr(c, d.gnu_hash, &d.gnu_hash_off, &seg_end, "DT_GNU_HASH")
         if r != ST_OK:
-            return need_or_error(c, r)
+            return r
         worst = merge(worst, check(c, d.gnu_hash_off, 16, "DT_GNU_HASH header"))
     if d.has_versym:
         r = map_addr(c, d.versym, &d.versym_off, &seg_end, "DT_VERSYM")
         if r != ST_OK:
-            return need_or_error(c, r)
+            return r
     if d.has_verneed:
         r = map_addr(c, d.verneed, &d.verneed_off, &seg_end, "DT_VERNEED")
         if r != ST_OK:
-            return need_or_error(c, r)
+            return r
     if d.has_verdef:
         r = map_addr(c, d.verdef, &d.verdef_off, &seg_end, "DT_VERDEF")
         if r != ST_OK:
-            return need_or_error(c, r)
-    if worst != ST_OK:
-        return need_or_error(c, worst)
+            return r
+    return worst
 
-    # strings of the dynamic section
+
+cdef int _dynamic_strings(Ctx* c, Dyn* d, object elf, list needed_offs, list rpath_offs,
+                          list runpath_offs) except? -100:
+    """DT_NEEDED, DT_SONAME, DT_RPATH and DT_RUNPATH as strings: ST_OK, or ST_ELF."""
     needed = []
     for off in needed_offs:
-        sv = cstr(c, &d, off, "DT_NEEDED")
+        sv = cstr(c, d, off, "DT_NEEDED")
         if sv is None:
-            return need_or_error(c, ST_ELF)
+            return ST_ELF
         needed.append(sv)
     elf.needed = needed
-    if soname_off is not None:
-        sv = cstr(c, &d, soname_off, "DT_SONAME")
+    if d.has_soname:
+        sv = cstr(c, d, d.soname, "DT_SONAME")
         if sv is None:
-            return need_or_error(c, ST_ELF)
+            return ST_ELF
         elf.soname = sv
     for off in rpath_offs:
-        sv = cstr(c, &d, off, "DT_RPATH")
+        sv = cstr(c, d, off, "DT_RPATH")
         if sv is None:
-            return need_or_error(c, ST_ELF)
+            return ST_ELF
         if sv:
             elf.rpath.extend(sv.split(":"))
     for off in runpath_offs:
-        sv = cstr(c, &d, off, "DT_RUNPATH")
+        sv = cstr(c, d, off, "DT_RUNPATH")
         if sv is None:
-            return need_or_error(c, ST_ELF)
+            return ST_ELF
         if sv:
             elf.runpath.extend(sv.split(":"))
-
-    return _tables_phase(c, &d, elf)
+    return ST_OK
 
 
 cdef void memset_dyn(Dyn* d) noexcept nogil:
@@ -810,51 +837,18 @@ cdef int reloc_symbol_count(Ctx* c, Dyn* d, uint64_t* out) noexcept nogil:
 
 
 cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
-    cdef uint64_t count = 0, i, sym, name_off, vs, idx, other_count = 0
+    """The symbol count, the version needs and definitions, then the symbols themselves."""
+    cdef uint64_t count = 0
     cdef bint known = False
     cdef int r, worst
-    cdef uint8_t info, other, bind
-    cdef uint16_t shndx
-    cdef const uint8_t* nm
-    cdef const void* nul
-    cdef uint64_t n_exports = 0, n_runtime = 0
-    cdef dict vneeds, groups
-    cdef list runtime, imports, names, keyed, g
-    cdef Py_ssize_t j
-
-    if d.has_symtab:
-        r = symbol_count(c, d, &count, &known)
-        if r != ST_OK:
-            return need_or_error(c, r)
-        # like lief's AUTO count: the larger of the hash table's and the relocations' symbol
-        # indexes; an executable exporting nothing has an empty GNU hash table that does not
-        # count its undefined symbols
-        if known:
-            r = reloc_symbol_count(c, d, &other_count)
-            if r != ST_OK:
-                return need_or_error(c, r)
-            if other_count > count:
-                count = other_count
-        if (not known and d.has_strtab and d.strtab_off > d.symtab_off
-                and d.strtab_off <= d.symtab_seg_end
-                and (d.strtab_off - d.symtab_off) % d.syment == 0):
-            count = (d.strtab_off - d.symtab_off) // d.syment
-            known = True
-
-    worst = ST_OK
-    if known:
-        if count > c.total // d.syment:
-            snprintf(c.msg, sizeof(c.msg), "%llu dynamic symbols cannot fit in the file",
-                     <unsigned long long>count)
-            return need_or_error(c, ST_ELF)
-        worst = merge(worst, check(c, d.symtab_off, count * d.syment, "dynsym"))
-        if d.has_versym:
-            worst = merge(worst, check(c, d.versym_off, count * 2, "versym (DT_VERSYM)"))
+    cdef dict vneeds = {}
+    r = dynsym_count(c, d, &count, &known)
+    if r != ST_OK:
+        return need_or_error(c, r)
+    worst = check_symbol_tables(c, d, count, known)
     if worst == ST_ELF:
         return need_or_error(c, worst)
-
     # version needs and definitions (walks that may ask for more bytes)
-    vneeds = {}
     r = walk_verneed(c, d, elf, vneeds)
     worst = merge(worst, r)
     if r == ST_ELF:
@@ -863,12 +857,68 @@ cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
     worst = merge(worst, r)
     if worst != ST_OK:
         return need_or_error(c, worst)
-
     if not known:
         return elf
     elf.symbol_count = count if count else None
-    groups = {}
-    runtime = []
+    if _symbols(c, d, elf, count, vneeds) != ST_OK:
+        return need_or_error(c, ST_ELF)
+    return elf
+
+
+cdef int dynsym_count(Ctx* c, Dyn* d, uint64_t* count, bint* known) noexcept nogil:
+    """How many dynamic symbols there are, if that can be known: like lief's AUTO count, the
+    larger of the hash table's and the relocations' symbol indexes (an executable exporting
+    nothing has an empty GNU hash table that does not count its undefined symbols); else
+    the gap between DT_SYMTAB and a DT_STRTAB right after it."""
+    cdef uint64_t other_count = 0
+    cdef int r
+    count[0] = 0
+    known[0] = False
+    if not d.has_symtab:
+        return ST_OK
+    r = symbol_count(c, d, count, known)
+    if r != ST_OK:
+        return r
+    if known[0]:
+        r = reloc_symbol_count(c, d, &other_count)
+        if r != ST_OK:
+            return r
+        if other_count > count[0]:
+            count[0] = other_count
+    if (not known[0] and d.has_strtab and d.strtab_off > d.symtab_off
+            and d.strtab_off <= d.symtab_seg_end
+            and (d.strtab_off - d.symtab_off) % d.syment == 0):
+        count[0] = (d.strtab_off - d.symtab_off) // d.syment
+        known[0] = True
+    return ST_OK
+
+
+cdef int check_symbol_tables(Ctx* c, Dyn* d, uint64_t count, bint known) noexcept nogil:
+    """Whether ``count`` symbols (and their version indexes) fit and are present."""
+    cdef int worst = ST_OK
+    if not known:
+        return ST_OK
+    if count > c.total // d.syment:
+        snprintf(c.msg, sizeof(c.msg), "%llu dynamic symbols cannot fit in the file",
+                 <unsigned long long>count)
+        return ST_ELF
+    worst = merge(worst, check(c, d.symtab_off, count * d.syment, "dynsym"))
+    if d.has_versym:
+        worst = merge(worst, check(c, d.versym_off, count * 2, "versym (DT_VERSYM)"))
+    return worst
+
+
+cdef int _symbols(Ctx* c, Dyn* d, object elf, uint64_t count, dict vneeds) except? -100:
+    """The imports, grouped by (library, version) through the version needs, and the counts
+    of exports and of C/C++ runtime exports: ST_OK, or ST_ELF (a name out of range)."""
+    cdef uint64_t i, sym, name_off, vs
+    cdef uint8_t info, other, bind
+    cdef uint16_t shndx
+    cdef const uint8_t* nm
+    cdef const void* nul
+    cdef uint64_t n_exports = 0, n_runtime = 0
+    cdef dict groups = {}
+    cdef list runtime = [], g
     for i in range(1, count):
         sym = d.symtab_off + i * d.syment
         name_off = r32(c, sym)
@@ -889,7 +939,7 @@ cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
                     key = vneeds.get(vs)
             name = cstr(c, d, name_off, "symbol name")
             if name is None:
-                return need_or_error(c, ST_ELF)
+                return ST_ELF
             g = <list>groups.get(key)
             if g is None:
                 g = groups[key] = [[], 0, None]
@@ -906,12 +956,12 @@ cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
         if bind == 1 and (other & 3) == 0:
             if name_off >= d.strsz:
                 cstr(c, d, name_off, "symbol name")
-                return need_or_error(c, ST_ELF)
+                return ST_ELF
             nm = c.p + d.strtab_off + name_off
             nul = memchr(nm, 0, <size_t>(d.strsz - name_off))
             if nul == NULL:
                 cstr(c, d, name_off, "symbol name")
-                return need_or_error(c, ST_ELF)
+                return ST_ELF
             if is_runtime_name(nm, <const uint8_t*>nul - nm):
                 n_runtime += 1
                 runtime.append(PyUnicode_DecodeUTF8(<const char*>nm, <const uint8_t*>nul - nm,
@@ -920,24 +970,27 @@ cdef object _tables_phase(Ctx* c, Dyn* d, object elf):
     runtime.sort()
     elf.runtime_export_count = n_runtime
     elf.runtime_exports = runtime[:RUNTIME_EXPORT_CAP]
-    # sorted by (library, version), unversioned ("", "") first; the insertion index breaks
-    # ties (an empty library name) so groups are never compared
-    keyed = []
-    j = 0
+    elf.imports = _import_groups(groups)
+    return ST_OK
+
+
+cdef list _import_groups(dict groups):
+    """SymbolGroups sorted by (library, version), unversioned ("", "") first; the insertion
+    index breaks ties (an empty library name) so groups are never compared."""
+    cdef list keyed = [], imports = [], names, g
+    cdef Py_ssize_t j = 0
     for key, g in groups.items():
         lib, ver = key if key is not None else (None, None)
         keyed.append((lib or "", ver or "", j, lib, ver, g))
         j += 1
     keyed.sort()
-    imports = []
     for _lk, _vk, _j, lib, ver, g in keyed:
         names = <list>g[0]
         names.sort()
         cap = UNVERSIONED_NAME_CAP if ver is None else IMPORT_NAME_CAP
         imports.append(SymbolGroup(lib, ver, len(names), names[:cap], g[1],
                                    weak_only(names, g[2], cap) if g[2] is not None else []))
-    elf.imports = imports
-    return elf
+    return imports
 
 
 DEF CHAIN_END = 2  # chain_step: the next-offset is 0

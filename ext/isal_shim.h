@@ -1,10 +1,10 @@
 /* ISA-L's inflate through its C API.
  *
  * When setup.py found libisal's header (WHEELSCAN_HAVE_LIBISAL), the struct layout and
- * constants come from it, but the two functions are called through pointers that zipread
+ * constants come from it, but the two functions are called through pointers that inflate
  * binds once, at import, from the library loaded by its soname (ws_isal_bind). The extension
  * therefore has no DT_NEEDED on libisal: built with it, it still imports where libisal is
- * absent, and only the "libisal" inflater is then not offered (zipread.INFLATERS). Without
+ * absent, and only the "libisal" inflater is then not offered (inflate.INFLATERS). Without
  * the header a stand-in struct is declared and nothing is ever bound, so ws_isal_bound() is 0
  * and the wrappers below are never called.
  *

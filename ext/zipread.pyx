@@ -10,18 +10,14 @@ error for the member being read. Member data is produced into one output buffer 
 reuses across members, in steps of at most ``chunk_size`` bytes, and never beyond the target
 the caller asks for: the ELF parser decides how far each member is inflated.
 
-Deflate goes through a C API with the GIL released (ISA-L's, zlib-ng's or zlib's), or through
-python-isal / zlib-ng's ``decompressobj`` (one call per chunk). The ISA-L and zlib-ng libraries
-are bound at import, after a self-test (ext/isal_shim.h, ext/zng_shim.h). :data:`INFLATERS`
-lists those available, :data:`inflater` is the default: ``WHEELSCAN_INFLATER`` if set, else the
-fastest, ``auto`` where both C libraries are bound (each member's ratio picks one of them).
+Deflate goes through the back-ends of ``wheelscan._native.inflate`` (cimported): the archive
+hands each one input, from its copy of the file or read in chunks, and the output buffer.
 """
 
 import errno as _errno
 import hashlib
 import os
 import stat as _stat
-from importlib.util import find_spec
 
 cimport cython
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -40,246 +36,19 @@ cdef extern from "Python.h":
     bytes PyUnicode_EncodeFSDefault(object unicode)
 
 cimport zlib as z
-
-cdef extern from "isal_shim.h":
-    """
-    """
-    int WS_HAVE_LIBISAL
-    int ISAL_BLOCK_FINISH
-    struct inflate_state:
-        uint8_t* next_out
-        uint32_t avail_out
-        uint32_t total_out
-        uint8_t* next_in
-        uint32_t avail_in
-        int block_state
-    const char* WS_LIBISAL_SONAME
-    const char* WS_ISAL_HEADER_VERSION
-    size_t WS_ISAL_STATE_BYTES
-    int ws_isal_bound()
-    int ws_isal_bind(size_t init, size_t inflate)
-    int ws_isal_selftest(size_t init, size_t inflate, const uint8_t* data, size_t n,
-                         const uint8_t* expect, size_t n_expect)
-    void ws_isal_start(inflate_state* s) nogil
-    int isal_inflate "ws_isal_inflate"(inflate_state* s) nogil
-
-cdef extern from "zng_shim.h":
-    ctypedef struct ws_zng_stream:
-        unsigned char* next_in
-        unsigned int avail_in
-        size_t total_in
-        unsigned char* next_out
-        unsigned int avail_out
-        size_t total_out
-        const char* msg
-    int ws_zng_bound()
-    int ws_zng_bind(size_t init2, size_t inflate, size_t reset, size_t end)
-    int ws_zng_selftest(size_t init2, size_t inflate, size_t reset, size_t end,
-                        const uint8_t* data, size_t n, const uint8_t* expect, size_t n_expect)
-    int ws_zng_new(ws_zng_stream* s)
-    int ws_zng_inflate(ws_zng_stream* s, int flush) nogil
-    int ws_zng_reset(ws_zng_stream* s)
-    void ws_zng_end(ws_zng_stream* s)
 from status cimport ST_ELF, ST_INFLATE, ST_LIMIT, ST_NOMEM, ST_ZIP
-
-from cpython.pycapsule cimport PyCapsule_GetPointer
-from elfapi cimport WS_PARSE_PREFIX_CAPSULE, parse_prefix_f
-
-from wheelscan._native.elf import _PARSE_PREFIX, parse as elf_parse, raise_status
-from wheelscan.environment import environment
-from wheelscan.errors import WheelscanError
-
-__all__ = [
-    "Archive", "AUTO_ZNG_RATIO", "INFLATERS", "LIBISAL", "LIBISAL_BUILT", "LIBISAL_ERROR",
-    "LIBISAL_HEADER", "LIBISAL_SONAME", "LIBZNG", "LIBZNG_ERROR", "LIBZNG_SONAME",
-    "LIBZNG_SOURCE", "LIBZNG_VERSION", "inflater", "ZLIB_VERSION",
-]
-
-cdef parse_prefix_f parse_prefix = <parse_prefix_f>PyCapsule_GetPointer(
-    _PARSE_PREFIX, WS_PARSE_PREFIX_CAPSULE)
-
-ZLIB_VERSION = z.zlibVersion().decode()
-
-# Fastest first, as measured on real .so members (see the README's benchmark figures).
-# "libisal" is ISA-L through its C API (built in when setup.py found libisal), "isal" the
-# same library through python-isal's decompressobj; "libz-ng" is zlib-ng through its C API,
-# "zlib-ng" through its Python package's decompressobj. On the corpus python-isal beats
-# zlib-ng's C API (5.00 s against 5.25 s; libisal 4.58 s). "auto" is the first ISA-L of these,
-# and libz-ng for the members that inflate at least AUTO_ZNG_RATIO times their compressed size.
-_PREFERENCE = ("auto", "libisal", "isal", "libz-ng", "zlib-ng", "zlib")
-cdef enum:
-    AUTO_ZNG_HALVES = 9  # the ratio in halves, so that the reader compares integers
-#: A deflated member whose central directory says it inflates to at least this many times its
-#: compressed size goes to libz-ng under "auto". Such members are mostly runs (the zero
-#: padding that aligns a segment to a 64 KiB page, as on aarch64), which zlib-ng copies
-#: faster than ISA-L: 0.7x ISA-L's time on a 108 KB aarch64 .so whose 65 KB prefix is 60 KB
-#: of padding. Across the benchmark corpus's 1,292 ELF members, sending those at or above
-#: 4.5x (108 members) costs nothing in total and saves ~12 us on each small one; at 3x,
-#: zlib-ng's slower decoding of ordinary code costs 4.5 %.
-AUTO_ZNG_RATIO = AUTO_ZNG_HALVES / 2.0
-_MODULES = {"isal": "isal", "zlib-ng": "zlib_ng"}
-LIBISAL_SONAME = WS_LIBISAL_SONAME.decode()
-#: Whether this build was made for ISA-L's C API (its header was found), and which header.
-LIBISAL_BUILT = bool(WS_HAVE_LIBISAL)
-LIBISAL_HEADER = WS_ISAL_HEADER_VERSION.decode() if LIBISAL_BUILT else None
-_libisal_handle = None
-_libzng_handle = None
-
-
-def _selftest_stream():
-    """A raw deflate stream with a stored, a fixed-code and a dynamic-code block, and what it
-    inflates to: a library whose state does not match the header's layout fails it."""
-    import zlib
-    parts = [(0, zlib.Z_DEFAULT_STRATEGY, b"stored block "),
-             (6, zlib.Z_FIXED, b"fixed codes, fixed codes "),
-             (6, zlib.Z_DEFAULT_STRATEGY, b"".join(b"%d:%x;" % (i, i * i) for i in range(600)))]
-    stream = b""
-    for k, (level, strategy, data) in enumerate(parts):
-        c = zlib.compressobj(level, zlib.DEFLATED, -15, 9, strategy)
-        # a sync flush ends a segment byte-aligned and not final, so segments concatenate
-        stream += c.compress(data) + c.flush(zlib.Z_FINISH if k == 2 else zlib.Z_SYNC_FLUSH)
-    return stream, b"".join(data for _, _, data in parts)
-
-
-def _entry_points(str path, names, str what):
-    """``path`` loaded with ctypes and the addresses of ``names`` in it, as (library,
-    addresses); or why not, as a str."""
-    try:
-        import ctypes
-        lib = ctypes.CDLL(path)
-    except (ImportError, OSError) as e:
-        return f"cannot load {path}: {e}"
-    try:
-        return lib, [ctypes.cast(getattr(lib, n), ctypes.c_void_p).value or 0 for n in names]
-    except AttributeError as e:
-        return f"{path} lacks {what}'s inflate functions: {e}"
-
-
-def _bind_libisal(str path):
-    """Load ISA-L (``path``: a soname or file), check it against the header this build used,
-    and bind its inflate entry points for the life of the process.
-
-    Returns None once bound, else why not. The first binding stays: later calls only say
-    whether ``path`` provides the very same functions. The library is loaded at run time,
-    not linked, so the extension carries no DT_NEEDED on it.
-    """
-    global _libisal_handle
-    cdef bytes stream, expect
-    if not WS_HAVE_LIBISAL:
-        return "not built in (install libisal-dev, then pip install again)"
-    found = _entry_points(path, ("isal_inflate_init", "isal_inflate"), "ISA-L")
-    if isinstance(found, str):
-        return found
-    lib, (init, inflate) = found
-    stream, expect = _selftest_stream()
-    if not ws_isal_selftest(init, inflate, stream, len(stream), expect, len(expect)):
-        return (f"{path} does not inflate a known stream through the layout of the ISA-L "
-                f"{LIBISAL_HEADER} header this build used")
-    if not ws_isal_bind(init, inflate):
-        return f"another libisal is already bound; {path} is not used"
-    if _libisal_handle is None:
-        _libisal_handle = lib  # kept: the bound functions live in it
-    return None
-
-
-def _load_libisal():
-    want = environment().libisal
-    if want == "0":
-        return "disabled by WHEELSCAN_LIBISAL=0"
-    why = _bind_libisal(LIBISAL_SONAME)
-    if why is not None and want == "1":
-        raise ImportError(f"WHEELSCAN_LIBISAL=1 but libisal is unusable: {why}")
-    return why
-
-
-#: Why the ``libisal`` inflater is not offered (None: it is). ``WHEELSCAN_LIBISAL=0``
-#: disables it; ``=1`` makes its absence an ImportError.
-LIBISAL_ERROR = _load_libisal()
-LIBISAL = LIBISAL_ERROR is None
-
-#: The soname of zlib-ng 2.x, whose stream layout ext/zng_shim.h declares.
-LIBZNG_SONAME = "libz-ng.so.2"
-
-
-def _bind_libzng(str path):
-    """Load ``path`` (a soname, or the file of a module that exports zlib-ng's functions),
-    check its version and that it inflates a known stream, and bind its inflate entry points
-    for the life of the process. Returns (None, version) once bound, else (why not, None)."""
-    global _libzng_handle
-    cdef bytes stream, expect
-    import ctypes
-    found = _entry_points(path, ("zlibng_version", "zng_inflateInit2", "zng_inflate",
-                                 "zng_inflateReset", "zng_inflateEnd"), "zlib-ng")
-    if isinstance(found, str):
-        return found, None
-    lib, (_, *fns) = found
-    lib.zlibng_version.restype = ctypes.c_char_p
-    version = (lib.zlibng_version() or b"").decode("ascii", "replace")
-    if not version.startswith("2."):
-        return f"{path} is zlib-ng {version}; the stream layout used is zlib-ng 2.x's", None
-    stream, expect = _selftest_stream()
-    if not ws_zng_selftest(fns[0], fns[1], fns[2], fns[3], stream, len(stream), expect,
-                           len(expect)):
-        return f"{path} (zlib-ng {version}) does not inflate a known stream", None
-    if not ws_zng_bind(fns[0], fns[1], fns[2], fns[3]):
-        return f"another zlib-ng is already bound; {path} is not used", None
-    if _libzng_handle is None:
-        _libzng_handle = lib  # kept: the bound functions live in it
-    return None, version
-
-
-def _load_libzng():
-    """zlib-ng's C API: the system library, else the zlib-ng package's extension module."""
-    want = environment().libzng
-    if want == "0":
-        return "disabled by WHEELSCAN_LIBZNG=0", None, None
-    why, version = _bind_libzng(LIBZNG_SONAME)
-    if why is None:
-        return None, LIBZNG_SONAME, version
-    whys = [why]
-    try:
-        from zlib_ng import zlib_ng as module  # loaded as Python loads it, then looked into
-    except ImportError as e:
-        whys.append(f"zlib-ng package: {e}")
-    else:
-        why, version = _bind_libzng(module.__file__)
-        if why is None:
-            return None, module.__file__, version
-        whys.append(why)
-    if want == "1":
-        raise ImportError(f"WHEELSCAN_LIBZNG=1 but zlib-ng is unusable: {'; '.join(whys)}")
-    return "; ".join(whys), None, None
-
-
-#: Why the ``libz-ng`` inflater is not offered (None: it is), where it was loaded from and
-#: its version. ``WHEELSCAN_LIBZNG=0`` disables it; ``=1`` makes its absence an ImportError.
-LIBZNG_ERROR, LIBZNG_SOURCE, LIBZNG_VERSION = _load_libzng()
-LIBZNG = LIBZNG_ERROR is None
-INFLATERS = tuple(
-    n for n in _PREFERENCE
-    if n == "zlib" or (n == "libisal" and LIBISAL) or (n == "libz-ng" and LIBZNG)
-    or (n == "auto" and LIBZNG and (LIBISAL or find_spec("isal") is not None))
-    or (n in _MODULES and find_spec(_MODULES[n]) is not None)
+from wheelscan._native.elf cimport parse_prefix
+from wheelscan._native.inflate cimport (
+    INF_PY, INF_ZLIB, STEP_END, STEP_ERROR, STEP_STALL, Inflater, InflaterChoice,
 )
 
+from wheelscan._native import inflate as _inflate
+from wheelscan._native.elf import parse as elf_parse, raise_status
+from wheelscan.errors import WheelscanError
 
-def _default_inflater():
-    name = environment().inflater
-    if name is None:
-        return INFLATERS[0]
-    if name not in INFLATERS:
-        raise ImportError(f"WHEELSCAN_INFLATER={name!r}: expected one of {', '.join(INFLATERS)}")
-    return name
-
-
-inflater = _default_inflater()
+__all__ = ["Archive", "Member"]
 
 cdef enum:
-    INF_ZLIB = 0
-    INF_PY = 1          # a Python decompressobj (isal, zlib-ng)
-    INF_ISAL = 2        # ISA-L's C API, straight into the output buffer
-    INF_ZNG = 3         # zlib-ng's C API, likewise
-    INF_AUTO = 4        # an archive's choice: INF_ISAL, or INF_ZNG by the member's ratio
     PY_IN_CHUNK = 65536  # compressed input per Python-level call
     # compressed bytes fed beyond the estimate of what the wanted output needs (room for a
     # dynamic block header): ISA-L inflates all it is given, so on a small member a larger
@@ -287,38 +56,12 @@ cdef enum:
     FEED_SLACK = 256
     MAX_ROUNDS = 64     # parse/inflate rounds per ELF member
     PEEK = 64           # first bytes inflated of every candidate member
-    # deflated candidates at least this big are peeked with the archive's inflater (isal,
-    # zlib-ng) and keep it for their whole prefix; smaller ones with zlib, whose set-up is
-    # cheaper (a 64-byte peek: zlib 5 us, isal 14 us). A 53 KB .so whose prefix is 12 KB:
-    # 50 us with isal throughout, 60 us with zlib, 84 us starting over with isal after the peek
-    PY_FIRST = 16384
     SMALL_FILE = 1 << 20  # default read_whole_max: archives up to this size are read whole
     DIGEST_CHUNK = 1 << 20  # compressed bytes per pread when hashing a member
-
-cdef object _factories = {}
-# one ISA-L inflate state kept between members (it is ~80 KB; swapped under the GIL)
-cdef inflate_state* _spare_ist = NULL
-# one zlib-ng stream kept between members, reset (its state and window stay allocated)
-cdef ws_zng_stream* _spare_zng = NULL
 # one output buffer kept between archives (swapped under the GIL, so threads never share it)
 cdef uint8_t* _spare_out = NULL
 cdef size_t _spare_cap = 0
 DEF SPARE_MAX = 256 << 20
-
-
-cdef object _decompressobj_factory(str name):
-    f = _factories.get(name)
-    if f is None:
-        if name == "isal":
-            from isal import isal_zlib
-            f = isal_zlib.decompressobj
-        elif name == "zlib-ng":
-            from zlib_ng import zlib_ng
-            f = zlib_ng.decompressobj
-        else:
-            raise ValueError(f"unknown inflater {name!r}")
-        _factories[name] = f
-    return f
 
 
 cdef inline uint16_t u16(const uint8_t* p) noexcept nogil:
@@ -410,6 +153,18 @@ cdef struct Entry:
     uint8_t view
 
 
+cdef struct End:
+    # what the end records zipfile uses say
+    uint64_t eocd           # offset of the end of central directory record
+    uint64_t base_end       # where the central directory should end (ZIP64 record or eocd)
+    uint64_t n_total, cd_size, cd_off
+
+
+cdef struct Tally:
+    # entries with a comment, a data descriptor, duplicate extras, a refused name
+    uint64_t comment, desc, dupx, badname
+
+
 cdef int classify(const uint8_t* p, Py_ssize_t n, uint64_t usize, uint16_t flags):
     """members.may_be_binary on the raw name, plus the WHEEL/RECORD test of
     wheelinfo.find_wheel_file. Names are UTF-8 or CP437, where every ASCII byte is its own
@@ -481,6 +236,8 @@ cdef class Archive:
     cdef list _lh_names             # their names' bytes
     cdef bint audited               # every local header was compared with its entry
     cdef uint16_t _uni_len          # set by _unicode_path
+    cdef uint64_t _uni_at           # set by _extra_fields: where that Unicode path starts
+    cdef bint _dup_extras           # and whether a ZIP64 or Unicode path field came twice
     cdef bint dir_read
     cdef object _cd_owner           # the bytes holding the central directory (entry names)
     cdef const uint8_t* cd_base
@@ -498,10 +255,7 @@ cdef class Archive:
     cdef readonly str last_inflater   # the deflate implementation scan_elf used last
     cdef uint64_t max_inflate, max_members, max_cd
     cdef size_t chunk
-    cdef int inf_kind
-    cdef int auto_isal              # under INF_AUTO: INF_ISAL, or INF_PY (python-isal)
-    cdef object pyfactory
-    cdef str py_name                # the Python inflater's name (isal, zlib-ng)
+    cdef InflaterChoice inf
     cdef uint8_t* out
     cdef size_t out_cap
 
@@ -553,27 +307,9 @@ cdef class Archive:
         self.max_members = max_members
         self.max_cd = max_central_directory
         self.chunk = chunk_size if chunk_size >= 4096 else 4096
-        self.inflater = inflater or globals()["inflater"]
-        if self.inflater == "zlib":
-            self.inf_kind = INF_ZLIB
-        elif self.inflater == "libisal" and ws_isal_bound():
-            self.inf_kind = INF_ISAL
-        elif self.inflater == "libz-ng" and ws_zng_bound():
-            self.inf_kind = INF_ZNG
-        elif self.inflater == "auto" and "auto" in INFLATERS:
-            self.inf_kind = INF_AUTO
-            if ws_isal_bound():
-                self.auto_isal = INF_ISAL
-            else:
-                self.auto_isal = INF_PY
-                self.py_name = "isal"
-                self.pyfactory = _decompressobj_factory("isal")
-        else:
-            if self.inflater not in INFLATERS or self.inflater == "auto":
-                raise ValueError(f"inflater {self.inflater!r} not installed: {INFLATERS}")
-            self.inf_kind = INF_PY
-            self.py_name = self.inflater
-            self.pyfactory = _decompressobj_factory(self.inflater)
+        # the module's default is read when the archive is made: it may be set after import
+        self.inf = InflaterChoice(inflater or _inflate.inflater)
+        self.inflater = self.inf.name
         if isinstance(src, (str, bytes, os.PathLike)):
             # os.fsencode, without a Python call for the common case of a str
             path = PyUnicode_EncodeFSDefault(src) if type(src) is str else os.fsencode(src)
@@ -770,22 +506,65 @@ cdef class Archive:
         return 0
 
     cdef int _walk(self) except -1:
-        cdef uint64_t tail_len, tail_off, pos, eocd, clen, n_total, cd_size, cd_off, base_end
-        cdef uint64_t z64, concat, i, nlen, elen, cmlen, csize, usize, offset, q, qend, hid, hsz
-        cdef uint64_t min_off, parsed, d, dend, name_at, start, cd_start
-        cdef uint64_t n_comment = 0, n_desc = 0, n_dupx = 0, n_badname = 0
-        cdef int n1, n7
-        cdef uint16_t eflags
-        cdef uint32_t crc
+        """The end records, then every central directory entry into ``ents``, then what
+        the directory as a whole shows, then the local headers as a streaming reader sees
+        them."""
+        cdef End end
+        cdef Tally t
+        cdef uint64_t concat, pos, parsed, min_off, cap, n
+        cdef const uint8_t* p
+        self._find_end(&end)
+        if end.cd_off + end.cd_size < end.cd_off or end.cd_off + end.cd_size > end.base_end:
+            raise_status(ST_ZIP, f"central directory ({end.cd_size} bytes at offset "
+                                 f"{end.cd_off}) overlaps its end record at offset "
+                                 f"{end.base_end}")
+        concat = end.base_end - end.cd_size - end.cd_off
+        if end.cd_size > self.max_cd:
+            raise_status(ST_LIMIT, f"central directory of {end.cd_size} bytes exceeds the "
+                                   f"limit of {self.max_cd}")
+        if end.n_total > self.max_members:
+            raise_status(ST_LIMIT, f"{end.n_total} members exceed the limit of "
+                                   f"{self.max_members}")
+        p = self._at(end.cd_off + concat, end.cd_size, "central directory")
+        # entry names point into these bytes: keep them as long as the archive object lives
+        self._cd_owner = self._mm if self.base != NULL else self._tmp
+        self.cd_base = p
+        cap = end.cd_size // 46
+        if cap > self.max_members:
+            cap = self.max_members
+        self.ents = <Entry*>malloc((cap if cap else 1) * sizeof(Entry))
+        if self.ents == NULL:
+            raise_status(ST_NOMEM, f"cannot allocate {cap} central directory entries")
+        memset(&t, 0, sizeof(t))
+        pos = 0
+        parsed = 0
+        min_off = self.size
+        while pos + 46 <= end.cd_size:
+            if memcmp(p + pos, b"PK\x01\x02", 4) != 0:
+                break
+            if parsed >= self.max_members:
+                raise_status(ST_LIMIT, f"more than {self.max_members} members")
+            if parsed >= cap:  # cannot happen: every entry takes at least 46 bytes
+                break
+            n = self._entry(p, pos, end.cd_size, parsed, concat, &t, &min_off)
+            if n == 0:
+                break  # truncated (an anomaly says so)
+            parsed += 1
+            pos += n
+        self._directory_anomalies(&end, &t, parsed, pos, concat, min_off)
+        if self.base != NULL or self.fd >= 0:
+            # the local headers, walked as a streaming reader walks them (a file object,
+            # perhaps over HTTP, has only the headers of the members it opens compared)
+            self._compare_local_headers(end.cd_off + concat, parsed, min_off)
+        return 0
+
+    cdef int _find_end(self, End* end) except -1:
+        """The end of central directory record zipfile (pip) uses, and the ZIP64 record it
+        reads, into ``end``; anomalies where another reader would take other records."""
+        cdef uint64_t tail_len, tail_off, pos, clen, z64
+        cdef int64_t fallback, exact
         cdef const uint8_t* p
         cdef const uint8_t* e
-        cdef bint found = False
-        cdef int kind
-        cdef int64_t fallback, exact
-        cdef const void* nul
-        cdef uint64_t keep
-        cdef uint16_t flags, method
-        cdef uint64_t cap
         if self.size < 22:
             raise_status(ST_ZIP, f"not a ZIP archive: {self.size} bytes, too small for an end of central directory record")
         # the last 22 bytes first (and 20 before them, where a ZIP64 locator would be): an
@@ -822,13 +601,12 @@ cdef class Archive:
             raise_status(ST_ZIP, "no end of central directory record (not a ZIP archive)")
         pos = <uint64_t>fallback
         clen = u16(p + pos + 20)
-        found = exact == fallback
-        if not found and exact >= 0:
+        if exact != fallback and exact >= 0:
             self.anomalies.append(
                 f"confusion: two end of central directory records: zipfile reads the one at "
                 f"offset {tail_off + pos}, a reader trusting comment lengths the one at "
                 f"offset {tail_off + <uint64_t>exact}")
-        eocd = tail_off + pos
+        end.eocd = tail_off + pos
         if pos + 22 + clen < tail_len:
             self.anomalies.append(
                 f"{tail_len - pos - 22 - clen} bytes after the end of central directory record")
@@ -836,188 +614,192 @@ cdef class Archive:
             self.anomalies.append("end of central directory comment runs past the end of the "
                                   "file")
         e = p + pos
-        n_total = u16(e + 10)
-        if u16(e + 8) != n_total or u16(e + 4) != 0 or u16(e + 6) != 0:
+        end.n_total = u16(e + 10)
+        if u16(e + 8) != end.n_total or u16(e + 4) != 0 or u16(e + 6) != 0:
             self.anomalies.append("multi-disk fields in the end of central directory record")
-        cd_size = u32(e + 12)
-        cd_off = u32(e + 16)
-        base_end = eocd
-        if eocd >= 20:
-            p = self._at(eocd - 20, 20, "ZIP64 locator")
+        end.cd_size = u32(e + 12)
+        end.cd_off = u32(e + 16)
+        end.base_end = end.eocd
+        if end.eocd >= 20:
+            p = self._at(end.eocd - 20, 20, "ZIP64 locator")
             if memcmp(p, b"PK\x06\x07", 4) == 0:
-                # zipfile reads the ZIP64 record right before the locator (it assumes no
-                # extensible data), not where the locator points; without one there it
-                # keeps the end record's values
                 z64 = u64(p + 8)
-                if eocd >= 20 + 56:
-                    p = self._at(eocd - 20 - 56, 56, "ZIP64 end of central directory record")
-                    if memcmp(p, b"PK\x06\x06", 4) == 0:
-                        if u64(p + 4) != 44:
-                            self.anomalies.append(
-                                f"the ZIP64 end record carries extensible data ({u64(p + 4)} "
-                                f"bytes, not 44)")
-                        if u64(p + 24) != u64(p + 32) or u32(p + 16) or u32(p + 20):
-                            self.anomalies.append(
-                                "multi-disk fields in the ZIP64 end of central directory record")
-                        n_total = u64(p + 32)
-                        cd_size = u64(p + 40)
-                        cd_off = u64(p + 48)
-                        base_end = eocd - 20 - 56
-                if z64 != eocd - 20 - 56:
+                self._zip64_end(end, z64)
+        return 0
+
+    cdef int _zip64_end(self, End* end, uint64_t z64) except -1:
+        """zipfile reads the ZIP64 record right before the locator (it assumes no extensible
+        data), not where the locator points; without one there it keeps the end record's
+        values."""
+        cdef const uint8_t* p
+        cdef uint64_t eocd = end.eocd
+        if eocd >= 20 + 56:
+            p = self._at(eocd - 20 - 56, 56, "ZIP64 end of central directory record")
+            if memcmp(p, b"PK\x06\x06", 4) == 0:
+                if u64(p + 4) != 44:
                     self.anomalies.append(
-                        f"confusion: the ZIP64 end locator points at offset {z64}, zipfile "
-                        f"reads the ZIP64 record at offset {eocd - 20 - 56}"
-                        if base_end != eocd else
-                        f"confusion: the ZIP64 end locator points at offset {z64}, zipfile "
-                        f"finds no ZIP64 record before it and reads the end record")
-        if cd_off + cd_size < cd_off or cd_off + cd_size > base_end:
-            raise_status(ST_ZIP, f"central directory ({cd_size} bytes at offset {cd_off}) "
-                                 f"overlaps its end record at offset {base_end}")
-        concat = base_end - cd_size - cd_off
-        if cd_size > self.max_cd:
-            raise_status(ST_LIMIT, f"central directory of {cd_size} bytes exceeds the limit of "
-                                   f"{self.max_cd}")
-        if n_total > self.max_members:
-            raise_status(ST_LIMIT, f"{n_total} members exceed the limit of {self.max_members}")
-        p = self._at(cd_off + concat, cd_size, "central directory")
-        # entry names point into these bytes: keep them as long as the archive object lives
-        self._cd_owner = self._mm if self.base != NULL else self._tmp
-        self.cd_base = p
-        cap = cd_size // 46
-        if cap > self.max_members:
-            cap = self.max_members
-        self.ents = <Entry*>malloc((cap if cap else 1) * sizeof(Entry))
-        if self.ents == NULL:
-            raise_status(ST_NOMEM, f"cannot allocate {cap} central directory entries")
-        pos = 0
-        parsed = 0
-        min_off = self.size
-        candidates = self.candidates
-        while pos + 46 <= cd_size:
-            e = p + pos
-            if memcmp(e, b"PK\x01\x02", 4) != 0:
-                break
-            if parsed >= self.max_members:
-                raise_status(ST_LIMIT, f"more than {self.max_members} members")
-            if parsed >= cap:  # cannot happen: every entry takes at least 46 bytes
-                break
-            flags = u16(e + 8)
-            method = u16(e + 10)
-            crc = u32(e + 16)
-            csize = u32(e + 20)
-            usize = u32(e + 24)
-            nlen = u16(e + 28)
-            elen = u16(e + 30)
-            cmlen = u16(e + 32)
-            offset = u32(e + 42)
-            if pos + 46 + nlen + elen + cmlen > cd_size:
-                self.anomalies.append(f"central directory entry {parsed} truncated")
-                break
-            name_at = pos + 46
-            eflags = flags
-            n1 = n7 = 0
-            q = 46 + nlen
-            qend = q + elen
-            # every extra field, as zipfile reads them: ZIP64 sizes where the entry says
-            # 0xFFFFFFFF, the Info-ZIP Unicode path (zipfile of Python >= 3.12, and unzip,
-            # take the name from it when its CRC matches the stored name's)
-            while q + 4 <= qend:
-                hid = u16(e + q)
-                hsz = u16(e + q + 2)
-                d = q + 4
-                dend = d + hsz
-                if dend > qend:
-                    raise_status(ST_ZIP, f"member {decode_name(e + 46, nlen, flags)!r}: corrupt "
-                                         f"extra field 0x{hid:04x} in the central directory "
-                                         f"(zipfile refuses the archive)")
-                if hid == 1:
-                    n1 += 1
-                    if usize == 0xFFFFFFFF or usize == 0xFFFFFFFFFFFFFFFFULL:
-                        if d + 8 > dend:
-                            self._zip64_short(e, nlen, flags, "size")
-                        usize = u64(e + d)
-                        d += 8
-                    if csize == 0xFFFFFFFF:
-                        if d + 8 > dend:
-                            self._zip64_short(e, nlen, flags, "compressed size")
-                        csize = u64(e + d)
-                        d += 8
-                    if offset == 0xFFFFFFFF:
-                        if d + 8 > dend:
-                            self._zip64_short(e, nlen, flags, "local header offset")
-                        offset = u64(e + d)
-                elif hid == 0x7075:
-                    n7 += 1
-                    if self._unicode_path(e, nlen, flags, d, hsz):
-                        name_at = pos + d + 5
-                        eflags = flags | 0x800
-                q = dend
-            if n1 > 1 or n7 > 1:
-                n_dupx += 1
-            if cmlen:
-                n_comment += 1
-            if flags & 8:
-                n_desc += 1
-            nul = memchr(e + 46, 0, nlen)
-            if nul != NULL:  # zipfile cuts a name at its first NUL (so pip installs that)
-                self.anomalies.append(
-                    f"confusion: member name {decode_name(e + 46, nlen, flags)!r} holds a NUL "
-                    f"byte; zipfile installs it as "
-                    f"{decode_name(e + 46, <const uint8_t*>nul - (e + 46), flags)!r}")
-            if _odd_name(e + 46, nlen):
-                bad = _zipviews.name_problem(e[46:46 + nlen], flags)
-                if bad is not None:
-                    n_badname += 1
-                    if n_badname == 1:
-                        self.anomalies.append(
-                            f"member name {decode_name(e + 46, nlen, flags)!r} {bad}")
-            if name_at == pos + 46:
-                keep = <const uint8_t*>nul - (e + 46) if nul != NULL else nlen
-            else:  # the Unicode path's bytes (with no NUL: _unicode_path cut them)
-                keep = self._uni_len
-            offset += concat
-            if offset < min_off:
-                min_off = offset
-            self.ents[parsed] = Entry(name_at=name_at, raw_at=pos + 46, csize=csize, usize=usize,
-                                      offset=offset, crc=crc, nlen=<uint16_t>keep,
-                                      raw_nlen=<uint16_t>nlen, flags=eflags, method=method,
-                                      view=0)
-            self.count = parsed + 1
-            kind = classify(p + name_at, keep, usize, eflags)
-            if kind != K_CANDIDATE and name_at != pos + 46 and classify(
-                    e + 46, <const uint8_t*>nul - (e + 46) if nul != NULL else nlen, usize,
-                    flags) == K_CANDIDATE:
-                kind = K_CANDIDATE  # a Unicode path renames it: judged if either name may be
-            if kind == K_CANDIDATE:
-                candidates.append(parsed)
-            elif kind == K_WHEEL:
-                # zipfile reads the last copy of a name (pip installs it last, over the others)
-                if self.wheel_index < 0 or (
-                        self.ents[self.wheel_index].nlen == keep and memcmp(
-                            self.cd_base + self.ents[self.wheel_index].name_at, p + name_at,
-                            keep) == 0):
-                    self.wheel_index = parsed
-            elif kind == K_RECORD:
-                self.has_record = True
-            parsed += 1
-            pos += 46 + nlen + elen + cmlen
-        if parsed != n_total:
+                        f"the ZIP64 end record carries extensible data ({u64(p + 4)} "
+                        f"bytes, not 44)")
+                if u64(p + 24) != u64(p + 32) or u32(p + 16) or u32(p + 20):
+                    self.anomalies.append(
+                        "multi-disk fields in the ZIP64 end of central directory record")
+                end.n_total = u64(p + 32)
+                end.cd_size = u64(p + 40)
+                end.cd_off = u64(p + 48)
+                end.base_end = eocd - 20 - 56
+        if z64 != eocd - 20 - 56:
+            self.anomalies.append(
+                f"confusion: the ZIP64 end locator points at offset {z64}, zipfile "
+                f"reads the ZIP64 record at offset {eocd - 20 - 56}"
+                if end.base_end != eocd else
+                f"confusion: the ZIP64 end locator points at offset {z64}, zipfile "
+                f"finds no ZIP64 record before it and reads the end record")
+        return 0
+
+    cdef uint64_t _entry(self, const uint8_t* p, uint64_t pos, uint64_t cd_size,
+                         uint64_t index, uint64_t concat, Tally* t,
+                         uint64_t* min_off) except? 0:
+        """The central directory entry at ``pos`` into ``ents[index]``, with its name rules
+        applied; its length, or 0 if it runs past the directory (an anomaly says so)."""
+        cdef const uint8_t* e = p + pos
+        cdef uint16_t flags = u16(e + 8), method = u16(e + 10), eflags
+        cdef uint32_t crc = u32(e + 16)
+        cdef uint64_t csize = u32(e + 20), usize = u32(e + 24), offset = u32(e + 42)
+        cdef uint64_t nlen = u16(e + 28), elen = u16(e + 30), cmlen = u16(e + 32)
+        cdef uint64_t name_at, keep
+        cdef const void* nul
+        cdef int kind
+        if pos + 46 + nlen + elen + cmlen > cd_size:
+            self.anomalies.append(f"central directory entry {index} truncated")
+            return 0
+        name_at = pos + 46
+        eflags = flags
+        if self._extra_fields(e, nlen, elen, flags, &usize, &csize, &offset):
+            # the Info-ZIP Unicode path names the member (its bytes: _unicode_path cut them)
+            name_at = pos + self._uni_at + 5
+            eflags = flags | 0x800
+        if cmlen:
+            t.comment += 1
+        if flags & 8:
+            t.desc += 1
+        if self._dup_extras:
+            t.dupx += 1
+        nul = memchr(e + 46, 0, nlen)
+        self._name_anomalies(e, nlen, flags, nul, t)
+        if name_at == pos + 46:
+            keep = <const uint8_t*>nul - (e + 46) if nul != NULL else nlen
+        else:
+            keep = self._uni_len
+        offset += concat
+        if offset < min_off[0]:
+            min_off[0] = offset
+        self.ents[index] = Entry(name_at=name_at, raw_at=pos + 46, csize=csize, usize=usize,
+                                 offset=offset, crc=crc, nlen=<uint16_t>keep,
+                                 raw_nlen=<uint16_t>nlen, flags=eflags, method=method,
+                                 view=0)
+        self.count = index + 1
+        kind = classify(p + name_at, keep, usize, eflags)
+        if kind != K_CANDIDATE and name_at != pos + 46 and classify(
+                e + 46, <const uint8_t*>nul - (e + 46) if nul != NULL else nlen, usize,
+                flags) == K_CANDIDATE:
+            kind = K_CANDIDATE  # a Unicode path renames it: judged if either name may be
+        if kind == K_CANDIDATE:
+            self.candidates.append(index)
+        elif kind == K_WHEEL:
+            # zipfile reads the last copy of a name (pip installs it last, over the others)
+            if self.wheel_index < 0 or (
+                    self.ents[self.wheel_index].nlen == keep and memcmp(
+                        self.cd_base + self.ents[self.wheel_index].name_at, p + name_at,
+                        keep) == 0):
+                self.wheel_index = index
+        elif kind == K_RECORD:
+            self.has_record = True
+        return 46 + nlen + elen + cmlen
+
+    cdef bint _extra_fields(self, const uint8_t* e, uint64_t nlen, uint64_t elen,
+                            uint16_t flags, uint64_t* usize, uint64_t* csize,
+                            uint64_t* offset) except -1:
+        """Every extra field of the entry at ``e``, as zipfile reads them: ZIP64 sizes where
+        the entry says 0xFFFFFFFF, the Info-ZIP Unicode path (zipfile of Python >= 3.12, and
+        unzip, take the name from it when its CRC matches the stored name's). Whether a
+        Unicode path names the member (at ``_uni_at``, ``_uni_len`` bytes); ``_dup_extras``
+        says whether either field came twice."""
+        cdef uint64_t q = 46 + nlen, qend = 46 + nlen + elen, hid, hsz, d, dend
+        cdef int n1 = 0, n7 = 0
+        cdef bint unicode = False
+        while q + 4 <= qend:
+            hid = u16(e + q)
+            hsz = u16(e + q + 2)
+            d = q + 4
+            dend = d + hsz
+            if dend > qend:
+                raise_status(ST_ZIP, f"member {decode_name(e + 46, nlen, flags)!r}: corrupt "
+                                     f"extra field 0x{hid:04x} in the central directory "
+                                     f"(zipfile refuses the archive)")
+            if hid == 1:
+                n1 += 1
+                if usize[0] == 0xFFFFFFFF or usize[0] == 0xFFFFFFFFFFFFFFFFULL:
+                    if d + 8 > dend:
+                        self._zip64_short(e, nlen, flags, "size")
+                    usize[0] = u64(e + d)
+                    d += 8
+                if csize[0] == 0xFFFFFFFF:
+                    if d + 8 > dend:
+                        self._zip64_short(e, nlen, flags, "compressed size")
+                    csize[0] = u64(e + d)
+                    d += 8
+                if offset[0] == 0xFFFFFFFF:
+                    if d + 8 > dend:
+                        self._zip64_short(e, nlen, flags, "local header offset")
+                    offset[0] = u64(e + d)
+            elif hid == 0x7075:
+                n7 += 1
+                if self._unicode_path(e, nlen, flags, d, hsz):
+                    self._uni_at = d
+                    unicode = True
+            q = dend
+        self._dup_extras = n1 > 1 or n7 > 1
+        return unicode
+
+    cdef int _name_anomalies(self, const uint8_t* e, uint64_t nlen, uint16_t flags,
+                             const void* nul, Tally* t) except -1:
+        """A stored name cut at a NUL (zipfile installs what comes before it), and names
+        PyPI's validator refuses (the first one named, the rest counted)."""
+        if nul != NULL:  # zipfile cuts a name at its first NUL (so pip installs that)
+            self.anomalies.append(
+                f"confusion: member name {decode_name(e + 46, nlen, flags)!r} holds a NUL "
+                f"byte; zipfile installs it as "
+                f"{decode_name(e + 46, <const uint8_t*>nul - (e + 46), flags)!r}")
+        if _odd_name(e + 46, nlen):
+            bad = _zipviews.name_problem(e[46:46 + nlen], flags)
+            if bad is not None:
+                t.badname += 1
+                if t.badname == 1:
+                    self.anomalies.append(
+                        f"member name {decode_name(e + 46, nlen, flags)!r} {bad}")
+        return 0
+
+    cdef int _directory_anomalies(self, End* end, Tally* t, uint64_t parsed, uint64_t pos,
+                                  uint64_t concat, uint64_t min_off) except -1:
+        """What the directory as a whole shows: counts that disagree with the end record,
+        the per-entry tallies, bytes before the archive or its first member, duplicates."""
+        if parsed != end.n_total:
             self.anomalies.append(f"central directory holds {parsed} entries, its end record "
-                                  f"says {n_total}")
-        elif pos != cd_size:
+                                  f"says {end.n_total}")
+        elif pos != end.cd_size:
             self.anomalies.append(f"central directory entries take {pos} bytes, its end "
-                                  f"record says {cd_size}")
-        if n_comment:
-            self.anomalies.append(f"{n_comment} central directory entr"
-                                  f"{'y carries' if n_comment == 1 else 'ies carry'} a comment")
-        if n_desc:
-            self.anomalies.append(f"{n_desc} member(s) with a data descriptor")
-        if n_dupx:
-            self.anomalies.append(f"{n_dupx} central directory entr"
-                                  f"{'y has' if n_dupx == 1 else 'ies have'} a duplicate ZIP64 "
+                                  f"record says {end.cd_size}")
+        if t.comment:
+            self.anomalies.append(f"{t.comment} central directory entr"
+                                  f"{'y carries' if t.comment == 1 else 'ies carry'} a comment")
+        if t.desc:
+            self.anomalies.append(f"{t.desc} member(s) with a data descriptor")
+        if t.dupx:
+            self.anomalies.append(f"{t.dupx} central directory entr"
+                                  f"{'y has' if t.dupx == 1 else 'ies have'} a duplicate ZIP64 "
                                   f"or Unicode path extra field")
-        if n_badname > 1:
-            self.anomalies.append(f"{n_badname - 1} more member name(s) with unprintable or "
+        if t.badname > 1:
+            self.anomalies.append(f"{t.badname - 1} more member name(s) with unprintable or "
                                   f"non-UTF-8 bytes")
         if concat:
             self.anomalies.append(f"{concat} bytes prepended to the archive")
@@ -1025,17 +807,18 @@ cdef class Archive:
             self.anomalies.append(f"{min_off} bytes before the first local header")
         if self._has_duplicates():
             self.anomalies.append("duplicate member names")
-        if self.base != NULL or self.fd >= 0:
-            # the local headers, walked as a streaming reader walks them (a file object,
-            # perhaps over HTTP, has only the headers of the members it opens compared)
-            cd_start = cd_off + concat
-            if self.size >= 4 and memcmp(self._at(0, 4, "first record"), b"PK\x03\x04", 4) == 0:
-                start = 0
-            else:
-                start = min_off if parsed and min_off < cd_start else cd_start
-            if not self._views_agree(start, cd_start):
-                self._audit_views(start, cd_start)
-            self.audited = True
+        return 0
+
+    cdef int _compare_local_headers(self, uint64_t cd_start, uint64_t parsed,
+                                    uint64_t min_off) except -1:
+        cdef uint64_t start
+        if self.size >= 4 and memcmp(self._at(0, 4, "first record"), b"PK\x03\x04", 4) == 0:
+            start = 0
+        else:
+            start = min_off if parsed and min_off < cd_start else cd_start
+        if not self._views_agree(start, cd_start):
+            self._audit_views(start, cd_start)
+        self.audited = True
         return 0
 
     cdef int _zip64_short(self, const uint8_t* e, uint64_t nlen, uint16_t flags,
@@ -1435,7 +1218,7 @@ cdef class Archive:
                     # here), or gives the same bytes and then the same error on the next turn
                     m._restart_with_zlib(m.produced)
         finally:
-            self.last_inflater = _kind_name(m.kind, self.py_name)
+            self.last_inflater = self.inf.name_of(m.kind)
             m.close()
 
     cdef object _scan_stored_ranges(self, Member m, str member):
@@ -1502,21 +1285,13 @@ cdef class Archive:
         finally:
             mman.munmap(mem, usize)
 
-    cdef void _choose(self, Member m):
-        """Before anything is read: deflated members go to the archive's inflater, except
-        small ones when that is a Python decompressobj (its set-up costs more than zlib's);
-        under "auto", by the member's ratio (AUTO_ZNG_RATIO, from the central directory)."""
-        cdef int kind = self.inf_kind
-        if m.method != 8:
-            return
-        if kind == INF_AUTO:
-            # usize >= AUTO_ZNG_RATIO * csize, in integers: usize >= ceil(halves * csize / 2)
-            # (csize is at most the file's size: no overflow, whatever usize claims)
-            kind = (INF_ZNG if m.usize >= (m.csize * AUTO_ZNG_HALVES + 1) // 2
-                    else self.auto_isal)
-        if (kind == INF_ISAL or kind == INF_ZNG or
-                (kind == INF_PY and m.usize >= <uint64_t>PY_FIRST)):
-            m.kind = kind
+    cdef int _choose(self, Member m) except -1:
+        """Before anything is read: a deflated member's back-end (the archive's setting,
+        by the member's sizes)."""
+        if m.method == 8:
+            m.kind = self.inf.choose(m.csize, m.usize)
+            m.inf = self.inf.new(m.kind)
+        return 0
 
     cdef int _reserve(self, size_t n) except -1:
         cdef size_t cap
@@ -1583,95 +1358,6 @@ cdef int _check_crc(const uint8_t* p, uint64_t n, uint32_t want) except -1:
     return 0
 
 
-cdef str _kind_name(int kind, str py_name):
-    """The inflater a member was read with (what ``last_inflater`` reports)."""
-    if kind == INF_ZLIB:
-        return "zlib"
-    if kind == INF_ISAL:
-        return "libisal"
-    if kind == INF_ZNG:
-        return "libz-ng"
-    return py_name
-
-
-ctypedef fused zstream_t:
-    z.z_stream
-    ws_zng_stream
-
-
-cdef inline int _zinflate(zstream_t* s) noexcept nogil:
-    if zstream_t is ws_zng_stream:
-        return ws_zng_inflate(s, z.Z_NO_FLUSH)
-    else:
-        return z.inflate(s, z.Z_NO_FLUSH)
-
-
-cdef int _zfeed(Member m, zstream_t* s) except -1:
-    # all that is left of a wheel read whole, else a chunk; at most 1 GiB (avail_in is 32-bit).
-    # From a file object (a remote file), steps start at 4 KiB and double with what was fed,
-    # so a peek reads a peek's worth and a long prefix takes a few steps, not thousands
-    cdef uint64_t k
-    cdef uint64_t want = 0x40000000 if m.arc.base != NULL else m.arc.chunk
-    if m.arc.fileobj is not None and want > 4096 and want > m.fed:
-        want = m.fed if m.fed > 4096 else 4096
-    if want > 0x40000000:
-        want = 0x40000000
-    s.next_in = <unsigned char*>m._take_input(want, &k)
-    s.avail_in = <unsigned int>k
-    return 0
-
-
-cdef int _zfill(Member m, zstream_t* s, uint64_t target) except -1:
-    """zlib or zlib-ng (the same semantics) up to ``target`` bytes of output."""
-    cdef int ret
-    cdef uint64_t step
-    cdef size_t before  # the width of zlib's uLong and zlib-ng's size_t counters on Linux
-    while m.produced < target and not m.eof:
-        if s.avail_in == 0 and not m.py_full:
-            m._input_left()
-            _zfeed(m, s)
-        step = m._out_step(target)
-        s.next_out = m.arc.out + m.produced
-        s.avail_out = <unsigned int>step
-        before = s.total_out
-        with nogil:
-            ret = _zinflate(s)
-        m.produced += <size_t>(s.total_out - before)  # modulo the counter's width
-        m.py_full = s.avail_out == 0  # zlib may hold more output for no input
-        if ret == z.Z_STREAM_END:
-            m.eof = True
-        elif ret == z.Z_BUF_ERROR and s.avail_in == 0:
-            pass  # needs more input: fed on the next turn
-        elif ret != z.Z_OK:
-            msg = s.msg.decode("utf-8", "replace") if s.msg != NULL else str(ret)
-            raise_status(ST_INFLATE, f"corrupt deflate stream after {m.produced} bytes: {msg}")
-    return 0
-
-
-cdef bint _zmore(Member m, zstream_t* s) except -1:
-    """At the declared size: whether zlib or zlib-ng gives one more byte of output."""
-    cdef unsigned char extra[1]
-    cdef int ret
-    cdef size_t before
-    while True:
-        if s.avail_in == 0 and not m.py_full:
-            if m.fed >= m.csize:
-                return False
-            _zfeed(m, s)
-        m.py_full = False
-        s.next_out = extra
-        s.avail_out = 1
-        before = s.total_out
-        ret = _zinflate(s)
-        if s.total_out != before:
-            return True
-        if ret == z.Z_STREAM_END:
-            m.eof = True
-            return False
-        if ret != z.Z_OK and not (ret == z.Z_BUF_ERROR and s.avail_in == 0):
-            return False
-
-
 cdef class _Source:
     """File-like view of a member's compressed bytes for zstandard's stream_reader."""
     cdef Member m
@@ -1694,16 +1380,10 @@ cdef class Member:
     cdef uint64_t fed
     cdef readonly bint eof
     cdef const uint8_t* direct
-    cdef z.z_stream zs
-    cdef bint zs_live
-    cdef int kind               # INF_ZLIB, INF_PY (the archive's Python inflater), INF_ISAL
-    cdef inflate_state* ist     # INF_ISAL's state (malloc'd on first use)
-    cdef ws_zng_stream* zng     # INF_ZNG's stream (likewise)
-    cdef bint py_full      # the last inflate call filled its output: call again before feeding
-    cdef object pyd
-    cdef object pending
+    cdef int kind               # a deflated member's back-end (INF_ZLIB until chosen)
+    cdef Inflater inf           # its stream, made when chosen or on the first fill
     cdef object zreader
-    cdef bytes _inbuf
+    cdef bytes _inbuf           # the input a C back-end is reading, when it was read
 
     def __cinit__(self, Archive arc, int method, uint64_t data_off, uint64_t csize,
                   uint64_t usize):
@@ -1712,78 +1392,24 @@ cdef class Member:
         self.data_off = data_off
         self.csize = csize
         self.usize = usize
-        self.zs_live = False
         self.direct = NULL
         self.kind = INF_ZLIB
-
-    def __dealloc__(self):
-        if self.zs_live:
-            z.inflateEnd(&self.zs)
-        self._release_ist()
-        self._release_zng()
-
-    cdef int _zng_start(self) except -1:
-        global _spare_zng
-        if self.zng != NULL:
-            return 0
-        if _spare_zng != NULL:
-            self.zng = _spare_zng
-            _spare_zng = NULL
-            self.zng.next_in = NULL  # a reset keeps the last member's input: none is fed yet
-            self.zng.avail_in = 0
-            return 0
-        self.zng = <ws_zng_stream*>malloc(sizeof(ws_zng_stream))
-        if self.zng == NULL or ws_zng_new(self.zng) != 0:
-            free(self.zng)
-            self.zng = NULL
-            raise_status(ST_NOMEM, "cannot set up a zlib-ng inflate stream")
-        return 0
-
-    cdef void _release_zng(self) noexcept:
-        """Reset the stream and keep it for the next member, or free it."""
-        global _spare_zng
-        if self.zng == NULL:
-            return
-        if _spare_zng == NULL and ws_zng_reset(self.zng) == z.Z_OK:
-            _spare_zng = self.zng
-        else:
-            ws_zng_end(self.zng)
-            free(self.zng)
-        self.zng = NULL
-
-    cdef void _release_ist(self) noexcept:
-        global _spare_ist
-        if self.ist == NULL:
-            return
-        if _spare_ist == NULL:
-            _spare_ist = self.ist
-        else:
-            free(self.ist)
-        self.ist = NULL
 
     @property
     def read(self):
         """Compressed bytes consumed so far."""
-        if self.method == 8 and self.kind == INF_ZLIB:
-            return self.zs.total_in if self.zs_live else self.fed
-        if self.method == 8 and self.kind == INF_ISAL:
-            return self.fed - self.ist.avail_in if self.ist != NULL else self.fed
-        if self.method == 8 and self.kind == INF_ZNG:
-            return self.zng.total_in if self.zng != NULL else self.fed
-        if self.method == 8 and self.pending is not None:
-            return self.fed - len(self.pending)
+        if self.inf is not None:
+            return self.fed - <uint64_t>self.inf.pending()
         return self.fed
 
     def close(self):
         self.arc.last_inflated = self.produced
         self.arc.last_read = self.read
         self.arc.inflated_total += self.produced
-        if self.zs_live:
-            z.inflateEnd(&self.zs)
-            self.zs_live = False
-        self._release_ist()
-        self._release_zng()
-        self.pyd = self.zreader = self.pending = None
+        if self.inf is not None:
+            self.inf.release()
+            self.inf = None
+        self.zreader = None
 
     cdef const uint8_t* ptr(self):
         return self.direct if self.direct != NULL else self.arc.out
@@ -1792,10 +1418,9 @@ cdef class Member:
         return self.produced >= 4 and memcmp(self.ptr(), b"\x7fELF", 4) == 0
 
     cdef bint _lenient(self):
-        """Whether this member's bytes come from ISA-L (its C API or python-isal), which may
-        decode a stream zlib rejects (zlib and zlib-ng check every code they build)."""
-        return self.method == 8 and (self.kind == INF_ISAL or
-                                     (self.kind == INF_PY and self.arc.py_name == "isal"))
+        """Whether this member's bytes come from a back-end (ISA-L's) that may decode a
+        stream zlib rejects (zlib and zlib-ng check every code they build)."""
+        return self.inf is not None and self.inf.lenient
 
     def view(self):
         """The bytes produced so far (valid until the next fill)."""
@@ -1835,15 +1460,7 @@ cdef class Member:
         if self.method == 0:
             self._fill_stored(target)
         elif self.method == 8:
-            if self.kind == INF_ISAL:
-                self._fill_isal(target)
-            elif self.kind == INF_ZLIB:
-                self._fill_zlib(target)
-            elif self.kind == INF_ZNG:
-                self._zng_start()
-                _zfill(self, self.zng, target)
-            else:
-                self._fill_py(target)
+            self._fill_deflate(target)
         else:
             self._fill_zstd(target)
         if self.produced == self.usize and not self.eof and self.method != 0:
@@ -1897,13 +1514,17 @@ cdef class Member:
         k[0] = PyBytes_GET_SIZE(self._inbuf)
         return <const uint8_t*>PyBytes_AS_STRING(self._inbuf)
 
-    cdef int _fill_zlib(self, uint64_t target) except -1:
-        if not self.zs_live:
-            memset(&self.zs, 0, sizeof(self.zs))
-            if z.inflateInit2(&self.zs, -15) != z.Z_OK:
-                raise_status(ST_NOMEM, "inflateInit2 failed")
-            self.zs_live = True
-        return _zfill(self, &self.zs, target)
+    cdef uint64_t _chunk_in(self):
+        """Input per feed for a back-end that decodes no further than asked (zlib, zlib-ng):
+        all that is left of a wheel read whole, else a chunk; at most 1 GiB (their avail_in
+        is 32-bit). From a file object (a remote file), steps start at 4 KiB and double with
+        what was fed, so a peek reads a peek's worth and a long prefix takes a few steps."""
+        cdef uint64_t want = 0x40000000 if self.arc.base != NULL else self.arc.chunk
+        if self.arc.fileobj is not None and want > 4096 and want > self.fed:
+            want = self.fed if self.fed > 4096 else 4096
+        if want > 0x40000000:
+            want = 0x40000000
+        return want
 
     cdef uint64_t _want(self, uint64_t target):
         """Compressed input to hand ISA-L for output up to ``target``. ISA-L decodes ahead of
@@ -1915,7 +1536,7 @@ cdef class Member:
         run of zero padding, over-feeding stays within a factor of two). Too little costs
         one more call."""
         cdef uint64_t want, consumed = self.read
-        if self.produced >= 4096 and not self.py_full:
+        if self.produced >= 4096 and not self.inf.full:
             want = (target - self.produced) * consumed // self.produced
         else:
             want = (target - self.produced) * self.csize // (self.usize or 1)
@@ -1926,25 +1547,37 @@ cdef class Member:
             want = PY_IN_CHUNK
         return want
 
-    cdef int _feed_isal(self, uint64_t want) except -1:
+    cdef int _feed(self, uint64_t want) except -1:
+        """Hand the back-end up to ``want`` more compressed bytes."""
         cdef uint64_t k
-        self.ist.next_in = <uint8_t*>self._take_input(want, &k)
-        self.ist.avail_in = <uint32_t>k
-        return 0
+        cdef const uint8_t* p
+        if self.inf.kind == INF_PY:
+            data = self._next_input(want)
+            return self.inf.give(NULL, len(data), data)
+        p = self._take_input(want, &k)
+        return self.inf.give(p, k, None)
 
-    cdef int _isal_start(self) except -1:
-        global _spare_ist
-        if self.ist != NULL:
-            return 0
-        if _spare_ist != NULL:
-            self.ist = _spare_ist
-            _spare_ist = NULL
-        else:
-            # with slack: a newer 2.x library may have a larger state than the header's
-            self.ist = <inflate_state*>malloc(WS_ISAL_STATE_BYTES)
-            if self.ist == NULL:
-                raise_status(ST_NOMEM, "cannot allocate an ISA-L inflate state")
-        ws_isal_start(self.ist)  # raw deflate, the full window: as the self-test set it up
+    cdef int _fill_deflate(self, uint64_t target) except -1:
+        """Any back-end, straight into the output buffer, up to ``target`` bytes."""
+        cdef size_t got
+        cdef int r
+        if self.inf is None:
+            self.inf = self.arc.inf.new(self.kind)
+        while self.produced < target and not self.eof:
+            if self.inf.pending() == 0 and not self.inf.full:
+                self._input_left()
+                self._feed(self._want(target) if self.inf.decodes_ahead else self._chunk_in())
+            r = self.inf.step(self.arc.out + self.produced, self._out_step(target), &got)
+            self.produced += got
+            if r == STEP_END:
+                self.eof = True
+            elif r == STEP_ERROR:
+                if self.inf.retry_with_zlib:
+                    return self._restart_with_zlib(target)
+                raise_status(ST_INFLATE, f"corrupt deflate stream after {self.produced} "
+                                         f"bytes: {self.inf.msg}")
+            elif r == STEP_STALL:
+                raise_status(ST_INFLATE, f"deflate stream stalls after {self.produced} bytes")
         return 0
 
     cdef int _restart_with_zlib(self, uint64_t target) except -1:
@@ -1953,73 +1586,14 @@ cdef class Member:
         has. Corruption is rare: start the member over with zlib, which decodes no further
         than asked, so a corrupt member gives the same bytes or the same error whichever
         inflater the archive uses."""
-        self._release_ist()
-        self.pyd = self.pending = None
+        if self.inf is not None:
+            self.inf.release()
         self.kind = INF_ZLIB
+        self.inf = self.arc.inf.new(INF_ZLIB)
         self.produced = self.fed = 0
-        self.eof = self.py_full = False
+        self.eof = False
         self._inbuf = None
-        return self._fill_zlib(target)
-
-    cdef int _fill_isal(self, uint64_t target) except -1:
-        """ISA-L straight into the output buffer: no Python call, no copy per chunk."""
-        cdef int ret
-        cdef uint64_t step, before_out
-        cdef uint32_t before_in
-        self._isal_start()
-        while self.produced < target and not self.eof:
-            if self.ist.avail_in == 0 and not self.py_full:
-                self._input_left()
-                self._feed_isal(self._want(target))
-            step = self._out_step(target)
-            self.ist.next_out = self.arc.out + self.produced
-            self.ist.avail_out = <uint32_t>step
-            before_in = self.ist.avail_in
-            before_out = self.produced
-            with nogil:
-                ret = isal_inflate(self.ist)
-            self.produced += step - self.ist.avail_out
-            # output full: ISA-L may hold decoded bytes back, ask again before feeding
-            self.py_full = self.ist.avail_out == 0
-            if ret < 0:
-                return self._restart_with_zlib(target)
-            if self.ist.block_state == ISAL_BLOCK_FINISH:
-                self.eof = True
-            elif (self.produced == before_out and self.ist.avail_in == before_in
-                  and before_in != 0):
-                raise_status(ST_INFLATE, f"deflate stream stalls after {self.produced} bytes")
-        return 0
-
-    cdef int _fill_py(self, uint64_t target) except -1:
-        cdef uint64_t step, k, want
-        if self.pyd is None:
-            self.pyd = self.arc.pyfactory(-15)
-            self.pending = b""
-        d = self.pyd
-        while self.produced < target and not self.eof:
-            # isal buffers output internally: after a call that filled its max_length, call
-            # again before feeding more input
-            if not self.pending and not self.py_full:
-                self._input_left()
-                want = self._want(target)
-                self.pending = self._next_input(want)
-            step = target - self.produced
-            if step > self.arc.chunk:
-                step = self.arc.chunk
-            try:
-                outb = d.decompress(self.pending, step)
-            except Exception:
-                return self._restart_with_zlib(target)
-            self.pending = d.unconsumed_tail
-            k = len(outb)
-            self.py_full = k == step
-            if k:
-                self.arc._reserve(self.produced + k)
-                memcpy(self.arc.out + self.produced, PyBytes_AS_STRING(outb), k)
-                self.produced += k
-            if d.eof:
-                self.eof = True
-        return 0
+        return self._fill_deflate(target)
 
     cdef int _fill_zstd(self, uint64_t target) except -1:
         cdef uint64_t step, k
@@ -2055,52 +1629,35 @@ cdef class Member:
             return self._check_end()
         return 0
 
+    cdef bint _more_deflate(self) except -1:
+        """At the declared size: whether the stream gives one more byte of output."""
+        cdef uint8_t extra[1]
+        cdef size_t got
+        cdef int r
+        while not self.eof:
+            if self.inf.pending() == 0 and not self.inf.full:
+                if self.fed >= self.csize:
+                    return False
+                self._feed(PY_IN_CHUNK if self.inf.decodes_ahead else self._chunk_in())
+            self.inf.full = False
+            r = self.inf.step(extra, 1, &got)
+            if got:
+                return True
+            if r == STEP_END:
+                self.eof = True
+            elif r == STEP_ERROR:
+                if self.inf.retry_with_zlib:
+                    self._recheck_with_zlib()  # raises if zlib finds one more byte
+                return False
+            elif r == STEP_STALL:
+                return False
+        return False
+
     cdef int _check_end(self) except -1:
         """At the declared size: one more byte of output means the size lied (a zip bomb)."""
-        cdef unsigned char extra[1]
-        cdef int ret
-        cdef uint32_t before
-        cdef bint more = False
-        if self.method == 8 and self.kind == INF_ISAL:
-            while not self.eof:
-                if self.ist.avail_in == 0 and not self.py_full:
-                    if self.fed >= self.csize:
-                        break
-                    self._feed_isal(PY_IN_CHUNK)
-                self.py_full = False
-                self.ist.next_out = extra
-                self.ist.avail_out = 1
-                before = self.ist.avail_in
-                ret = isal_inflate(self.ist)
-                if self.ist.avail_out == 0:
-                    more = True
-                    break
-                if ret < 0:
-                    return self._recheck_with_zlib()
-                if self.ist.block_state == ISAL_BLOCK_FINISH:
-                    self.eof = True
-                elif self.ist.avail_in == before and before != 0:
-                    break
-        elif self.method == 8 and self.kind == INF_ZLIB:
-            more = _zmore(self, &self.zs)
-        elif self.method == 8 and self.kind == INF_ZNG:
-            more = _zmore(self, self.zng)
-        elif self.method == 8:
-            while not self.eof:
-                if not self.pending and not self.py_full:
-                    if self.fed >= self.csize:
-                        break
-                    self.pending = self._next_input(PY_IN_CHUNK)
-                try:
-                    outb = self.pyd.decompress(self.pending, 1)
-                except Exception:
-                    return self._recheck_with_zlib()
-                self.pending = self.pyd.unconsumed_tail
-                if outb:
-                    more = True
-                    break
-                self.py_full = False
-                self.eof = self.pyd.eof
+        cdef bint more
+        if self.method == 8:
+            more = self._more_deflate()
         else:
             try:
                 more = len(self.zreader.read(1)) > 0

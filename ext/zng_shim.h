@@ -4,7 +4,7 @@
  * declared here field for field, so no header is needed to build and every build can use
  * the library where one is found: a system libz-ng.so.2, else the zng_* functions the
  * zlib-ng Python package's extension module exports (it links zlib-ng in statically).
- * zipread binds four entry points from one such library (ws_zng_bind) only after it has
+ * inflate binds four entry points from one such library (ws_zng_bind) only after it has
  * inflated a known stream through this layout (ws_zng_selftest); unbound, ws_zng_bound() is
  * 0 and nothing here is called.
  *

@@ -193,7 +193,7 @@ def test_version_names_the_inflater_scans_use(inflater: str | None) -> None:
     import sys
 
     require(native_engine_error())
-    from wheelscan._native import zipread
+    from wheelscan._native import inflate
 
     env = {k: v for k, v in os.environ.items() if k != "WHEELSCAN_INFLATER"}
     if inflater:
@@ -201,6 +201,6 @@ def test_version_names_the_inflater_scans_use(inflater: str | None) -> None:
     out = subprocess.run([sys.executable, "-m", "wheelscan", "--version"], env=env,
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert out.startswith(f"wheelscan {wheelscan.__version__}; ")
-    assert f"native inflater {inflater or zipread.INFLATERS[0]} " in out
-    assert f"(built: {', '.join(zipread.INFLATERS)})" in out
+    assert f"native inflater {inflater or inflate.INFLATERS[0]} " in out
+    assert f"(built: {', '.join(inflate.INFLATERS)})" in out
 

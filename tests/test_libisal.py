@@ -38,9 +38,17 @@ def _zipread() -> Any:
     return zipread
 
 
+def _inflate() -> Any:
+    require(native_engine_error())
+    from wheelscan._native import inflate
+
+    return inflate
+
+
 def _built_for_libisal() -> Any:
     zipread = _zipread()
-    if not zipread.LIBISAL_BUILT:  # skips on a dev box, fails under CI=true
+    inflate = _inflate()
+    if not inflate.LIBISAL_BUILT:  # skips on a dev box, fails under CI=true
         require("this build is not for libisal (install libisal-dev, then pip install again)")
     return zipread
 
@@ -68,25 +76,27 @@ def test_built_for_libisal_but_not_linked() -> None:
     """No DT_NEEDED on libisal (read by the project's own ELF parser); where the library is
     installed, import loaded it and offers the inflater first."""
     zipread = _built_for_libisal()
+    inflate = _inflate()
     from wheelscan._native import elf
 
-    data = Path(zipread.__file__).read_bytes()
-    facts = elf.parse(data, len(data), "zipread")
-    assert "libz.so.1" in facts.needed
-    assert [n for n in facts.needed if "isal" in n] == []
+    for module in (zipread, inflate):  # inflate binds the library; zipread calls through it
+        data = Path(module.__file__).read_bytes()
+        facts = elf.parse(data, len(data), module.__name__)
+        assert "libz.so.1" in facts.needed
+        assert [n for n in facts.needed if "isal" in n] == []
     if ctypes.util.find_library("isal") is None:
         require("libisal.so.2 is not installed here")
-    assert zipread.LIBISAL_ERROR is None
-    assert zipread.LIBISAL is True
-    assert zipread.INFLATERS[zipread.INFLATERS[0] == "auto"] == "libisal"  # auto: with libz-ng
-    assert zipread.LIBISAL_HEADER.startswith("2.")
+    assert inflate.LIBISAL_ERROR is None
+    assert inflate.LIBISAL is True
+    assert inflate.INFLATERS[inflate.INFLATERS[0] == "auto"] == "libisal"  # auto: with libz-ng
+    assert inflate.LIBISAL_HEADER.startswith("2.")
 
 
 _SCAN = (
     "import json, sys, wheelscan\n"
-    "from wheelscan._native import zipread as z\n"
+    "from wheelscan._native import inflate as i\n"
     "f = wheelscan.scan_wheel(sys.argv[1])\n"
-    "print(json.dumps([z.LIBISAL, z.LIBISAL_ERROR, z.INFLATERS, z.inflater, f.to_dict()]))\n"
+    "print(json.dumps([i.LIBISAL, i.LIBISAL_ERROR, i.INFLATERS, i.inflater, f.to_dict()]))\n"
 )
 
 
@@ -136,16 +146,17 @@ def test_disabled_by_environment(corpus: Corpus) -> None:
 
 def test_required_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """WHEELSCAN_LIBISAL=1 makes a library that cannot be used an ImportError."""
-    zipread = _built_for_libisal()
-    monkeypatch.setattr(zipread, "LIBISAL_SONAME", "/nonexistent/libisal.so.2")
+    _built_for_libisal()
+    inflate = _inflate()
+    monkeypatch.setattr(inflate, "LIBISAL_SONAME", "/nonexistent/libisal.so.2")
     monkeypatch.setenv("WHEELSCAN_LIBISAL", "1")
     environment.cache_clear()
     wanted = r"^WHEELSCAN_LIBISAL=1 but libisal is unusable: cannot load /nonexistent/libisal"
     with pytest.raises(ImportError, match=wanted):
-        zipread._load_libisal()
+        inflate._load_libisal()
     monkeypatch.setenv("WHEELSCAN_LIBISAL", "")
     environment.cache_clear()
-    assert zipread._load_libisal().startswith("cannot load /nonexistent/libisal.so.2: ")
+    assert inflate._load_libisal().startswith("cannot load /nonexistent/libisal.so.2: ")
 
 
 def _shared_object(tmp_path: Path, name: str, source: str, *flags: str) -> Path:
@@ -175,8 +186,9 @@ def test_a_library_is_checked_before_it_is_bound(tmp_path: Path) -> None:
     through this build's header layout, is refused with the reason, and the binding made at
     import (if any) keeps working."""
     zipread = _built_for_libisal()
+    inflate = _inflate()
     empty = _shared_object(tmp_path, "libempty", "int unrelated(void) { return 1; }\n")
-    why = zipread._bind_libisal(str(empty))
+    why = inflate._bind_libisal(str(empty))
     assert why.startswith(f"{empty} lacks ISA-L's inflate functions: ")
     # ISA-L's own header, but an inflate that only claims to have filled the output
     fake = _shared_object(tmp_path, "libfake", (
@@ -187,12 +199,12 @@ def test_a_library_is_checked_before_it_is_bound(tmp_path: Path) -> None:
         "    s->next_out += s->avail_out - 1; s->total_out += s->avail_out - 1;\n"
         "    s->avail_out = 1; s->block_state = ISAL_BLOCK_FINISH; return ISAL_DECOMP_OK; }\n"
     ))  # fmt: skip
-    why = zipread._bind_libisal(str(fake))
+    why = inflate._bind_libisal(str(fake))
     assert why == (f"{fake} does not inflate a known stream through the layout of the ISA-L "
-                   f"{zipread.LIBISAL_HEADER} header this build used")  # fmt: skip
+                   f"{inflate.LIBISAL_HEADER} header this build used")  # fmt: skip
     missing = tmp_path / "libnothere.so"
-    assert zipread._bind_libisal(str(missing)).startswith(f"cannot load {missing}: ")
-    if zipread.LIBISAL:
+    assert inflate._bind_libisal(str(missing)).startswith(f"cannot load {missing}: ")
+    if inflate.LIBISAL:
         _inflate_with_bound(zipread)
 
 
@@ -209,13 +221,14 @@ def test_the_first_binding_stays(tmp_path: Path) -> None:
     other addresses) passes the check but is not bound: threads inflating with the first
     never see their functions change. The same library again is fine."""
     zipread = _built_for_libisal()
-    if not zipread.LIBISAL:
-        require(f"libisal is not loaded here: {zipread.LIBISAL_ERROR}")
+    inflate = _inflate()
+    if not inflate.LIBISAL:
+        require(f"libisal is not loaded here: {inflate.LIBISAL_ERROR}")
     real = _loaded_libisal_file()
     assert real is not None
-    assert zipread._bind_libisal(zipread.LIBISAL_SONAME) is None
+    assert inflate._bind_libisal(inflate.LIBISAL_SONAME) is None
     copy = tmp_path / "libisal-copy.so.2"
     shutil.copyfile(real, copy)
-    assert zipread._bind_libisal(str(copy)) == (
+    assert inflate._bind_libisal(str(copy)) == (
         f"another libisal is already bound; {copy} is not used")
     _inflate_with_bound(zipread)

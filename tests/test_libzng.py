@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from conftest import require
 from helpers.native import zip_with_stream as _with_member_stream
-from test_libisal import _env, _shared_object, _zipread
+from test_libisal import _env, _inflate, _shared_object, _zipread
 
 from wheelscan.environment import environment
 from wheelscan.errors import InflateError, LimitExceeded
@@ -38,8 +38,9 @@ int use(const char *s) { memcpy(buf, s, strlen(s)); return buf[0]; }
 
 def _bound() -> Any:
     zipread = _zipread()
-    if not zipread.LIBZNG:  # skips on a dev box, fails under CI=true
-        require(f"libz-ng is not offered here: {zipread.LIBZNG_ERROR}")
+    inflate = _inflate()
+    if not inflate.LIBZNG:  # skips on a dev box, fails under CI=true
+        require(f"libz-ng is not offered here: {inflate.LIBZNG_ERROR}")
     return zipread
 
 
@@ -67,11 +68,12 @@ def test_bound_at_import() -> None:
     """Where the zlib-ng package is installed (a dependency), import binds zlib-ng 2.x from it
     or from the system library, and offers ``auto`` first (with libisal or python-isal, both
     faster on ordinary code: see AUTO_ZNG_RATIO)."""
-    zipread = _bound()
-    assert zipread.LIBZNG_VERSION.startswith("2.")
-    assert zipread.LIBZNG_SOURCE == zipread.LIBZNG_SONAME or Path(zipread.LIBZNG_SOURCE).is_file()
-    isal = ("libisal",) * zipread.LIBISAL + ("isal",)
-    assert zipread.INFLATERS[: 2 + len(isal)] == ("auto", *isal, "libz-ng")
+    _bound()
+    inflate = _inflate()
+    assert inflate.LIBZNG_VERSION.startswith("2.")
+    assert inflate.LIBZNG_SOURCE == inflate.LIBZNG_SONAME or Path(inflate.LIBZNG_SOURCE).is_file()
+    isal = ("libisal",) * inflate.LIBISAL + ("isal",)
+    assert inflate.INFLATERS[: 2 + len(isal)] == ("auto", *isal, "libz-ng")
 
 
 _ROUTES = (
@@ -86,7 +88,8 @@ _ROUTES = (
 def test_auto_without_libisal_uses_python_isal(tmp_path: Path) -> None:
     """Where libisal is not offered, ``auto`` is python-isal with libz-ng for the padded
     members, with the same facts and prefixes."""
-    zipread = _bound()
+    _bound()
+    inflate = _inflate()
     padded, dense = _padded_and_dense(tmp_path)
     w = _wheel(tmp_path / "p-1.0-cp311-cp311-linux_x86_64.whl",
                {"p/libpadded.so": padded, "p/libdense.so": dense})  # fmt: skip
@@ -95,7 +98,7 @@ def test_auto_without_libisal_uses_python_isal(tmp_path: Path) -> None:
         out = subprocess.run([sys.executable, "-c", _ROUTES, str(w)], check=True, text=True,
                              env=_env(WHEELSCAN_LIBISAL=flag), capture_output=True).stdout
         runs[flag] = json.loads(out)
-    isal = "libisal" if zipread.LIBISAL else "isal"
+    isal = "libisal" if inflate.LIBISAL else "isal"
     assert [r[:2] for r in runs["0"]] == [["p/libpadded.so", "libz-ng"], ["p/libdense.so", "isal"]]
     assert [r[:2] for r in runs[""]] == [["p/libpadded.so", "libz-ng"], ["p/libdense.so", isal]]
     assert [r[2:] for r in runs["0"]] == [r[2:] for r in runs[""]]
@@ -108,8 +111,9 @@ def test_auto_sends_members_by_their_ratio(tmp_path: Path) -> None:
     alternation, with a corrupt member between: the zlib-ng stream kept between members
     starts each member afresh."""
     zipread = _bound()
-    if not zipread.LIBISAL:
-        require(f"libisal is not offered here: {zipread.LIBISAL_ERROR}")
+    inflate = _inflate()
+    if not inflate.LIBISAL:
+        require(f"libisal is not offered here: {inflate.LIBISAL_ERROR}")
     padded, dense = _padded_and_dense(tmp_path)
     # its first 4 KiB, a flush, then a block of the reserved type: corrupt before PT_DYNAMIC
     c = zlib.compressobj(6, zlib.DEFLATED, -15)
@@ -120,7 +124,7 @@ def test_auto_sends_members_by_their_ratio(tmp_path: Path) -> None:
     with zipfile.ZipFile(w) as zf:
         for info in zf.infolist():
             ratio[info.filename] = info.file_size / info.compress_size
-    assert ratio["p/libpadded.so"] >= zipread.AUTO_ZNG_RATIO > ratio["p/libdense.so"]
+    assert ratio["p/libpadded.so"] >= inflate.AUTO_ZNG_RATIO > ratio["p/libdense.so"]
     reference = zipread.Archive(w, inflater="zlib")
     reference.read_directory()
     names = reference.names[:3]
@@ -145,7 +149,7 @@ def test_auto_sends_members_by_their_ratio(tmp_path: Path) -> None:
         assert b.last_inflater == "libz-ng"
         b.close()
     # whole wheels, every inflater: the same facts, and the same bytes inflated
-    for inflater in zipread.INFLATERS:
+    for inflater in inflate.INFLATERS:
         facts = scan_wheel_native(w, inflater=inflater)
         assert (facts.error, facts.errors) == (None, [])
         assert facts.elfs == [expect[n][0] for n in names], inflater
@@ -156,14 +160,15 @@ def test_auto_sends_members_by_their_ratio(tmp_path: Path) -> None:
 def test_disabled_by_environment(tmp_path: Path) -> None:
     """WHEELSCAN_LIBZNG=0 keeps it unbound: ``auto`` is not offered either, the facts are the
     same, and ``--version`` says why."""
-    zipread = _zipread()
+    _zipread()
+    inflate = _inflate()
     padded, dense = _padded_and_dense(tmp_path)
     w = _wheel(tmp_path / "p-1.0-cp311-cp311-linux_x86_64.whl",
                {"p/libpadded.so": padded, "p/libdense.so": dense})  # fmt: skip
-    code = ("import json, sys\nfrom wheelscan._native import zipread as z\n"
+    code = ("import json, sys\nfrom wheelscan._native import inflate as i\n"
             "from wheelscan.read.native import scan_wheel_native\n"
             "f = scan_wheel_native(sys.argv[1])\n"
-            "print(json.dumps([z.LIBZNG, z.LIBZNG_ERROR, z.INFLATERS, z.inflater, "
+            "print(json.dumps([i.LIBZNG, i.LIBZNG_ERROR, i.INFLATERS, i.inflater, "
             "[e.needed for e in f.elfs], f.errors]))\n")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code, str(w)], env=_env(WHEELSCAN_LIBZNG="0"),
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
@@ -171,7 +176,7 @@ def test_disabled_by_environment(tmp_path: Path) -> None:
     assert (bound, why) == (False, "disabled by WHEELSCAN_LIBZNG=0")
     assert "libz-ng" not in inflaters
     assert "auto" not in inflaters
-    assert used == inflaters[0] == ("libisal" if zipread.LIBISAL else "isal")
+    assert used == inflaters[0] == ("libisal" if inflate.LIBISAL else "isal")
     assert errors == []
     assert needed == [e.needed for e in scan_wheel_native(w).elfs]
     version = subprocess.run([sys.executable, "-m", "wheelscan", "--version"], check=True,
@@ -184,18 +189,19 @@ def test_disabled_by_environment(tmp_path: Path) -> None:
 def test_required_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Neither the system library nor the package: the reasons for both, an ImportError when
     WHEELSCAN_LIBZNG=1 asks for it."""
-    zipread = _zipread()
-    monkeypatch.setattr(zipread, "LIBZNG_SONAME", "/nonexistent/libz-ng.so.2")
+    _zipread()
+    inflate = _inflate()
+    monkeypatch.setattr(inflate, "LIBZNG_SONAME", "/nonexistent/libz-ng.so.2")
     monkeypatch.setitem(sys.modules, "zlib_ng", None)  # the package is not installed
     monkeypatch.setenv("WHEELSCAN_LIBZNG", "1")
     environment.cache_clear()
     with pytest.raises(ImportError, match=r"^WHEELSCAN_LIBZNG=1 but zlib-ng is unusable: "
                                           r"cannot load /nonexistent/libz-ng\.so\.2: .*; "
                                           r"zlib-ng package: "):  # fmt: skip
-        zipread._load_libzng()
+        inflate._load_libzng()
     monkeypatch.setenv("WHEELSCAN_LIBZNG", "")
     environment.cache_clear()
-    why, source, version = zipread._load_libzng()
+    why, source, version = inflate._load_libzng()
     assert why.startswith("cannot load /nonexistent/libz-ng.so.2: ")
     assert "; zlib-ng package: " in why
     assert (source, version) == (None, None)
@@ -219,8 +225,9 @@ def test_a_library_is_checked_before_it_is_bound(tmp_path: Path) -> None:
     not give a known stream's bytes through the declared layout is refused with the reason;
     the binding made at import keeps working."""
     zipread = _zipread()
+    inflate = _inflate()
     empty = _shared_object(tmp_path, "libempty", "int unrelated(void) { return 1; }\n")
-    why, version = zipread._bind_libzng(str(empty))
+    why, version = inflate._bind_libzng(str(empty))
     assert why.startswith(f"{empty} lacks zlib-ng's inflate functions: ")
     assert version is None
     # claims the end of the stream after filling all but one byte with nothing decoded
@@ -228,14 +235,14 @@ def test_a_library_is_checked_before_it_is_bound(tmp_path: Path) -> None:
              "s->next_out += s->avail_out - 1; s->total_out += s->avail_out - 1;\n"
              "s->avail_out = 1; return 1;")  # fmt: skip
     old = _stand_in(tmp_path, "libold", "1.9.9", lying)
-    assert zipread._bind_libzng(str(old)) == (
+    assert inflate._bind_libzng(str(old)) == (
         f"{old} is zlib-ng 1.9.9; the stream layout used is zlib-ng 2.x's", None)
     fake = _stand_in(tmp_path, "libfake", "2.9.9", lying)
-    assert zipread._bind_libzng(str(fake)) == (
+    assert inflate._bind_libzng(str(fake)) == (
         f"{fake} (zlib-ng 2.9.9) does not inflate a known stream", None)
     missing = tmp_path / "libnothere.so"
-    assert zipread._bind_libzng(str(missing))[0].startswith(f"cannot load {missing}: ")
-    if zipread.LIBZNG:
+    assert inflate._bind_libzng(str(missing))[0].startswith(f"cannot load {missing}: ")
+    if inflate.LIBZNG:
         data = b"".join(b"%d\n" % (i * i) for i in range(5000))
         w = tmp_path / "m.zip"
         with zipfile.ZipFile(w, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -248,15 +255,16 @@ def test_a_library_is_checked_before_it_is_bound(tmp_path: Path) -> None:
 def test_the_first_binding_stays(tmp_path: Path) -> None:
     """Another working copy of the library (another file, mapped again elsewhere) passes the
     check but is not bound; the same library again is fine."""
-    zipread = _bound()
-    assert zipread._bind_libzng(zipread.LIBZNG_SOURCE) == (None, zipread.LIBZNG_VERSION)
-    real = Path(zipread.LIBZNG_SOURCE)
+    _bound()
+    inflate = _inflate()
+    assert inflate._bind_libzng(inflate.LIBZNG_SOURCE) == (None, inflate.LIBZNG_VERSION)
+    real = Path(inflate.LIBZNG_SOURCE)
     if not real.is_file():  # the soname: find the file the loader mapped
         maps = Path("/proc/self/maps").read_text().split()
         real = Path(next(p for p in maps if "libz-ng.so" in p and p.startswith("/")))
     copy = tmp_path / f"copy-{real.name}"
     shutil.copyfile(real, copy)
-    assert zipread._bind_libzng(str(copy)) == (
+    assert inflate._bind_libzng(str(copy)) == (
         f"another zlib-ng is already bound; {copy} is not used", None)
 
 
@@ -265,8 +273,9 @@ def test_the_ratio_rule_at_its_boundary(tmp_path: Path) -> None:
     ISA-L, one declared at it to zlib-ng (the rule is read from the central directory, before
     any byte is inflated, so the declared size decides even when it lies)."""
     zipread = _bound()
-    if not zipread.LIBISAL:
-        require(f"libisal is not offered here: {zipread.LIBISAL_ERROR}")
+    inflate = _inflate()
+    if not inflate.LIBISAL:
+        require(f"libisal is not offered here: {inflate.LIBISAL_ERROR}")
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
     stream = c.compress(b"\x7fELF" + bytes(200)) + c.flush()
     if len(stream) % 2 == 0:  # an odd size, so that 4.5 times it is not a whole number
@@ -289,13 +298,14 @@ def test_threads_share_the_kept_stream_safely(tmp_path: Path) -> None:
     thread gets."""
     from concurrent.futures import ThreadPoolExecutor
 
-    zipread = _bound()
+    _bound()
+    inflate = _inflate()
     padded, dense = _padded_and_dense(tmp_path)
     w = _wheel(tmp_path / "p-1.0-cp311-cp311-linux_x86_64.whl",
                {"p/libpadded.so": padded, "p/libdense.so": dense, "p/libpadded2.so": padded})
     expect = scan_wheel_native(w, inflater="zlib").elfs
     assert len(expect) == 3
-    inflaters = [i for i in ("auto", "libz-ng", "zlib") if i in zipread.INFLATERS]
+    inflaters = [i for i in ("auto", "libz-ng", "zlib") if i in inflate.INFLATERS]
 
     def scan(k: int) -> list[object]:
         return list(scan_wheel_native(w, inflater=inflaters[k % len(inflaters)]).elfs)

@@ -36,6 +36,7 @@ from helpers.native import (
     CHUNK,
     Built,
     craft_elf,
+    native_inflate,
     native_modules,
     zip_with_stream,
 )
@@ -46,7 +47,8 @@ pytestmark = pytest.mark.usefixtures("native_ready")
 def test_early_stop_inflates_needed_prefix_plus_one_chunk(
     built: dict[str, Built], tmp_path: Path, method: str
 ) -> None:
-    _, zipread, scan = native_modules()
+    _, _, scan = native_modules()
+    inflate = native_inflate()
     b = built["x86_64"]
     assert len(b.data) > b.needed_prefix + BIG_DATA // 2  # the fixture has a tail to skip
     w = make_wheel(
@@ -55,7 +57,7 @@ def test_early_stop_inflates_needed_prefix_plus_one_chunk(
         {"big/libbig.so": b.path},
         method=method,
     )
-    for inflater in zipread.INFLATERS if method == "deflate" else (None,):
+    for inflater in inflate.INFLATERS if method == "deflate" else (None,):
         facts = scan(w, inflater=inflater)
         assert facts.error is None, facts
         assert not facts.errors, facts
@@ -75,22 +77,23 @@ def test_early_stop_inflates_needed_prefix_plus_one_chunk(
 
 
 def test_inflaters_agree_and_env_selects(built: dict[str, Built], tmp_path: Path) -> None:
-    _, zipread, scan = native_modules()
-    assert "zlib" in zipread.INFLATERS
-    assert zipread.inflater in zipread.INFLATERS
+    _, _, scan = native_modules()
+    inflate = native_inflate()
+    assert "zlib" in inflate.INFLATERS
+    assert inflate.inflater in inflate.INFLATERS
     w = make_wheel(
         tmp_path,
         "big-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
         {"big/libbig.so": built["x86_64"].path},
     )
-    results = [scan(w, inflater=i).elfs for i in zipread.INFLATERS]
+    results = [scan(w, inflater=i).elfs for i in inflate.INFLATERS]
     assert all(r == results[0] for r in results)
-    for name in zipread.INFLATERS:
+    for name in inflate.INFLATERS:
         out = subprocess.run(
             [
                 sys.executable,
                 "-c",
-                "from wheelscan._native import zipread; print(zipread.inflater)",
+                "from wheelscan._native import inflate; print(inflate.inflater)",
             ],
             env={**os.environ, "WHEELSCAN_INFLATER": name},
             capture_output=True,
@@ -184,9 +187,10 @@ def test_every_inflater_bounds_and_rejects_bad_streams(tmp_path: Path, inflater:
     """A size that lies (zip bomb), a truncated stream and a corrupt one give the same clear
     errors whichever deflate implementation reads the member (ISA-L's C API included)."""
     _, zipread, _ = native_modules()
-    if inflater not in zipread.INFLATERS:  # skips on a dev box, fails under CI=true
-        hint = {"libisal": f" ({zipread.LIBISAL_ERROR})", "libz-ng": f" ({zipread.LIBZNG_ERROR})",
-                "auto": f" ({zipread.LIBISAL_ERROR or zipread.LIBZNG_ERROR})"}.get(inflater, "")
+    inflate = native_inflate()
+    if inflater not in inflate.INFLATERS:  # skips on a dev box, fails under CI=true
+        hint = {"libisal": f" ({inflate.LIBISAL_ERROR})", "libz-ng": f" ({inflate.LIBZNG_ERROR})",
+                "auto": f" ({inflate.LIBISAL_ERROR or inflate.LIBZNG_ERROR})"}.get(inflater, "")
         require(f"inflater {inflater} not in this build{hint}")
     from wheelscan.errors import InflateError, LimitExceeded
 
@@ -235,6 +239,7 @@ def test_a_stream_zlib_refuses_is_refused_by_every_inflater(tmp_path: Path, cont
     ELF header that ends early (ISA-L's bytes are checked against zlib's when they end a scan:
     a peek that is not ELF, or an error)."""
     _, zipread, scan = native_modules()
+    inflate = native_inflate()
     from wheelscan.errors import InflateError
 
     assert zlib.decompressobj(-15).decompress(deflate_3bit_block(content, complete=True)) == content
@@ -243,7 +248,7 @@ def test_a_stream_zlib_refuses_is_refused_by_every_inflater(tmp_path: Path, cont
         zlib.decompressobj(-15).decompress(bad)
     # declared 64 bytes: under auto the member goes to ISA-L (it inflates < 4.5x)
     w = zip_with_stream(tmp_path / "w.zip", bad, 64)
-    for inflater in zipread.INFLATERS:
+    for inflater in inflate.INFLATERS:
         facts = scan(w, inflater=inflater)
         assert facts.elfs == [], inflater
         assert [e.message for e in facts.errors] == [
@@ -258,7 +263,7 @@ def test_a_stream_zlib_refuses_is_refused_by_every_inflater(tmp_path: Path, cont
     # read whole (as the WHEEL file is), with the size ISA-L's bytes have: zlib and zlib-ng
     # refuse the stream, and ISA-L's bytes do not have the central directory's CRC-32 (0 here)
     w = zip_with_stream(tmp_path / "whole.zip", bad, len(content))
-    for inflater in zipread.INFLATERS:
+    for inflater in inflate.INFLATERS:
         a = zipread.Archive(w, inflater=inflater)
         a.read_directory()
         with pytest.raises(InflateError, match=r"invalid literal/lengths set|CRC-32 of the"):
@@ -270,7 +275,8 @@ def test_a_member_read_whole_must_match_its_crc(tmp_path: Path) -> None:
     """The WHEEL file is read whole: a CRC-32 that does not match its bytes (a corrupt stream
     an inflater accepted, or bytes changed in a stored member) is an error for that member,
     as zipfile makes it, and the wheel's tags are not taken from it."""
-    _, zipread, scan = native_modules()
+    _, _, scan = native_modules()
+    inflate = native_inflate()
     wheel = b"Wheel-Version: 1.0\nTag: cp311-cp311-manylinux_2_17_x86_64\n"
     for method in ("deflate", "stored"):
         w = write_zip(tmp_path / f"c-1.0-cp311-cp311-manylinux_2_17_x86_64.{method}.whl",
@@ -282,7 +288,7 @@ def test_a_member_read_whole_must_match_its_crc(tmp_path: Path) -> None:
         cd = raw.rindex(b"PK\x01\x02")
         raw[cd + 16] ^= 0x01  # the central directory entry's CRC-32
         w.write_bytes(bytes(raw))
-        for inflater in (None, *zipread.INFLATERS):
+        for inflater in (None, *inflate.INFLATERS):
             bad = scan(w, filename="c-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
                        inflater=inflater)  # fmt: skip
             assert bad.wheel_tags == [], (method, inflater)
@@ -298,6 +304,7 @@ def test_corruption_past_the_bytes_needed_is_not_an_error(tmp_path: Path) -> Non
     not in the bytes the scan needs, so every inflater gives zlib's answer (which never reads
     that far); it becomes an error only when those bytes are asked for."""
     elf, zipread, _ = native_modules()
+    inflate = native_inflate()
     from wheelscan.errors import InflateError
 
     def archive(name: str, stream: bytes, declared: int, inflater: str) -> Any:
@@ -314,7 +321,7 @@ def test_corruption_past_the_bytes_needed_is_not_an_error(tmp_path: Path) -> Non
     c = zlib.compressobj(6, zlib.DEFLATED, -15)
     bad_tail = c.compress(data) + c.flush(zlib.Z_FULL_FLUSH) + b"\x07" + os.urandom(2000)
     expect = elf.parse(data, len(data) + 100_000, "lib.so")
-    for inflater in zipread.INFLATERS:
+    for inflater in inflate.INFLATERS:
         assert archive("w.zip", short, 1, inflater).read_member(0, 1 << 20) == want, inflater
         a = archive("e.zip", bad_tail, len(data) + 100_000, inflater)
         assert a.scan_elf(0, "lib.so") == expect, inflater
@@ -327,6 +334,7 @@ def test_chunks_beyond_32_bits_count_only_what_was_written(tmp_path: Path) -> No
     """zlib's and ISA-L's output counters are 32-bit: a chunk_size of 4 GiB or more must not
     make the reader count bytes it never wrote (and then parse stale buffer contents)."""
     _, zipread, _ = native_modules()
+    inflate = native_inflate()
     from wheelscan.errors import InflateError
 
     declared = (1 << 32) + (1 << 16)
@@ -345,7 +353,7 @@ def test_chunks_beyond_32_bits_count_only_what_was_written(tmp_path: Path) -> No
     eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd), len(local), 0)
     path = tmp_path / "big.zip"
     path.write_bytes(local + cd + eocd)
-    for inflater in zipread.INFLATERS:
+    for inflater in inflate.INFLATERS:
         a = zipread.Archive(path, inflater=inflater, chunk_size=(1 << 32) + (1 << 20),
                             max_wheel_inflate=1 << 40)  # fmt: skip
         a.read_directory()
@@ -363,13 +371,14 @@ def test_a_size_that_lies_before_a_corrupt_stretch_is_still_caught(
     inflater that raises on the corruption before handing out that byte (python zlib-ng
     does) must not hide it from the zip-bomb check."""
     _, zipread, _ = native_modules()
+    inflate = native_inflate()
     from wheelscan.errors import LimitExceeded
 
     data = os.urandom(30_000)
     c = zlib.compressobj(6, zlib.DEFLATED, -15)
     stream = c.compress(data + bytes(extra)) + c.flush(zlib.Z_FULL_FLUSH) + b"\x07" + bytes(64)
     path = zip_with_stream(tmp_path / "lie.zip", stream, len(data))
-    for inflater in zipread.INFLATERS:
+    for inflater in inflate.INFLATERS:
         a = zipread.Archive(path, inflater=inflater)
         a.read_directory()
         with pytest.raises(LimitExceeded, match=f"beyond its declared size of {len(data)}"):

@@ -41,6 +41,13 @@ def native_modules() -> tuple[Any, Any, Any]:
     return elf, zipread, scan_wheel_native
 
 
+def native_inflate() -> Any:
+    """The deflate back-ends' module: which inflaters this build offers, and their libraries."""
+    from wheelscan._native import inflate
+
+    return inflate
+
+
 @dataclass
 class Built:
     path: Path

@@ -3,21 +3,6 @@ from typing import BinaryIO
 
 from wheelscan.facts import ElfFacts
 
-AUTO_ZNG_RATIO: float
-INFLATERS: tuple[str, ...]
-LIBISAL: bool
-LIBISAL_BUILT: bool
-LIBISAL_ERROR: str | None
-LIBISAL_HEADER: str | None
-LIBISAL_SONAME: str
-LIBZNG: bool
-LIBZNG_ERROR: str | None
-LIBZNG_SOURCE: str | None
-LIBZNG_SONAME: str
-LIBZNG_VERSION: str | None
-inflater: str
-ZLIB_VERSION: str
-
 class Member:
     method: int
     data_off: int

@@ -23,13 +23,13 @@ class _Version(argparse.Action):
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
         try:
-            from .._native import zipread
+            from .._native import inflate
 
-            native = f"native inflater {zipread.inflater} (built: {', '.join(zipread.INFLATERS)})"
-            if zipread.LIBISAL_ERROR:
-                native += f"; libisal: {zipread.LIBISAL_ERROR}"
-            if zipread.LIBZNG_ERROR:
-                native += f"; libz-ng: {zipread.LIBZNG_ERROR}"
+            native = f"native inflater {inflate.inflater} (built: {', '.join(inflate.INFLATERS)})"
+            if inflate.LIBISAL_ERROR:
+                native += f"; libisal: {inflate.LIBISAL_ERROR}"
+            if inflate.LIBZNG_ERROR:
+                native += f"; libz-ng: {inflate.LIBZNG_ERROR}"
         except ImportError as e:
             native = f"native engine unavailable: {e}"
         sys.stdout.write(f"wheelscan {__version__}; {native}\n")

@@ -30,8 +30,8 @@ def scan_wheel_native(
 ) -> WheelFacts:
     """Scan one wheel natively. Never raises for bad input (see :func:`engine.scan_wheel`).
 
-    ``inflater`` picks the deflate implementation (``zipread.INFLATERS``); default
-    ``zipread.inflater``. ``member_cache`` is consulted for path sources only.
+    ``inflater`` picks the deflate implementation (one of ``_native.inflate.INFLATERS``;
+    default ``_native.inflate.inflater``). ``member_cache`` is consulted for path sources only.
     """
     src = as_source(src)
     facts = WheelFacts(filename=wheel_display_name(src, filename), engine="native")
