@@ -290,6 +290,31 @@ def test_mirror_findings_by_crc_and_filter(tmp_path: Path) -> None:
     assert (glibc.duplicates_total, glibc.repeated) == (0, (0, 0, 0))
 
 
+def test_identity_is_the_facts_without_the_path(tmp_path: Path) -> None:
+    """Facts stored with other spacing, under another path, give one identity; array entries
+    that are not objects (a damaged or foreign store) are passed over, not a crash."""
+    db = tmp_path / "m.sqlite"
+    lib = "libbar.so.2"
+    spaced = json.dumps({"elfs": [_elf("s.libs/libbar.so.2", lib)],
+                         "members": [{"member": "s.libs/libbar.so.2", "size": 64}]}, indent=1)
+    odd = json.dumps({"elfs": ["t.libs/libbar.so.2", 3, None, [1], _elf("t/libbar.so.2", lib),
+                               {"soname": lib}],
+                      "members": [7, "x", {"member": "t/libbar.so.2", "size": 64}]})
+    _mirror(db, [
+        ("s-1.0-cp311-cp311-linux_x86_64.whl", "s", spaced),
+        ("t-1.0-cp311-cp311-linux_x86_64.whl", "t", odd),
+        ("u-1.0-cp311-cp311-linux_x86_64.whl", "u", _facts([("u.libs/libbar.so.2", lib, 64)])),
+        # another needed library: other facts, another identity
+        ("v-1.0-cp311-cp311-linux_x86_64.whl", "v",
+         _facts([("v.libs/libbar.so.2", lib, 64)], needed=("libz.so.1",))),
+    ])  # fmt: skip
+    with StoreReader(db) as r:
+        mf = r.mirror_findings(ALL)
+    assert [(d.member, d.size, d.wheels, d.examples) for d in mf.duplicates] == [
+        ("s.libs/libbar.so.2", 64, 3, ["s", "t", "u"])]  # fmt: skip
+    assert [(c.soname, c.variants, c.wheels) for c in mf.conflicts] == [(lib, 2, 4)]
+
+
 def test_the_reader_never_writes(store: Path) -> None:
     before = store.read_bytes()
     with StoreReader(store) as r:

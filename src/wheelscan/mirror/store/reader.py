@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,19 +136,26 @@ class MirrorFindings:
 
 _ROW = "w.location, w.filename, w.project, w.upload_time, w.yanked, w.status, w.error, w.verdict"
 
-_MEMBER_KEY = re.compile(r'^\{"member":"((?:[^"\\]|\\.)*)",?')
-_SONAME = re.compile(r'"soname":"((?:[^"\\]|\\.)*)"')
+#: of each stored ElfFacts object: its member path, its soname, and the rest of it as JSON text
+_ELF_PARTS = (
+    "json_extract(e.value, '$.member'), json_extract(e.value, '$.soname'),"
+    " json_remove(e.value, '$.member')"
+)
+_MEMBER_PARTS = (
+    "json_extract(e.value, '$.member'), json_extract(e.value, '$.size'),"
+    " json_extract(e.value, '$.crc32')"
+)
 
 
-def _elf_identity(elf_text: str, size: object, crc: object) -> str:
+def _elf_identity(facts_text: str, size: object, crc: object) -> str:
     """What the report treats as a binary's content identity: the central directory's CRC-32
-    and size when the facts carry a CRC, else the size and every stored ELF fact (minus the
-    member path): equal sizes and equal parsed dynamic sections, a near-certain proxy.
-    ``elf_text`` is SQLite's minified JSON of one ElfFacts (keys in dataclass order)."""
+    and size when the facts carry a CRC, else the size and every stored ELF fact but the
+    member path: equal sizes and equal parsed dynamic sections, a near-certain proxy.
+    ``facts_text`` is those facts as SQLite writes them (minified, keys in the stored order),
+    so equal stored facts give equal text."""
     if crc is not None:
         return f"crc:{size}:{crc}"
-    body = _MEMBER_KEY.sub("{", elf_text, count=1)
-    return f"facts:{size}:" + hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
+    return f"facts:{size}:" + hashlib.blake2b(facts_text.encode(), digest_size=12).hexdigest()
 
 
 class StoreReader:
@@ -275,10 +281,8 @@ class StoreReader:
             ct, c, dt, d, "crc32" if has_crc else "facts", (int(rep[0]), int(rep[1]), int(rep[2]))
         )
 
-    def _json_rows(
-        self, path: str, flt: WheelFilter, what: str = "e.value"
-    ) -> Iterator[tuple[Any, ...]]:
-        """(wheel id, project, filename, *what) of each element ``e`` of facts' ``path`` array,
+    def _json_rows(self, path: str, flt: WheelFilter, what: str) -> Iterator[tuple[Any, ...]]:
+        """(wheel id, project, filename, *what) of each object ``e`` in facts' ``path`` array,
         by wheel id. Facts the store holds are the scanner's own JSON; should one be malformed
         the walk restarts from where it stopped, skipping rows that are not valid JSON."""
         cond, params = self._where(flt)
@@ -288,7 +292,7 @@ class StoreReader:
             sql = (
                 f"SELECT w.id, w.project, w.filename, {what} FROM wheels w, "
                 f"json_each(w.facts, '{path}') e WHERE w.facts IS NOT NULL AND w.id > ? {guard} "
-                f"AND {cond} ORDER BY w.id"
+                f"AND e.type = 'object' AND {cond} ORDER BY w.id"
             )
             try:
                 # json_each parses a wheel's whole facts before its first row: a malformed one
@@ -311,17 +315,13 @@ class StoreReader:
             "CREATE TEMP TABLE ws_elfs (id INTEGER, project TEXT, filename TEXT, member TEXT,"
             " soname TEXT, size INTEGER, ident TEXT)"
         )
-        loads = json.loads
-        members = self._json_rows(
-            "$.members", flt,
-            "json_extract(e.value, '$.member'), json_extract(e.value, '$.size'),"
-            " json_extract(e.value, '$.crc32')",
-        )  # fmt: skip
+        members = self._json_rows("$.members", flt, _MEMBER_PARTS)
         pending: dict[str, tuple[object, object]] = {}
         cur_id = -1
         nxt = next(members, None)
         batch: list[tuple[object, ...]] = []
-        for wid, project, filename, elf_text in self._json_rows("$.elfs", flt):
+        elfs = self._json_rows("$.elfs", flt, _ELF_PARTS)
+        for wid, project, filename, member, soname, rest in elfs:
             if wid != cur_id:
                 cur_id = wid
                 pending = {}
@@ -329,22 +329,12 @@ class StoreReader:
                     if nxt[0] == wid:
                         pending[str(nxt[3])] = (nxt[4], nxt[5])
                     nxt = next(members, None)
-            mm = _MEMBER_KEY.match(elf_text)
-            if mm is None:
-                continue  # not an ElfFacts object
-            member = mm.group(1)
-            sm = _SONAME.search(elf_text)
-            soname = sm.group(1) if sm else None
-            try:
-                if "\\" in member:
-                    member = loads(f'"{member}"')
-                if soname and "\\" in soname:
-                    soname = loads(f'"{soname}"')
-            except ValueError:
-                continue
+            if not isinstance(member, str):
+                continue  # no member path: not an ElfFacts object
             size, crc = pending.get(member, (None, None))
-            ident = _elf_identity(elf_text, size, crc)
-            batch.append((wid, project, filename, member, soname, size, ident))
+            ident = _elf_identity(rest, size, crc)
+            batch.append((wid, project, filename, member,
+                          soname if isinstance(soname, str) else None, size, ident))  # fmt: skip
             if len(batch) >= 5000:
                 con.executemany("INSERT INTO ws_elfs VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
                 batch.clear()
