@@ -315,6 +315,23 @@ def test_identity_is_the_facts_without_the_path(tmp_path: Path) -> None:
     assert [(c.soname, c.variants, c.wheels) for c in mf.conflicts] == [(lib, 2, 4)]
 
 
+def test_a_malformed_facts_row_costs_no_other_row(tmp_path: Path) -> None:
+    """sqlite3 reads a row ahead, so an error in one wheel's facts surfaces in place of the
+    last element of the wheel before it: the walk must not lose that one."""
+    db = tmp_path / "m.sqlite"
+    _mirror(db, [
+        ("x-1.0-cp311-cp311-linux_x86_64.whl", "x",
+         _facts([("x.libs/libx.so.1", "libx.so.1", 10), ("x.libs/liby.so.1", "liby.so.1", 20)])),
+        ("bad-1.0-cp311-cp311-linux_x86_64.whl", "bad", '{"elfs": [{"member": "b.so", '),
+        ("z-1.0-cp311-cp311-linux_x86_64.whl", "z",
+         _facts([("z.libs/liby.so.1", "liby.so.1", 20)])),
+    ])  # fmt: skip
+    with StoreReader(db) as r:
+        mf = r.mirror_findings(ALL)
+    assert [(d.member, d.size, d.examples) for d in mf.duplicates] == [
+        ("x.libs/liby.so.1", 20, ["x", "z"])]  # fmt: skip
+
+
 def test_the_reader_never_writes(store: Path) -> None:
     before = store.read_bytes()
     with StoreReader(store) as r:

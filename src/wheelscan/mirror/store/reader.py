@@ -7,9 +7,9 @@ verdict as the JSON text the store holds, for exports that pass it through); and
 the mirror-wide findings over the binaries the wheels ship (:class:`MirrorFindings`). Callers
 see neither SQL nor a column: a change to the tables changes this package only.
 
-The mirror-wide findings come from one ``json_each`` walk over the stored facts into an
-on-disk temporary table (``temp_store=FILE``) that SQLite groups, so memory does not grow
-with the number of wheels.
+The mirror-wide findings come from walks over the stored facts (``json_each``) that fill
+on-disk temporary tables (``temp_store=FILE``) inside SQLite, which then groups them, so
+memory does not grow with the number of wheels.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..sources import Filters
 from .schema import STORE_SCHEMA_VERSION, StoreError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__ = [
     "DuplicateBinary",
@@ -136,31 +136,22 @@ class MirrorFindings:
 
 _ROW = "w.location, w.filename, w.project, w.upload_time, w.yanked, w.status, w.error, w.verdict"
 
-#: of each stored ElfFacts object: its member path, its soname, and the rest of it as JSON text
-_ELF_PARTS = (
-    "json_extract(e.value, '$.member'), json_extract(e.value, '$.soname'),"
-    " json_remove(e.value, '$.member')"
-)
-_MEMBER_PARTS = (
-    "json_extract(e.value, '$.member'), json_extract(e.value, '$.size'),"
-    " json_extract(e.value, '$.crc32')"
-)
 
-
-def _elf_identity(facts_text: str, size: object, crc: object) -> str:
+def _elf_identity(facts_text: str | None, size: object, crc: object) -> str:
     """What the report treats as a binary's content identity: the central directory's CRC-32
     and size when the facts carry a CRC, else the size and every stored ELF fact but the
     member path: equal sizes and equal parsed dynamic sections, a near-certain proxy.
     ``facts_text`` is those facts as SQLite writes them (minified, keys in the stored order),
-    so equal stored facts give equal text."""
-    if crc is not None:
+    so equal stored facts give equal text; the walk leaves it out (None) where a CRC is known.
+    It runs inside SQLite, as ``ws_identity``."""
+    if crc is not None or facts_text is None:
         return f"crc:{size}:{crc}"
     return f"facts:{size}:" + hashlib.blake2b(facts_text.encode(), digest_size=12).hexdigest()
 
 
 class StoreReader:
     """A read-only connection to a scan store; :class:`StoreError` if it is not one this
-    wheelscan reads. Reads may overlap (the mirror-wide walk runs two at once)."""
+    wheelscan reads. Reads may overlap, under the same filter or different ones."""
 
     def __init__(self, path: str | Path) -> None:
         p = Path(path)
@@ -186,8 +177,9 @@ class StoreReader:
             con.close()
             msg = f"{p}: store schema {row and row[0]} is not one this wheelscan reads"
             raise StoreError(msg)
-        # the mirror-wide walk's temporary table can outgrow memory: keep it on disk
+        # the mirror-wide walk's temporary tables can outgrow memory: keep them on disk
         con.execute("PRAGMA temp_store=FILE")
+        con.create_function("ws_identity", 3, _elf_identity, deterministic=True)
         self._con = con
         self._keep: dict[WheelFilter, str] = {}
 
@@ -281,68 +273,64 @@ class StoreReader:
             ct, c, dt, d, "crc32" if has_crc else "facts", (int(rep[0]), int(rep[1]), int(rep[2]))
         )
 
-    def _json_rows(self, path: str, flt: WheelFilter, what: str) -> Iterator[tuple[Any, ...]]:
-        """(wheel id, project, filename, *what) of each object ``e`` in facts' ``path`` array,
-        by wheel id. Facts the store holds are the scanner's own JSON; should one be malformed
-        the walk restarts from where it stopped, skipping rows that are not valid JSON."""
-        cond, params = self._where(flt)
-        done = -1  # wheels with id <= done were walked completely
-        guard = ""
-        while True:
-            sql = (
-                f"SELECT w.id, w.project, w.filename, {what} FROM wheels w, "
-                f"json_each(w.facts, '{path}') e WHERE w.facts IS NOT NULL AND w.id > ? {guard} "
-                f"AND e.type = 'object' AND {cond} ORDER BY w.id"
-            )
-            try:
-                # json_each parses a wheel's whole facts before its first row: a malformed one
-                # fails before yielding anything, and every wheel seen before it is complete
-                for row in self._con.execute(sql, [done, *params]):
-                    yield row
-                    done = row[0]
-                return
-            except sqlite3.OperationalError:
-                if guard:
-                    raise
-                guard = "AND json_valid(w.facts)"
-
     def _elf_table(self, flt: WheelFilter) -> str:
-        """A temp table (on disk: ``temp_store=FILE``) of every stored ELF member with its
-        identity, filled from one streaming walk; the grouping queries run over it."""
+        """A temp table (on disk: ``temp_store=FILE``) of every stored ELF member of ``flt``'s
+        wheels with its identity, filled inside SQLite from one walk over the facts: first each
+        touched member's size and CRC-32, then each ELF joined to them. The grouping queries
+        run over it."""
         con = self._con
-        con.execute("DROP TABLE IF EXISTS temp.ws_elfs")
+        cond, params = self._where(flt)
+        for table in ("ws_members", "ws_elfs"):
+            con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        # a member stored twice: the last one counts
+        con.execute(
+            "CREATE TEMP TABLE ws_members (id INTEGER, member TEXT, size INTEGER, crc INTEGER,"
+            " PRIMARY KEY (id, member))"
+        )
         con.execute(
             "CREATE TEMP TABLE ws_elfs (id INTEGER, project TEXT, filename TEXT, member TEXT,"
             " soname TEXT, size INTEGER, ident TEXT)"
         )
-        members = self._json_rows("$.members", flt, _MEMBER_PARTS)
-        pending: dict[str, tuple[object, object]] = {}
-        cur_id = -1
-        nxt = next(members, None)
-        batch: list[tuple[object, ...]] = []
-        elfs = self._json_rows("$.elfs", flt, _ELF_PARTS)
-        for wid, project, filename, member, soname, rest in elfs:
-            if wid != cur_id:
-                cur_id = wid
-                pending = {}
-                while nxt is not None and nxt[0] <= wid:
-                    if nxt[0] == wid:
-                        pending[str(nxt[3])] = (nxt[4], nxt[5])
-                    nxt = next(members, None)
-            if not isinstance(member, str):
-                continue  # no member path: not an ElfFacts object
-            size, crc = pending.get(member, (None, None))
-            ident = _elf_identity(rest, size, crc)
-            batch.append((wid, project, filename, member,
-                          soname if isinstance(soname, str) else None, size, ident))  # fmt: skip
-            if len(batch) >= 5000:
-                con.executemany("INSERT INTO ws_elfs VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
-                batch.clear()
-        if batch:
-            con.executemany("INSERT INTO ws_elfs VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+
+        def objects(path: str, guard: str) -> str:
+            # each object of facts' ``path`` array as ``v``; the LIMIT keeps SQLite from
+            # folding this into the outer query, where each use of ``v`` renders it anew
+            return (
+                "SELECT w.id AS id, w.project AS project, w.filename AS filename, e.value AS v"
+                f" FROM wheels w, json_each(w.facts, '{path}') e WHERE w.facts IS NOT NULL"
+                f" {guard} AND e.type = 'object' AND {cond} ORDER BY w.id LIMIT -1"
+            )
+
+        self._fill("ws_members", params, lambda guard: (
+            "INSERT OR REPLACE INTO ws_members SELECT id, json_extract(v, '$.member'),"
+            " json_extract(v, '$.size'), json_extract(v, '$.crc32')"
+            f" FROM ({objects('$.members', guard)})"
+        ))  # fmt: skip
+        # json_remove's text (the facts but the member path) is hashed only where no CRC-32 is
+        self._fill("ws_elfs", params, lambda guard: (
+            "INSERT INTO ws_elfs SELECT s.id, s.project, s.filename, s.member,"
+            " CASE WHEN typeof(s.soname) = 'text' THEN s.soname END, m.size,"
+            " ws_identity(CASE WHEN m.crc IS NULL THEN json_remove(s.v, '$.member') END,"
+            " m.size, m.crc)"
+            " FROM (SELECT id, project, filename, v, json_extract(v, '$.member') AS member,"
+            f" json_extract(v, '$.soname') AS soname FROM ({objects('$.elfs', guard)})) s"
+            " LEFT JOIN ws_members m ON m.id = s.id AND m.member = s.member"
+            " WHERE typeof(s.member) = 'text'"
+        ))  # fmt: skip
+        con.execute("DROP TABLE temp.ws_members")
         con.execute("CREATE INDEX temp.ws_elfs_soname ON ws_elfs (soname)")
         con.execute("CREATE INDEX temp.ws_elfs_ident ON ws_elfs (ident)")
         return "temp.ws_elfs"
+
+    def _fill(self, table: str, params: list[object], sql: Callable[[str], str]) -> None:
+        """Run ``sql(guard)``, an INSERT into the temp ``table`` from a walk over the facts.
+        Facts the store holds are the scanner's own JSON; should one be malformed, the walk
+        runs again over the rows that are valid JSON only (``guard``)."""
+        try:
+            self._con.execute(sql(""), params)
+        except sqlite3.OperationalError:
+            self._con.execute(f"DELETE FROM temp.{table}")
+            self._con.execute(sql("AND json_valid(w.facts)"), params)
 
     def _vendored_conflicts(self, t: str, top: int) -> tuple[int, list[VendoredConflict]]:
         """Sonames of bundled libraries (ELF with a DT_SONAME that is not a Python extension)
