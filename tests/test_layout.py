@@ -3,15 +3,18 @@
 ``read`` (one wheel to facts) < ``rules`` (facts to a verdict) < ``mirror`` (many wheels, the
 pool, the store) < ``report`` (the store to reports) < ``cli``; the top-level modules (facts,
 errors, limits, safe_text) and the native extensions sit below all of them. Imports inside
-functions count too: a lazy import is still a dependency.
+functions count too: a lazy import is still a dependency. And ``mirror.store`` is the only code
+that speaks SQL.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "wheelscan"
+STORE = SRC / "mirror" / "store"
 LAYERS = {"read": 1, "rules": 2, "mirror": 3, "report": 4, "cli": 5}
 
 
@@ -84,3 +87,25 @@ def test_no_import_circles_between_modules() -> None:
             visit(m, [m])
     # a package's __init__ may import its own modules (the root's lazy API does not count)
     assert circles == []
+
+
+#: a string that starts like a SQL statement or a condition for one
+_SQL = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|WITH|WHERE|AND)\s")
+
+
+def test_only_the_store_speaks_sql() -> None:
+    """No module outside ``mirror.store`` imports sqlite3 or holds SQL in a string: a change
+    to the store's tables then touches the store alone."""
+    wrong = []
+    for path in sorted(SRC.rglob("*.py")):
+        if STORE in path.parents:
+            continue
+        rel = path.relative_to(SRC)
+        wrong += [f"{rel}:{line} imports {target}" for line, target in _imports(path)
+                  if target == "sqlite3" or target.startswith("sqlite3.")]  # fmt: skip
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SQL.match(
+                node.value
+            ):
+                wrong.append(f"{rel}:{node.lineno} {node.value.strip()[:40]!r}")
+    assert wrong == []

@@ -51,10 +51,10 @@ def configure_parser(sub: Any) -> None:
 
 def write_report(db: str, fmt: str, output: str | None, filters: Any, top: int = 20) -> str:
     """Write one report; returns where it went (``-`` for stdout)."""
+    from ..mirror.store import StoreReader
     from ..report.records import (
         iter_lines,
         iter_records,
-        open_store,
         summarise_all,
         write_csv,
         write_jsonl,
@@ -76,35 +76,29 @@ def write_report(db: str, fmt: str, output: str | None, filters: Any, top: int =
         from ..report.html import render_html
 
         s, mf = summarise_all(db, filters, 50)
-        con = open_store(db)
-        try:
-            out.write_text(render_html(con, filters, source=db, summary=s, mf=mf), "utf-8")
-        finally:
-            con.close()
+        with StoreReader(db) as store:
+            out.write_text(render_html(store, filters, source=db, summary=s, mf=mf), "utf-8")
         return str(out)
-    con = open_store(db)
-    try:
+    with StoreReader(db) as store:
         if fmt == "jsonl":
             if to_stdout:
-                write_jsonl(iter_lines(con, filters), sys.stdout)
+                write_jsonl(iter_lines(store, filters), sys.stdout)
                 return "-"
             with open(out, "w", encoding="utf-8") as f:
-                write_jsonl(iter_lines(con, filters), f)
+                write_jsonl(iter_lines(store, filters), f)
         elif fmt == "jsonl.zst":
-            write_jsonl_zst(iter_lines(con, filters), out)
+            write_jsonl_zst(iter_lines(store, filters), out)
         else:
-            write_csv(iter_records(con, filters), out)
+            write_csv(iter_records(store, filters), out)
         return str(out)
-    finally:
-        con.close()
 
 
 def execute(args: argparse.Namespace) -> int:
     from ..mirror.store import StoreError
-    from ..report.records import ReportFilters, findings_path
+    from ..report.records import findings_path, parse_filters
 
     try:
-        filters = ReportFilters.parse(args.project, args.platform, args.status, args.since)
+        filters = parse_filters(args.project, args.platform, args.status, args.since)
     except ValueError as e:
         eprint(f"wheelscan report: {e}")
         return 2

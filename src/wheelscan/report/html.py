@@ -5,26 +5,18 @@ stays well under 5 MB; the full data is in the jsonl export."""
 from __future__ import annotations
 
 import math
-import sqlite3
 from html import escape
 from typing import TYPE_CHECKING
 
 from ..rules.tags import policy_order
 from ..rules.verdict import FINDING_MEANINGS, FINDINGS, STATUS_MEANINGS, STATUSES
 from .demangle import humanize, short
-from .records import (
-    ALL,
-    MirrorFindings,
-    ReportFilters,
-    Summary,
-    iter_rows,
-    mirror_findings,
-    reasons_of,
-    summarise,
-)
+from .records import ALL, Summary, basename, project_name, reasons_of, summarise
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from ..mirror.store import MirrorFindings, StoreReader, WheelFilter
 
 __all__ = ["render_html", "write_html"]
 
@@ -233,16 +225,9 @@ def _detail(detail: object) -> str:
     return _e(raw) if shown == raw else f'<span title="{_e(raw)}">{_e(shown)}</span>'
 
 
-def _violation_rows(
-    con: sqlite3.Connection, filters: ReportFilters, limit: int, project: str | None = None
-) -> list[str]:
-    extra = "AND w.status = 'mislabelled'"
-    params: tuple[object, ...] = ()
-    if project is not None:
-        extra += " AND w.project = ?"
-        params = (project,)
+def _violation_rows(store: StoreReader, filters: WheelFilter, limit: int) -> list[str]:
     out: list[str] = []
-    for row in iter_rows(con, filters, extra, params):
+    for row in store.wheels(filters, status="mislabelled"):
         if len(out) >= limit:
             break
         v = row.verdict or {}
@@ -267,15 +252,15 @@ def _violation_rows(
 
 
 def render_html(
-    con: sqlite3.Connection,
-    filters: ReportFilters = ALL,
+    store: StoreReader,
+    filters: WheelFilter = ALL,
     *,
     source: str = "",
     summary: Summary | None = None,
     mf: MirrorFindings | None = None,
 ) -> str:
-    s = summary or summarise(con, filters)
-    mf = mf or mirror_findings(con, filters, 50)
+    s = summary or summarise(store, filters)
+    mf = mf or store.mirror_findings(filters, 50)
     h: list[str] = []
     a = h.append
     a(
@@ -339,7 +324,7 @@ def render_html(
     a("</section>")
 
     n_mis = s.status["mislabelled"]
-    rows = _violation_rows(con, filters, TABLE_ROWS)
+    rows = _violation_rows(store, filters, TABLE_ROWS)
     a(
         f'<section id="violations"><h2>Mislabelled wheels ({len(rows)} of {n_mis} shown)</h2>'
         '<input type="search" placeholder="filter: project, tag, symbol..." '
@@ -369,7 +354,7 @@ def render_html(
             "mislabelled</h3><ul>"
         )
         listed = 0
-        for row in iter_rows(con, filters, "AND w.status = 'mislabelled' AND w.project = ?", (p,)):
+        for row in store.wheels(filters, status="mislabelled", project=p):
             v = row.verdict or {}
             a(
                 f"<li><code>{_e(row.filename)}</code>: "
@@ -398,7 +383,9 @@ def render_html(
         "<th>examples (project, wheel, bytes)</th></tr></thead><tbody>"
     )
     for c in mf.conflicts:
-        ex = "".join(f"<li>{_e(p)}: <code>{_e(f)}</code> ({z})</li>" for p, f, z in c.examples)
+        ex = "".join(
+            f"<li>{_e(project_name(p))}: <code>{_e(f)}</code> ({z})</li>" for p, f, z in c.examples
+        )
         a(
             f'<tr><td><code>{_e(c.soname)}</code></td><td class="n">{c.variants}</td>'
             f'<td class="n">{c.projects}</td><td class="n">{c.wheels}</td>'
@@ -419,9 +406,9 @@ def render_html(
     )
     for d in mf.duplicates:
         a(
-            f'<tr><td><code>{_e(d.basename)}</code></td><td class="n">{d.size}</td>'
+            f'<tr><td><code>{_e(basename(d.member))}</code></td><td class="n">{d.size}</td>'
             f'<td class="n">{d.wheels}</td><td class="n">{d.projects}</td>'
-            f"<td>{_e(', '.join(d.examples))}</td></tr>"
+            f"<td>{_e(', '.join(project_name(p) for p in d.examples))}</td></tr>"
         )
     a("</tbody></table></div></section>")
     h.append(_legend())
@@ -430,7 +417,7 @@ def render_html(
 
 
 def write_html(
-    con: sqlite3.Connection, filters: ReportFilters, out: Path, *, source: str = ""
+    store: StoreReader, filters: WheelFilter, out: Path, *, source: str = ""
 ) -> None:
-    text = render_html(con, filters, source=source)
+    text = render_html(store, filters, source=source)
     out.write_text(text, encoding="utf-8")

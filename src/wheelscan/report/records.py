@@ -1,11 +1,10 @@
 """Batch reports over a scan store: totals, tag matrices, reasons, offenders, exports.
 
-Everything here reads the SQLite store written by ``wheelscan scan`` (``docs/store-schema.md``)
-and never a wheel. Rows are streamed once through :class:`Summary`; the memory it keeps grows
-with the number of distinct tags, reasons and projects, not with the number of wheels. The
-mirror-wide findings (one soname vendored with different contents, duplicate binaries) come
-from one ``json_each`` walk over the stored facts into an on-disk temporary table that SQLite
-groups, and the per-project sections and the violations table are bounded top-N queries.
+Everything here formats what the store's reader (:class:`~wheelscan.mirror.store.StoreReader`)
+hands out, and never opens a wheel. Rows are streamed once through :class:`Summary`; the memory
+it keeps grows with the number of distinct tags, reasons and projects, not with the number of
+wheels. The mirror-wide findings (one soname vendored with different contents, duplicate
+binaries) are the reader's, grouped inside the store.
 
 Exports (``csv``, ``jsonl``, ``jsonl.zst``) carry one record per wheel: the ``check --format
 json`` object plus where the wheel is and what the index said about it
@@ -15,11 +14,9 @@ json`` object plus where the wheel is and what the index said about it
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import re
-import sqlite3
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -28,9 +25,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
-from ..mirror.refs import WheelRef
-from ..mirror.sources import Filters, parse_since
-from ..mirror.store import STORE_SCHEMA_VERSION, StoreError
+from ..mirror.sources import parse_since
+from ..mirror.store import MirrorFindings, StoreReader, WheelFilter
 from ..rules.tags import claim_key, policy_order
 from ..rules.verdict import STATUSES
 from ..safe_text import SafeText, csv_cell
@@ -39,19 +35,22 @@ from .demangle import short
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    from ..mirror.store import WheelRow
+
 __all__ = [
     "ALL",
     "FORMATS",
     "REPORT_SCHEMA_VERSION",
     "Reason",
-    "ReportFilters",
     "Summary",
     "causes_of",
     "iter_lines",
     "iter_records",
-    "open_store",
+    "parse_filters",
+    "project_name",
     "reason_line",
     "reasons_of",
+    "record_of",
     "summarise",
     "summarise_all",
     "write_csv",
@@ -64,199 +63,87 @@ FORMATS = ("text", "csv", "jsonl", "jsonl.zst", "html")
 
 _YEAR = re.compile(r"^(\d{4})-")
 
-_COLUMNS = "id, location, filename, project, upload_time, yanked, status, error, verdict, mtime"
 
-
-@dataclass(frozen=True)
-class ReportFilters:
-    """Which stored wheels a report covers (the scan's filters plus the status)."""
-
-    projects: frozenset[str] = frozenset()
-    platforms: tuple[str, ...] = ()
-    statuses: frozenset[str] = frozenset()
-    since: float | None = None
-
-    @classmethod
-    def parse(
-        cls,
-        projects: Iterable[str] = (),
-        platforms: Iterable[str] = (),
-        statuses: Iterable[str] = (),
-        since: str | None = None,
-    ) -> ReportFilters:
-        bad = sorted(set(statuses) - set(STATUSES))
-        if bad:
-            msg = f"--status {', '.join(bad)}: expected one of {', '.join(STATUSES)}"
-            raise ValueError(msg)
-        return cls(
-            frozenset(str(canonicalize_name(p)) for p in projects),
-            tuple(platforms),
-            frozenset(statuses),
-            None if since is None else parse_since(since),
-        )
-
-    @property
-    def active(self) -> bool:
-        return bool(self.projects or self.platforms or self.statuses or self.since is not None)
-
-    def where(self) -> tuple[str, list[object]]:
-        """A SQL condition on ``wheels`` (alias ``w``) and its parameters."""
-        conds = ["1"]
-        params: list[object] = []
-        if self.projects:
-            conds.append(f"w.project IN ({','.join('?' * len(self.projects))})")
-            params += sorted(self.projects)
-        if self.statuses:
-            conds.append(f"w.status IN ({','.join('?' * len(self.statuses))})")
-            params += sorted(self.statuses)
-        if self.platforms or self.since is not None:
-            conds.append("ws_keep(w.filename, w.upload_time, w.mtime)")
-        return " AND ".join(conds), params
-
-    def install(self, con: sqlite3.Connection) -> None:
-        """Register ``ws_keep`` (platform globs and --since, as ``wheelscan scan`` applies them)."""
-        f = Filters(platforms=self.platforms, since=self.since)
-
-        def keep(filename: str, upload: str | None, mtime: float | None) -> int:
-            ref = WheelRef(location="", filename=filename, upload_time=upload, mtime=mtime)
-            return int(f.accepts(ref))
-
-        con.create_function("ws_keep", 3, keep, deterministic=True)
+def parse_filters(
+    projects: Iterable[str] = (),
+    platforms: Iterable[str] = (),
+    statuses: Iterable[str] = (),
+    since: str | None = None,
+) -> WheelFilter:
+    """Which stored wheels a report covers, from ``--project``, ``--platform``, ``--status``
+    and ``--since``; ValueError naming the flag when one is wrong."""
+    bad = sorted(set(statuses) - set(STATUSES))
+    if bad:
+        msg = f"--status {', '.join(bad)}: expected one of {', '.join(STATUSES)}"
+        raise ValueError(msg)
+    return WheelFilter(
+        frozenset(str(canonicalize_name(p)) for p in projects),
+        tuple(platforms),
+        frozenset(statuses),
+        None if since is None else parse_since(since),
+    )
 
 
 #: the default: every stored wheel
-ALL = ReportFilters()
-
-
-def open_store(path: str | Path) -> sqlite3.Connection:
-    """A read-only connection to a scan store; StoreError if it is not one we understand."""
-    p = Path(path)
-    if not p.is_file():
-        msg = f"{p}: no such scan store (run `wheelscan scan --db {p} SOURCE` first)"
-        raise StoreError(msg)
-    try:
-        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=60.0)
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
-    except sqlite3.DatabaseError as e:
-        msg = f"{p}: not a wheelscan store ({e})"
-        raise StoreError(msg) from e
-    if "wheels" not in tables or "meta" not in tables:
-        con.close()
-        msg = f"{p}: not a wheelscan store (no wheels/meta tables)"
-        raise StoreError(msg)
-    row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    if row is None or int(row[0]) > STORE_SCHEMA_VERSION:
-        con.close()
-        msg = f"{p}: store schema {row and row[0]} is not one this wheelscan reads"
-        raise StoreError(msg)
-    con.execute("PRAGMA temp_store=FILE")
-    return con
+ALL = WheelFilter()
 
 
 # ---------------------------------------------------------------------------------------------
 # Per-wheel records (the export format).
 
 
-@dataclass
-class Row:
-    id: int
-    location: str
-    filename: str
-    project: str | None
-    upload_time: str | None
-    yanked: bool | None
-    status: str
-    error: str | None
-    verdict: dict[str, Any] | None
-    mtime: float | None = None  # the file's, as the source listed it
-
-    def record(self) -> dict[str, Any]:
-        """The export record: the verdict object plus location, upload time and yanked."""
-        v = self.verdict
-        if v is None:  # the worker died, timed out, or no policy ran: same keys, empty
-            v = {
-                "schema_version": 1, "wheel": self.filename, "path": self.location,
-                "status": self.status, "error": self.error, "claims": [], "per_claim": [],
-                "minimal_tag": None, "minimal_tags": {}, "required_glibc": None,
-                "findings": [], "policy": {}, "exclude": [], "strict": False, "engine": None,
-            }  # fmt: skip
-        rec = dict(v)
-        # the store's status/error win: a wheel the worker could not finish has no verdict
-        rec["status"] = self.status
-        rec["error"] = self.error if self.error is not None else v.get("error")
-        rec["report_schema"] = REPORT_SCHEMA_VERSION
-        rec["project"] = self.project
-        rec["location"] = self.location
-        rec["upload_time"] = self.upload_time
-        rec["yanked"] = self.yanked
-        return rec
+def record_of(row: WheelRow) -> dict[str, Any]:
+    """The export record: the verdict object plus location, upload time and yanked."""
+    v = row.verdict
+    if v is None:  # the worker died, timed out, or no policy ran: same keys, empty
+        v = {
+            "schema_version": 1, "wheel": row.filename, "path": row.location,
+            "status": row.status, "error": row.error, "claims": [], "per_claim": [],
+            "minimal_tag": None, "minimal_tags": {}, "required_glibc": None,
+            "findings": [], "policy": {}, "exclude": [], "strict": False, "engine": None,
+        }  # fmt: skip
+    rec = dict(v)
+    # the store's status/error win: a wheel the worker could not finish has no verdict
+    rec["status"] = row.status
+    rec["error"] = row.error if row.error is not None else v.get("error")
+    rec["report_schema"] = REPORT_SCHEMA_VERSION
+    rec["project"] = row.project
+    rec["location"] = row.location
+    rec["upload_time"] = row.upload_time
+    rec["yanked"] = row.yanked
+    return rec
 
 
-def iter_rows(
-    con: sqlite3.Connection,
-    filters: ReportFilters = ALL,
-    extra: str = "",
-    extra_params: tuple[object, ...] = (),
-) -> Iterator[Row]:
-    """Stored wheels in id order, verdicts decoded one at a time; ``extra`` is more SQL
-    condition (``AND ...``) with ``extra_params`` for its placeholders."""
-    filters.install(con)
-    cond, params = filters.where()
-    sql = f"SELECT {_COLUMNS} FROM wheels w WHERE {cond} {extra} ORDER BY w.id"
-    for i, loc, fn, proj, up, yk, st, err, vj, mt in con.execute(sql, [*params, *extra_params]):
-        yanked = None if yk is None else bool(yk)
-        yield Row(i, loc, fn, proj, up, yanked, st, err, _stored_verdict(vj),
-                  mt if isinstance(mt, (int, float)) else None)  # fmt: skip
+def iter_records(store: StoreReader, filters: WheelFilter = ALL) -> Iterator[dict[str, Any]]:
+    for row in store.wheels(filters):
+        yield record_of(row)
 
 
-def _stored_verdict(text: str | None) -> dict[str, Any] | None:
-    """A stored verdict's JSON object, or None when absent or not a JSON object."""
-    if not text:
-        return None
-    try:
-        verdict = json.loads(text)
-    except ValueError:
-        return None
-    return verdict if isinstance(verdict, dict) else None
-
-
-def iter_records(con: sqlite3.Connection, filters: ReportFilters = ALL) -> Iterator[dict[str, Any]]:
-    for row in iter_rows(con, filters):
-        yield row.record()
-
-
-def iter_lines(con: sqlite3.Connection, filters: ReportFilters = ALL) -> Iterator[str]:
-    """The export records as JSON Lines text, in id order.
+def iter_lines(store: StoreReader, filters: WheelFilter = ALL) -> Iterator[str]:
+    """The export records as JSON Lines text, in store order.
 
     The stored verdict JSON is the record minus the report's keys, so those are appended to its
-    text instead of decoding and re-encoding it; a row whose stored status or error
-    the verdict does not carry (the worker died, no policy ran) goes through :meth:`Row.record`.
+    text instead of decoding and re-encoding it; a row whose stored status or error the verdict
+    does not carry (the worker died, no policy ran) goes through :func:`record_of`.
     """
-    filters.install(con)
-    cond, params = filters.where()
-    sql = (
-        "SELECT w.id, w.location, w.filename, w.project, w.upload_time, w.yanked, w.status,"
-        f" w.error, w.verdict FROM wheels w WHERE {cond} ORDER BY w.id"
-    )
     dumps = json.dumps
-    for i, loc, fn, proj, up, yk, st, err, vj in con.execute(sql, params):
-        yanked = None if yk is None else bool(yk)
+    for w in store.wheels_json(filters):
+        vj, st = w.verdict_json, w.status
         if (
             vj
-            and err is None
+            and w.error is None
             and vj.endswith("}")
             and "\n" not in vj
             and (f'"status": "{st}"' in vj or f'"status":"{st}"' in vj)
         ):
             tail = dumps(
-                {"report_schema": REPORT_SCHEMA_VERSION, "project": proj, "location": loc,
-                 "upload_time": up, "yanked": yanked},
+                {"report_schema": REPORT_SCHEMA_VERSION, "project": w.project,
+                 "location": w.location, "upload_time": w.upload_time, "yanked": w.yanked},
                 separators=(",", ":"),
             )  # fmt: skip
             yield f"{vj[:-1]},{tail[1:]}\n"
             continue
-        row = Row(i, loc, fn, proj, up, yanked, st, err, _stored_verdict(vj))
-        yield dumps(row.record(), separators=(",", ":")) + "\n"
+        yield dumps(record_of(w.decoded()), separators=(",", ":")) + "\n"
 
 
 def write_jsonl(lines: Iterable[str], out: IO[str]) -> int:
@@ -364,8 +251,18 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
 # Aggregation.
 
 
-#: how the reports name the project of a wheel whose filename gave none (the store's NULL)
+#: how the reports name the project of a wheel whose filename gave none
 UNPARSEABLE = "(unparseable name)"
+
+
+def project_name(project: str | None) -> str:
+    """A project as the reports name it (:data:`UNPARSEABLE` for a wheel whose name gave none)."""
+    return UNPARSEABLE if project is None else project
+
+
+def basename(member: str) -> str:
+    """A member path's last component, as the reports name a binary."""
+    return member.rsplit("/", 1)[-1]
 
 
 def causes_of(verdict: dict[str, Any]) -> dict[str, list[str]]:
@@ -492,7 +389,7 @@ class Summary:
     yanked_mislabelled: int = 0
     kinds: Counter[str] = field(default_factory=Counter)  # violation kind -> wheels
 
-    def add(self, row: Row) -> None:
+    def add(self, row: WheelRow) -> None:
         self.total += 1
         st = row.status
         self.status[st] += 1
@@ -582,258 +479,35 @@ class Summary:
         return items[:n]
 
 
-def summarise(con: sqlite3.Connection, filters: ReportFilters = ALL) -> Summary:
+def summarise(store: StoreReader, filters: WheelFilter = ALL) -> Summary:
     s = Summary()
-    for row in iter_rows(con, filters):
+    for row in store.wheels(filters):
         s.add(row)
     return s
 
 
-# ---------------------------------------------------------------------------------------------
-# Mirror-wide findings: grouped inside SQLite over the stored facts.
-
-
-@dataclass
-class VendoredConflict:
-    soname: str
-    variants: int  # distinct contents
-    projects: int
-    wheels: int
-    examples: list[tuple[str, str, int]]  # (project, wheel, size) one per variant, capped
-
-
-@dataclass
-class DuplicateBinary:
-    basename: str
-    size: int
-    wheels: int
-    projects: int
-    examples: list[str]  # project names, capped
-
-
-_MEMBER_KEY = re.compile(r'^\{"member":"((?:[^"\\]|\\.)*)",?')
-_SONAME = re.compile(r'"soname":"((?:[^"\\]|\\.)*)"')
-
-
-def _elf_identity(elf_text: str, size: object, crc: object) -> str:
-    """What the report treats as a binary's content identity: the central directory's CRC-32
-    and size when the facts carry a CRC, else the size and every stored ELF fact (minus the
-    member path): equal sizes and equal parsed dynamic sections, a near-certain proxy.
-    ``elf_text`` is SQLite's minified JSON of one ElfFacts (keys in dataclass order)."""
-    if crc is not None:
-        return f"crc:{size}:{crc}"
-    body = _MEMBER_KEY.sub("{", elf_text, count=1)
-    return f"facts:{size}:" + hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
-
-
-def _json_rows(
-    con: sqlite3.Connection, path: str, filters: ReportFilters, what: str = "e.value"
-) -> Iterator[tuple[Any, ...]]:
-    """(wheel id, project, filename, *what) of each element ``e`` of facts' ``path`` array,
-    by wheel id. Facts the store holds are the scanner's own JSON; should one be malformed the
-    walk restarts from where it stopped, skipping rows that are not valid JSON."""
-    cond, params = filters.where()
-    done = -1  # wheels with id <= done were walked completely
-    guard = ""
-    while True:
-        sql = (
-            f"SELECT w.id, w.project, w.filename, {what} FROM wheels w, "
-            f"json_each(w.facts, '{path}') e WHERE w.facts IS NOT NULL AND w.id > ? {guard} "
-            f"AND {cond} ORDER BY w.id"
-        )
-        try:
-            # json_each parses a wheel's whole facts before its first row: a malformed one
-            # fails before yielding anything, and every wheel seen before it is complete
-            for row in con.execute(sql, [done, *params]):
-                yield row
-                done = row[0]
-            return
-        except sqlite3.OperationalError:
-            if guard:
-                raise
-            guard = "AND json_valid(w.facts)"
-
-
-def _elf_table(con: sqlite3.Connection, filters: ReportFilters) -> str:
-    """A temp table (on disk: ``temp_store=FILE``) of every stored ELF member with its identity,
-    filled from one streaming walk; the grouping queries run over it."""
-    filters.install(con)
-    con.execute("DROP TABLE IF EXISTS temp.ws_elfs")
-    con.execute(
-        "CREATE TEMP TABLE ws_elfs (id INTEGER, project TEXT, filename TEXT, member TEXT,"
-        " soname TEXT, size INTEGER, ident TEXT)"
-    )
-    loads = json.loads
-    members = _json_rows(
-        con, "$.members", filters,
-        "json_extract(e.value, '$.member'), json_extract(e.value, '$.size'),"
-        " json_extract(e.value, '$.crc32')",
-    )  # fmt: skip
-    pending: dict[str, tuple[object, object]] = {}
-    cur_id = -1
-    nxt = next(members, None)
-    batch: list[tuple[object, ...]] = []
-    for wid, project, filename, elf_text in _json_rows(con, "$.elfs", filters):
-        if wid != cur_id:
-            cur_id = wid
-            pending = {}
-            while nxt is not None and nxt[0] <= wid:
-                if nxt[0] == wid:
-                    pending[str(nxt[3])] = (nxt[4], nxt[5])
-                nxt = next(members, None)
-        mm = _MEMBER_KEY.match(elf_text)
-        if mm is None:
-            continue  # not an ElfFacts object
-        member = mm.group(1)
-        sm = _SONAME.search(elf_text)
-        soname = sm.group(1) if sm else None
-        try:
-            if "\\" in member:
-                member = loads(f'"{member}"')
-            if soname and "\\" in soname:
-                soname = loads(f'"{soname}"')
-        except ValueError:
-            continue
-        size, crc = pending.get(member, (None, None))
-        ident = _elf_identity(elf_text, size, crc)
-        batch.append((wid, project, filename, member, soname, size, ident))
-        if len(batch) >= 5000:
-            con.executemany("INSERT INTO ws_elfs VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
-            batch.clear()
-    if batch:
-        con.executemany("INSERT INTO ws_elfs VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
-    con.execute("CREATE INDEX temp.ws_elfs_soname ON ws_elfs (soname)")
-    con.execute("CREATE INDEX temp.ws_elfs_ident ON ws_elfs (ident)")
-    return "temp.ws_elfs"
-
-
-def vendored_conflicts(
-    con: sqlite3.Connection,
-    filters: ReportFilters = ALL,
-    top: int = 50,
-    table: str | None = None,
-) -> tuple[int, list[VendoredConflict]]:
-    """Sonames of bundled libraries (ELF with a DT_SONAME that is not a Python extension)
-    shipped by two or more projects with two or more distinct contents; (how many, top-N)."""
-    t = table or _elf_table(con, filters)
-    base = f"""
-      SELECT soname, count(DISTINCT ident) AS variants, count(DISTINCT project) AS projects,
-             count(DISTINCT id) AS wheels
-        FROM {t}
-       WHERE soname IS NOT NULL AND member NOT LIKE '%.cpython-%' AND member NOT LIKE '%.abi3.so'
-       GROUP BY soname
-      HAVING variants > 1 AND projects > 1
-    """
-    total = int(con.execute(f"SELECT count(*) FROM ({base})").fetchone()[0])
-    out = []
-    for soname, variants, projects, wheels in con.execute(
-        f"{base} ORDER BY projects DESC, variants DESC, soname LIMIT ?", (top,)
-    ).fetchall():
-        ex = con.execute(
-            f"SELECT project, min(filename), size FROM {t} WHERE soname = ? "
-            "GROUP BY ident ORDER BY project LIMIT 8",
-            (soname,),
-        ).fetchall()
-        out.append(
-            VendoredConflict(
-                soname,
-                variants,
-                projects,
-                wheels,
-                [(UNPARSEABLE if p is None else str(p), str(f), int(z or 0)) for p, f, z in ex],
-            )
-        )
-    return total, out
-
-
-def duplicate_binaries(
-    con: sqlite3.Connection,
-    filters: ReportFilters = ALL,
-    top: int = 50,
-    table: str | None = None,
-) -> tuple[int, list[DuplicateBinary]]:
-    """Binaries with the same identity in wheels of two or more projects; (how many, top-N)."""
-    t = table or _elf_table(con, filters)
-    base = f"""
-      SELECT ident, count(DISTINCT id) AS wheels, count(DISTINCT project) AS projects,
-             min(member) AS member, max(size) AS size
-        FROM {t} GROUP BY ident HAVING projects > 1
-    """
-    total = int(con.execute(f"SELECT count(*) FROM ({base})").fetchone()[0])
-    out = []
-    for ident, wheels, projects, member, size in con.execute(
-        f"{base} ORDER BY projects DESC, wheels DESC, member LIMIT ?", (top,)
-    ).fetchall():
-        # str(None) listed a project named "None" for wheels whose name gave no project
-        ex = [UNPARSEABLE if r[0] is None else str(r[0]) for r in con.execute(
-            f"SELECT DISTINCT project FROM {t} WHERE ident = ? ORDER BY project LIMIT 8", (ident,)
-        )]  # fmt: skip
-        base_name = str(member).rsplit("/", 1)[-1]
-        out.append(DuplicateBinary(base_name, int(size or 0), int(wheels), int(projects), ex))
-    return total, out
-
-
-@dataclass
-class MirrorFindings:
-    conflicts_total: int
-    conflicts: list[VendoredConflict]
-    duplicates_total: int
-    duplicates: list[DuplicateBinary]
-    identity: str  # "crc32" or "facts" (what the store let us compare)
-    #: binaries found in two or more wheels (any projects), the copies beyond the first of
-    #: each, and the bytes those extra copies hold
-    repeated: tuple[int, int, int] = (0, 0, 0)
-
-
-def mirror_findings(
-    con: sqlite3.Connection, filters: ReportFilters = ALL, top: int = 50
-) -> MirrorFindings:
-    t = _elf_table(con, filters)
-    ct, c = vendored_conflicts(con, filters, top, t)
-    dt, d = duplicate_binaries(con, filters, top, t)
-    has_crc = con.execute(f"SELECT 1 FROM {t} WHERE ident LIKE 'crc:%' LIMIT 1").fetchone()
-    rep = con.execute(
-        "SELECT count(*), coalesce(sum(n - 1), 0), coalesce(sum((n - 1) * coalesce(sz, 0)), 0)"
-        f" FROM (SELECT count(DISTINCT id) AS n, max(size) AS sz FROM {t} GROUP BY ident)"
-        " WHERE n > 1"
-    ).fetchone()
-    return MirrorFindings(
-        ct, c, dt, d, "crc32" if has_crc else "facts", (int(rep[0]), int(rep[1]), int(rep[2]))
-    )
-
-
-def _mirror_findings_of(db: str, filters: ReportFilters, top: int) -> MirrorFindings:
-    con = open_store(db)
-    try:
-        return mirror_findings(con, filters, top)
-    finally:
-        con.close()
+def _mirror_findings_of(db: str, filters: WheelFilter, top: int) -> MirrorFindings:
+    with StoreReader(db) as store:
+        return store.mirror_findings(filters, top)
 
 
 def summarise_all(
-    db: str, filters: ReportFilters = ALL, top: int = 50
+    db: str, filters: WheelFilter = ALL, top: int = 50
 ) -> tuple[Summary, MirrorFindings]:
     """The summary and the mirror-wide findings of the store at ``db``. They read different
-    columns in independent passes, so with two or more cores the mirror-wide pass runs in a
-    second process (its own read-only connection) while this one summarises."""
-    if (os.cpu_count() or 1) < 2:
-        con = open_store(db)
-        try:
-            return summarise(con, filters), mirror_findings(con, filters, top)
-        finally:
-            con.close()
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    parts of the store in independent passes, so with two or more cores the mirror-wide pass
+    runs in a second process (its own reader) while this one summarises."""
+    with StoreReader(db) as store:
+        if (os.cpu_count() or 1) < 2:
+            return summarise(store, filters), store.mirror_findings(filters, top)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    con = open_store(db)
-    ctx = multiprocessing.get_context("spawn")
-    try:
+        ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
             fut = pool.submit(_mirror_findings_of, db, filters, top)
-            summary = summarise(con, filters)
+            summary = summarise(store, filters)
             return summary, fut.result()
-    finally:
-        con.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -924,6 +598,6 @@ def write_text(
         sw.write(f"  {mf.duplicates_total} binar{'ies' if mf.duplicates_total != 1 else 'y'}\n")
         for d in mf.duplicates[:top]:
             sw.write(
-                f"  {d.basename} ({d.size} bytes): {d.wheels} wheels in {d.projects} "
-                f"projects ({', '.join(d.examples)})\n"
+                f"  {basename(d.member)} ({d.size} bytes): {d.wheels} wheels in {d.projects} "
+                f"projects ({', '.join(project_name(p) for p in d.examples)})\n"
             )

@@ -1,4 +1,4 @@
-"""The result store: one SQLite database (WAL) holding facts and verdicts, resumable.
+"""The writer side of the store: one SQLite database (WAL) holding facts and verdicts, resumable.
 
 The schema is documented in ``docs/store-schema.md`` and versioned by :data:`STORE_SCHEMA_VERSION`
 (kept in ``meta``). A wheel's identity is its ``location``; a re-run skips a wheel whose size,
@@ -14,69 +14,19 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..facts import FACTS_SCHEMA_VERSION, ElfFacts
+from ...facts import FACTS_SCHEMA_VERSION
+from .schema import SCHEMA, STORE_SCHEMA_VERSION, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from .refs import WheelRef
+    from ..refs import WheelRef
 
-__all__ = [
-    "MIN_CACHED",
-    "STORE_SCHEMA_VERSION",
-    "Outcome",
-    "SharedMemberCache",
-    "Store",
-    "StoreBusy",
-    "StoreError",
-    "cache_key",
-]
-
-STORE_SCHEMA_VERSION = 1
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS wheels (
-    id             INTEGER PRIMARY KEY,
-    location       TEXT NOT NULL UNIQUE,
-    filename       TEXT NOT NULL,
-    project        TEXT,
-    size           INTEGER,
-    mtime          REAL,
-    content_hash   TEXT,
-    upload_time    TEXT,
-    yanked         INTEGER,
-    status         TEXT NOT NULL,
-    error          TEXT,
-    facts_schema   INTEGER,
-    facts          TEXT,
-    verdict        TEXT,
-    policy_version TEXT,
-    engine         TEXT,
-    scanned_at     REAL NOT NULL,
-    judged_at      REAL,
-    scan_seconds   REAL,
-    inflated       INTEGER
-);
-CREATE INDEX IF NOT EXISTS wheels_status ON wheels (status);
-CREATE INDEX IF NOT EXISTS wheels_project ON wheels (project);
-CREATE TABLE IF NOT EXISTS members (
-    key          TEXT PRIMARY KEY,
-    facts_schema INTEGER NOT NULL,
-    facts        TEXT NOT NULL,
-    created_at   REAL NOT NULL
-);
-"""
+__all__ = ["Outcome", "Store", "StoreBusy", "connect"]
 
 _UPSERT = """
 INSERT INTO wheels (location, filename, project, size, mtime, content_hash, upload_time, yanked,
@@ -93,10 +43,6 @@ ON CONFLICT (location) DO UPDATE SET
     judged_at = excluded.judged_at, scan_seconds = excluded.scan_seconds,
     inflated = excluded.inflated
 """
-
-
-class StoreError(RuntimeError):
-    """The database cannot be used (newer schema, not a wheelscan store)."""
 
 
 class StoreBusy(StoreError):
@@ -193,7 +139,7 @@ class Store:
             if "wheels" in tables and "meta" not in tables:
                 msg = f"{self.path}: has a 'wheels' table but is not a wheelscan store"
                 raise StoreError(msg)
-            for stmt in _SCHEMA.split(";"):
+            for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     con.execute(stmt)
             row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
@@ -368,111 +314,3 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# -- the member cache ------------------------------------------------------------------------
-
-#: Members compressed smaller than this are not cached: re-inflating them costs less than a
-#: store lookup plus sending and storing their facts (measured on benchmarks/make_mirror.py).
-MIN_CACHED = 32 << 10
-
-
-def cache_key(key: object) -> str:
-    """(method, compressed_size, size, blake2b-16 hex of the compressed bytes) as text."""
-    if isinstance(key, tuple) and len(key) == 4:
-        method, csize, size, digest = key
-        return f"{int(method)}:{int(csize)}:{int(size)}:{digest}"
-    msg = f"member cache key must be (method, compressed_size, size, digest), got {key!r}"
-    raise ValueError(msg)
-
-
-class SharedMemberCache:
-    """ELF facts by the digest of the member's compressed bytes: an LRU backed by the store.
-
-    Reads go to the SQLite ``members`` table on an LRU miss (so facts found by an earlier run
-    or another worker are reused); new entries are *not* written here but collected with
-    :meth:`drain` and sent to the single writer with the wheel's outcome. Thread-safe (a Dask
-    worker runs several threads over one cache).
-    """
-
-    def __init__(
-        self, db_path: str | None = None, capacity: int = 4096, min_size: int = MIN_CACHED
-    ) -> None:
-        self.db_path = db_path
-        self.capacity = capacity
-        self.min_size = min_size
-        self._lru: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self.hits = 0
-        self.misses = 0
-
-    def _db(self) -> sqlite3.Connection | None:
-        if not self.db_path:
-            return None
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None and os.path.exists(self.db_path):
-            try:
-                con = sqlite3.connect(self.db_path, timeout=5.0, check_same_thread=False)
-            except sqlite3.Error:
-                self.db_path = None
-                return None
-            self._local.con = con
-        return con
-
-    def _new(self) -> list[tuple[str, str]]:
-        new: list[tuple[str, str]] | None = getattr(self._local, "new", None)
-        if new is None:
-            new = self._local.new = []
-        return new
-
-    def get(self, key: object) -> ElfFacts | None:
-        k = cache_key(key)
-        if self._small(key):
-            return None
-        with self._lock:
-            text = self._lru.get(k)
-            if text is not None:
-                self._lru.move_to_end(k)
-        if text is None:
-            con = self._db()
-            if con is not None:
-                try:
-                    row = con.execute(
-                        "SELECT facts FROM members WHERE key = ? AND facts_schema = ?",
-                        (k, FACTS_SCHEMA_VERSION),
-                    ).fetchone()
-                except sqlite3.Error:
-                    row = None
-                if row is not None:
-                    text = str(row[0])
-                    self._remember(k, text)
-        if text is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return ElfFacts.from_json(text)
-
-    def put(self, key: object, facts: ElfFacts) -> None:
-        k = cache_key(key)
-        if self._small(key):
-            return
-        text = facts.to_json()
-        self._remember(k, text)
-        self._new().append((k, text))
-
-    def _small(self, key: object) -> bool:
-        return int(key[1]) < self.min_size  # type: ignore[index]
-
-    def _remember(self, k: str, text: str) -> None:
-        with self._lock:
-            self._lru[k] = text
-            self._lru.move_to_end(k)
-            while len(self._lru) > self.capacity:
-                self._lru.popitem(last=False)
-
-    def drain(self) -> list[tuple[str, str]]:
-        new = self._new()
-        out = list(new)
-        new.clear()
-        return out
