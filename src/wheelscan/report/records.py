@@ -59,7 +59,8 @@ __all__ = [
     "write_text",
 ]
 
-REPORT_SCHEMA_VERSION = 1
+#: 2: records carry the verdict's ``abi3`` object (verdict schema 2)
+REPORT_SCHEMA_VERSION = 2
 FORMATS = ("text", "csv", "jsonl", "jsonl.zst", "html")
 
 _YEAR = re.compile(r"^(\d{4})-")
