@@ -343,3 +343,38 @@ def test_generator_reads_the_toml(tmp_path: Path) -> None:
         gen.build(TOML + b"[feature_macro.NEW_ONE]\n    doc = 'x'\n", "u")
     with pytest.raises(ValueError, match="unknown item kinds"):
         gen.build(TOML + b"[gadget.Py_X]\n    added = '3.2'\n", "u")
+
+
+# The difference classes of benchmarks/ABI3_DIFFERENCES.md that the fixtures above do not
+# already show (lowest-python-tag, weak-reference and platform-conditional are shown there).
+
+
+def test_defined_c_api_names_are_not_imports(tmp_path: Path) -> None:
+    # exported-c-api-name / symtab-only: a module's own Py* helpers, exported or static, are
+    # never bound to the interpreter (psutil exports PyErr_SetFromOSErrnoWithSyscall)
+    src = _source([("PyLong_FromLong", "f")], "own") + (
+        "void *PyErr_SetFromOSErrnoWithSyscall(const char *s) { return (void *)s; }\n"
+        "static void *_PyOwn_Static(void *o) { return o; }\n"
+        "void *wheelscan_static(void *o) { return _PyOwn_Static(o); }\n")
+    so = build_elf(tmp_path, "own.abi3.so", src, nostdlib=True, flags=["-O0"])
+    w = make_wheel(tmp_path, f"own-1.0-{TAG}.whl", {"own.abi3.so": so})
+    for engine in ENGINES:
+        facts = _scan(w, engine)
+        assert facts.elfs[0].python_imports == ["PyLong_FromLong"]
+        v = judge(facts)
+        assert v.status == "ok", v.findings
+    symtab = subprocess.run(["readelf", "-Ws", str(so)], capture_output=True, text=True,
+                            check=True).stdout
+    assert "_PyOwn_Static" in symtab  # the static helper is there, in .symtab only
+
+
+def test_every_elf_member_is_judged_not_only_dot_so_names(tmp_path: Path) -> None:
+    # not-a-.so-name: a shared library the extension loads (libshiboken6.abi3.so.6.12) calls
+    # the C API as the extension does, whatever its file name
+    lib = _module(tmp_path, "libhelper", STABLE_OLD + NEWER)
+    ext = _module(tmp_path, "ext", STABLE_OLD)
+    w = make_wheel(tmp_path, f"lib-1.0-{TAG}.whl",
+                   {"pkg/libhelper.abi3.so.6": lib, "pkg/ext.abi3.so": ext})
+    v = judge(_scan(w, "native"))
+    f = _violations(v)["abi3-version"]
+    assert f.member == "pkg/libhelper.abi3.so.6"
