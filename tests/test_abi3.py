@@ -378,3 +378,32 @@ def test_every_elf_member_is_judged_not_only_dot_so_names(tmp_path: Path) -> Non
     v = judge(_scan(w, "native"))
     f = _violations(v)["abi3-version"]
     assert f.member == "pkg/libhelper.abi3.so.6"
+
+
+def test_reports_count_abi3_claims_and_reasons(built: dict[str, Path], tmp_path: Path) -> None:
+    src = tmp_path / "mirror"
+    src.mkdir()
+    for key in ("old", "newer", "outside", "notabi3"):
+        (src / built[key].name).symlink_to(built[key])
+    db = tmp_path / "s.sqlite"
+    r = _wheelscan("scan", str(src), "--db", str(db), "--quiet", "--jobs", "1")
+    assert r.returncode == 1, r.stderr  # two abi3 claims break
+    text = _wheelscan("report", "--db", str(db)).stdout
+    section = text.split("abi3 claims")[1].split("\n\n")[0]
+    assert "3 abi3 wheels, 2 whose abi3 claim breaks" in section
+    rows = {tuple(line.split()) for line in section.splitlines()[2:]}
+    assert rows == {("claimed", "honest", "wheels"), ("cp39-abi3", "cp39-abi3", "1"),
+                    ("cp39-abi3", "cp311-abi3", "1"), ("cp39-abi3", "none", "1")}
+    assert "abi3: C-API symbols outside the Stable ABI: 3 symbols" in text
+    assert "abi3: Stable ABI symbols of Python 3.10, older python tag: 2 symbols" in text
+    assert "abi3: Stable ABI symbols of Python 3.11, older python tag: 1 symbol" in text
+    only = _wheelscan("report", "--db", str(db), "--project", "newer").stdout
+    assert "1 abi3 wheel, 1 whose abi3 claim breaks" in only
+    assert "outside the Stable ABI" not in only  # the same filters as every section
+    out = tmp_path / "r.html"
+    r = _wheelscan("report", "--db", str(db), "--format", "html", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    html = out.read_text()
+    assert '<h2 id="abi3">abi3 claims</h2>' in html
+    assert "3 judged abi3 wheels, 2 whose claim breaks" in html
+    assert "<td>cp39-abi3</td><td>cp311-abi3</td>" in html
