@@ -40,6 +40,7 @@ from wheelscan.facts import (
     ElfFacts,
     LibraryNeed,
     SymbolGroup,
+    python_api_imports,
     weak_only,
     VersionNeed,
 )
@@ -970,6 +971,10 @@ cdef int _symbols(Ctx* c, Dyn* d, object elf, uint64_t count, dict vneeds) excep
     runtime.sort()
     elf.runtime_export_count = n_runtime
     elf.runtime_exports = runtime[:RUNTIME_EXPORT_CAP]
+    g = <list>groups.get(None)
+    if g is not None:  # the C-API imports: unversioned, uncapped
+        elf.python_imports, elf.python_weak_imports = python_api_imports(
+            <list>g[0], <list>g[2] if g[2] is not None else [])
     elf.imports = _import_groups(groups)
     return ST_OK
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 __all__ = [
     "FACTS_SCHEMA_VERSION",
     "IMPORT_NAME_CAP",
+    "PYTHON_API_PREFIXES",
     "READABLE_FACTS_SCHEMAS",
     "RUNTIME_EXPORT_CAP",
     "UNVERSIONED_NAME_CAP",
@@ -31,15 +32,18 @@ __all__ = [
     "SymbolGroup",
     "VersionNeed",
     "WheelFacts",
+    "python_api_imports",
     "weak_only",
 ]
 
-#: 2: ``SymbolGroup.weak_names``. 3: ``WheelFacts.record`` (``--verify-record``). Older
-#: facts still load (no weak names known, RECORD not verified: judged as before); a scan
-#: re-reads wheels whose stored facts are older.
-FACTS_SCHEMA_VERSION = 3
+#: 2: ``SymbolGroup.weak_names``. 3: ``WheelFacts.record`` (``--verify-record``). 4:
+#: ``ElfFacts.python_imports`` and ``python_weak_imports`` (every C-API import, uncapped).
+#: Older facts still load (no weak names known, RECORD not verified, C-API imports taken from
+#: the capped unversioned group: judged as before); a scan re-reads wheels whose stored facts
+#: are older.
+FACTS_SCHEMA_VERSION = 4
 #: facts schemas :meth:`WheelFacts.from_dict` reads (``rejudge`` judges stored facts of each)
-READABLE_FACTS_SCHEMAS = frozenset({1, 2, 3})
+READABLE_FACTS_SCHEMAS = frozenset({1, 2, 3, 4})
 
 #: Symbol names kept per (library, version) group of versioned imports; the true count is kept.
 IMPORT_NAME_CAP = 64
@@ -72,6 +76,22 @@ RUNTIME_PREFIXES = (
     "__register_frame",
     "__deregister_frame",
 )
+
+
+#: Name prefixes of CPython's C-API symbols (what abi3 judges; ``PyInit_*`` are exports).
+PYTHON_API_PREFIXES = ("Py", "_Py")
+
+
+def python_api_imports(names: list[str], weak: list[str]) -> tuple[list[str], list[str]]:
+    """(the C-API names among an object's unversioned imports, sorted and unique; those of
+    them imported only as weak references), from every such name and every weak one.
+
+    Extension modules do not link libpython: the interpreter provides these symbols, so they
+    are plain undefined, unversioned imports. Both lists are uncapped (bounded by the
+    object's symbol count): an abi3 verdict needs every name."""
+    py = sorted(n for n in names if n.startswith(PYTHON_API_PREFIXES))
+    py_weak = [w for w in weak if w.startswith(PYTHON_API_PREFIXES)]
+    return sorted(set(py)), weak_only(py, py_weak, len(py))
 
 
 def weak_only(names: list[str], weak: list[str], cap: int) -> list[str]:
@@ -156,6 +176,10 @@ class ElfFacts:
     runtime_exports: list[str] = field(default_factory=list)  # sorted, capped
     runtime_export_count: int = 0
     x86_isa_needed: int | None = None  # GNU_PROPERTY_X86_ISA_1_NEEDED bitmask
+    #: unversioned imports named ``Py*``/``_Py*``, sorted, uncapped (schema >= 4; None: facts
+    #: of an older schema, which kept them only in the capped unversioned group)
+    python_imports: list[str] | None = field(default_factory=list)
+    python_weak_imports: list[str] = field(default_factory=list)  # of those, weak-only
 
     def to_json(self) -> str:
         return _to_json(self)
@@ -168,6 +192,7 @@ class ElfFacts:
             for n in d.get("version_needs", [])
         ]
         d["imports"] = [SymbolGroup(**g) for g in d.get("imports", [])]
+        d.setdefault("python_imports", None)  # schema < 4: not recorded
         return cls(**d)
 
     @classmethod

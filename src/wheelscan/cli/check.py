@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from ..rules.policy import PolicySet
+    from ..rules.stableabi import StableAbi
     from ..rules.verdict import Verdict
 
 __all__ = ["check_wheel", "configure_parser", "execute", "iter_wheels"]
@@ -62,6 +63,7 @@ def check_wheel(
     exclude: Sequence[str] = (),
     strict: bool = False,
     verify_record: bool = False,
+    stable_abi: StableAbi | None = None,
 ) -> Verdict:
     """Scan and judge one wheel file; an engine that raises gives an ``error`` verdict."""
     from ..read.engine import scan_wheel
@@ -69,7 +71,7 @@ def check_wheel(
 
     try:
         facts = scan_wheel(path, engine=engine, verify_record=verify_record)
-        v = judge(facts, policies, exclude=tuple(exclude), strict=strict)
+        v = judge(facts, policies, exclude=tuple(exclude), strict=strict, stable_abi=stable_abi)
     except Exception as e:  # one bad wheel (or an engine bug) must not end a bulk check
         v = Verdict(wheel=os.path.basename(path), status="error",
                     error=f"{type(e).__name__}: {e}", policy=dict(policies.provenance),
@@ -83,6 +85,8 @@ def _text(v: Verdict, verbose: int, out: TextIO) -> None:
     line = f"{v.status.upper():<11} {v.wheel}: {claimed}"
     if v.minimal_tag:
         line += f" -> {v.minimal_tag}"
+    if v.abi3 is not None and not v.abi3["holds"]:
+        line += f"; {v.abi3['claim']} -> {v.abi3['minimal_tag'] or 'no abi3 tag'}"
     if v.status == "error" and v.error:
         line += f" ({v.error})"
     else:
@@ -103,9 +107,11 @@ def _text(v: Verdict, verbose: int, out: TextIO) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from ..rules.policy import PolicyError, load_policies
+    from ..rules.stableabi import load_stable_abi
 
     try:
         policies = load_policies(args.policy)
+        stable_abi = load_stable_abi(getattr(args, "stable_abi", None))
     except PolicyError as e:
         eprint(f"wheelscan check: {e}")
         return 2
@@ -125,7 +131,8 @@ def execute(args: argparse.Namespace) -> int:
     for given in args.paths:
         for path in iter_wheels(given):
             v = check_wheel(path, policies, engine=args.engine, exclude=args.exclude,
-                            strict=args.strict, verify_record=args.verify_record)  # fmt: skip
+                            strict=args.strict, verify_record=args.verify_record,
+                            stable_abi=stable_abi)  # fmt: skip
             if args.format == "json":
                 out.write(json.dumps(v.to_dict(), sort_keys=False) + "\n")
             else:

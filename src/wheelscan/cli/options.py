@@ -30,11 +30,14 @@ def add_engine_argument(p: argparse.ArgumentParser) -> None:
 
 
 def add_judge_arguments(p: argparse.ArgumentParser) -> None:
-    """``--exclude``, ``--policy``, ``--strict``: check, scan and rejudge."""
+    """``--exclude``, ``--policy``, ``--stable-abi``, ``--strict``: check, scan, rejudge."""
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="SONAME glob of a library provided by something else (repeatable)")
     p.add_argument("--policy", metavar="FILE", default=None,
                    help="policy JSON to judge with instead of the shipped one")
+    p.add_argument("--stable-abi", metavar="FILE", default=None,
+                   help="stable-ABI manifest (scripts/generate_stable_abi.py) to judge abi3 "
+                        "wheels with instead of the shipped one")
     p.add_argument("--strict", action="store_true", help="warnings count as violations")
 
 

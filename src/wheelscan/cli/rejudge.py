@@ -20,13 +20,14 @@ def rejudge(
     policy: str | None = None,
     exclude: tuple[str, ...] = (),
     strict: bool = False,
+    stable_abi: str | None = None,
 ) -> Counter[str]:
     """Re-judge every row that has facts; returns the status counts over the whole store."""
     from ..facts import READABLE_FACTS_SCHEMAS, WheelFacts
     from ..mirror.store import Store
     from ..rules.verdict import make_judge
 
-    judge = make_judge(policy, exclude, strict=strict)
+    judge = make_judge(policy, exclude, strict=strict, stable_abi=stable_abi)
     with Store(db) as store:
         for chunk in store.iter_facts():
             for row_id, filename, location, facts_json in chunk:
@@ -70,6 +71,7 @@ def execute(args: argparse.Namespace) -> int:
             policy=getattr(args, "policy", None),
             exclude=tuple(getattr(args, "exclude", None) or ()),
             strict=bool(getattr(args, "strict", False)),
+            stable_abi=getattr(args, "stable_abi", None),
         )
     except (RuntimeError, StoreError, ValueError) as e:
         eprint(f"wheelscan rejudge: {e}")

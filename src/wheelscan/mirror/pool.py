@@ -63,6 +63,7 @@ class ScanConfig:
     cache_min_size: int = MIN_CACHED  # compressed bytes; smaller members are re-inflated
     judge: bool = True
     policy: str | None = None
+    stable_abi: str | None = None  # abi3 manifest file (None: the shipped one)
     exclude: tuple[str, ...] = ()
     strict: bool = False
     allow_hosts: tuple[str, ...] = ()  # remote wheels: hosts besides the wheel URL's origin
@@ -86,7 +87,8 @@ class Worker:
 
     def __init__(self, cfg: ScanConfig) -> None:
         self.cfg = cfg
-        self.judge = make_judge(cfg.policy, cfg.exclude, strict=cfg.strict) if cfg.judge else None
+        self.judge = (make_judge(cfg.policy, cfg.exclude, strict=cfg.strict,
+                                 stable_abi=cfg.stable_abi) if cfg.judge else None)
         self.cache = (
             SharedMemberCache(cfg.db_path, cfg.cache_capacity, cfg.cache_min_size)
             if cfg.member_cache

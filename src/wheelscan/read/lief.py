@@ -39,6 +39,7 @@ from ..facts import (
     SymbolGroup,
     VersionNeed,
     WheelFacts,
+    python_api_imports,
     weak_only,
 )
 from ..limits import DEFAULT_LIMITS, Limits
@@ -746,6 +747,11 @@ def _symbols(binary: Any, syms: list[Any], elf: ElfFacts) -> None:
     runtime.sort()
     elf.runtime_export_count = len(runtime)
     elf.runtime_exports = runtime[:RUNTIME_EXPORT_CAP]
+    unversioned = groups.get((None, None), [])
+    elf.python_imports, elf.python_weak_imports = python_api_imports(
+        [_text(s.name) for s in unversioned],
+        [_text(s.name) for s in unversioned if s.binding == _BIND.WEAK],
+    )
     elf.imports = [_group(lib, ver, members) for (lib, ver), members in groups.items()]
     elf.imports.sort(key=lambda g: (g.library or "", g.version or ""))
 

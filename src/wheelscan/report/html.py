@@ -300,6 +300,15 @@ def render_html(
             f'<td class="n">{cnt["mislabelled"]}</td></tr>'
         )
     a("</tbody></table></div>")
+    if s.abi3:
+        a(f'<h2 id="abi3">abi3 claims</h2><p class="muted">{sum(s.abi3.values())} judged abi3 '
+          f"wheels, {s.abi3_broken} whose claim breaks: the claimed python tag next to the "
+          "oldest the binaries allow (none: a symbol outside the Stable ABI).</p>"
+          '<div class="scroll"><table class="sortable"><thead><tr><th>claimed</th>'
+          '<th>honest</th><th class="n">wheels</th></tr></thead><tbody>')  # fmt: skip
+        for (claim, honest), k in sorted(s.abi3.items()):
+            a(f'<tr><td>{_e(claim)}</td><td>{_e(honest)}</td><td class="n">{k}</td></tr>')
+        a("</tbody></table></div>")
     a(
         '<h2>Most common reasons</h2><p class="muted">One row per cause (a library\'s version '
         "node, an external library, ...), with the symbols that need it; hover a symbol for its "

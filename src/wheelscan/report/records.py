@@ -58,7 +58,8 @@ __all__ = [
     "write_text",
 ]
 
-REPORT_SCHEMA_VERSION = 1
+#: 2: records carry the verdict's ``abi3`` object (verdict schema 2)
+REPORT_SCHEMA_VERSION = 2
 FORMATS = ("text", "csv", "jsonl", "jsonl.zst", "html")
 
 _YEAR = re.compile(r"^(\d{4})-")
@@ -301,6 +302,16 @@ def causes_of(verdict: dict[str, Any]) -> dict[str, list[str]]:
             out.setdefault(f"needs x86-64-v{ev.get('level')}", [])
         elif kind == "musl-version":
             out.setdefault("symbols only musl >= 1.2 provides", []).extend(syms)
+        elif kind == "abi3-symbol":
+            out.setdefault("abi3: C-API symbols outside the Stable ABI", []).extend(syms)
+        elif kind == "abi3-version":
+            raw_added = ev.get("added")
+            added: dict[str, Any] = raw_added if isinstance(raw_added, dict) else {}
+            for sym in syms:
+                found = added.get(sym)
+                ver = found if isinstance(found, str) else "?"
+                out.setdefault(f"abi3: Stable ABI symbols of Python {ver}, older python tag",
+                               []).append(sym)
         else:
             out.setdefault(str(kind), [])
     return out
@@ -388,6 +399,9 @@ class Summary:
     glibc: Counter[str] = field(default_factory=Counter)
     yanked_mislabelled: int = 0
     kinds: Counter[str] = field(default_factory=Counter)  # violation kind -> wheels
+    #: judged abi3 wheels by (claimed python tag, oldest honest one or "none")
+    abi3: Counter[tuple[str, str]] = field(default_factory=Counter)
+    abi3_broken: int = 0  # of them, those whose abi3 claim does not hold
 
     def add(self, row: WheelRow) -> None:
         self.total += 1
@@ -414,6 +428,10 @@ class Summary:
             self.glibc[rg] += 1
         if st not in ("ok", "mislabelled"):
             return
+        a3 = v.get("abi3")
+        if isinstance(a3, dict) and isinstance(a3.get("claim"), str):
+            self.abi3[(a3["claim"], str(a3.get("minimal_tag") or "none"))] += 1
+            self.abi3_broken += a3.get("holds") is False
         raw = v.get("minimal_tags")
         minimal: dict[str, Any] = raw if isinstance(raw, dict) else {}
         seen: set[tuple[str, str]] = set()
@@ -558,6 +576,14 @@ def write_text(
         ],
         sw,
     )
+    sw.write("\nabi3 claims (judged wheels): claimed python tag vs oldest honest one\n")
+    if s.abi3:
+        n = sum(s.abi3.values())
+        sw.write(f"  {n} abi3 wheel{'s' * (n != 1)}, {s.abi3_broken} whose abi3 claim breaks\n")
+        _table([["claimed", "honest", "wheels"]]
+               + [[c, m, str(k)] for (c, m), k in sorted(s.abi3.items())], sw)  # fmt: skip
+    else:
+        sw.write("  (no judged abi3 wheels)\n")
     sw.write("\nMost common reasons (mislabelled wheels)\n")
     tr = s.top_reasons(top)
     if tr:

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..elfabi import ArmFlags, Machine
+from ..facts import PYTHON_API_PREFIXES
 from ..read.zipviews import CONFUSION
 from .policy import (
     PolicySet,
@@ -54,6 +55,7 @@ from .policy import (
     glibc_version,
     load_policies,
 )
+from .stableabi import StableAbi, default_stable_abi, load_stable_abi, python_tag_version
 from .tags import Claim, expand_tags, parse_claims
 
 if TYPE_CHECKING:
@@ -77,12 +79,14 @@ __all__ = [
     "policy_version",
 ]
 
-VERDICT_SCHEMA_VERSION = 1
+#: 2: ``abi3`` (the ABI tag's claim) and the ``abi3-symbol``/``abi3-version`` findings
+VERDICT_SCHEMA_VERSION = 2
 
 #: Every status a wheel can have, in the order reports list them, and what each means.
 STATUS_MEANINGS: dict[str, str] = {
-    "ok": "every claimed platform tag holds",
-    "mislabelled": "a claimed tag is broken by a violation (or readers disagree on the members)",
+    "ok": "every claimed platform tag holds (and the `abi3` tag, where claimed)",
+    "mislabelled": "a claimed tag (platform or `abi3`) is broken by a violation (or readers "
+                   "disagree on the members)",
     "error": "the archive, its filename or a member that may be a binary could not be read",
     "no-binaries": "a platform tag, but no ELF file inside",
     "not-linux": "no Linux platform tag claimed",
@@ -113,6 +117,12 @@ FINDINGS: tuple[tuple[str, str, str], ...] = (
      "glibc binary under a musllinux claim or vice versa"),
     ("violation", "musl-version",
      "a symbol only musl >= 1.2 provides under musllinux_1_1"),
+    ("violation", "abi3-symbol",
+     "an `abi3` wheel's binary imports a C-API symbol outside the Stable ABI (or one Linux "
+     "builds do not export), e.g. `_PyLong_AsByteArray` under `cp39-abi3`"),
+    ("violation", "abi3-version",
+     "an `abi3` wheel's binary imports a stable-ABI symbol newer than its python tag, e.g. "
+     "`PyType_GetName` (3.11) under `cp39-abi3`; evidence names each symbol and its version"),
     ("warning", "wheel-tag-mismatch",
      "WHEEL `Tag:` lines disagree with the filename"),
     ("warning", "linux-tag",
@@ -146,8 +156,8 @@ FINDINGS: tuple[tuple[str, str, str], ...] = (
     ("info", "required-glibc",
      "the exact minimum glibc, next to the quantised tag"),
     ("info", "weak-import",
-     "a weak (optional) import the policy would refuse if it were strong: blacklisted, or musl"
-     " >= 1.2 only; tolerated"),
+     "a weak (optional) import the policy would refuse if it were strong: blacklisted, musl"
+     " >= 1.2 only, or outside or newer than the `abi3` claim; tolerated"),
 )
 
 FINDING_KINDS: dict[str, str] = {kind: severity for severity, kind, _ in FINDINGS}
@@ -231,6 +241,9 @@ class Verdict:
     minimal_tag: str | None = None
     minimal_tags: dict[str, str] = field(default_factory=dict)
     required_glibc: str | None = None
+    #: the ABI tag's claim, for an abi3 wheel: {"claim": "cp39-abi3", "holds", "minimal_tag":
+    #: the oldest python tag the binaries allow ("cp311-abi3"; None: none does), "needs"}
+    abi3: dict[str, Any] | None = None
     findings: list[Finding] = field(default_factory=list)
     policy: dict[str, Any] = field(default_factory=dict)
     exclude: list[str] = field(default_factory=list)
@@ -254,6 +267,7 @@ class Verdict:
             "minimal_tag": self.minimal_tag,
             "minimal_tags": dict(self.minimal_tags),
             "required_glibc": self.required_glibc,
+            "abi3": dict(self.abi3) if self.abi3 is not None else None,
             "findings": [f.to_dict() for f in self.findings],
             "policy": dict(self.policy),
             "exclude": list(self.exclude),
@@ -669,6 +683,101 @@ def _warnings(facts: WheelFacts, bins: list[_Bin], claims: list[Claim]) -> list[
 
 
 # ---------------------------------------------------------------------------------------------
+# The ABI tag: abi3.
+
+
+def _abi3_claim(facts: WheelFacts) -> tuple[int, int] | None:
+    """The oldest CPython an ``abi3`` wheel installs on (its lowest ``cpXY`` python tag), or
+    None when it claims no abi3 an installer would act on (no abi3 tag, no ``cpXY`` tag)."""
+    if "abi3" not in facts.abi_tags:
+        return None
+    versions = [v for t in facts.python_tags if (v := python_tag_version(t)) is not None]
+    return min(versions) if versions else None
+
+
+def _python_imports(e: ElfFacts) -> tuple[list[str], set[str], bool]:
+    """(C-API imports, those only weakly imported, whether the list is complete): recorded
+    whole since facts schema 4, else taken from the capped unversioned group."""
+    if e.python_imports is not None:
+        return e.python_imports, set(e.python_weak_imports), True
+    names: set[str] = set()
+    weak: set[str] = set()
+    complete = True
+    for g in e.imports:
+        if g.library is None and g.version is None:
+            names.update(n for n in g.names if n.startswith(PYTHON_API_PREFIXES))
+            weak.update(n for n in g.weak_names if n.startswith(PYTHON_API_PREFIXES))
+            complete = complete and g.count <= len(g.names)
+    return sorted(names), weak, complete
+
+
+def _dotted(v: tuple[int, int]) -> str:
+    return f"{v[0]}.{v[1]}"
+
+
+def _abi3(facts: WheelFacts, sa: StableAbi, base: tuple[int, int]) -> tuple[
+    list[Finding], dict[str, Any]
+]:
+    """The ``abi3`` claim judged over every ELF member's C-API imports: each must be a
+    stable-ABI symbol a Linux build exports (``abi3-symbol``) and none newer than the
+    wheel's lowest python tag (``abi3-version``); weak references are tolerated (info)."""
+    claim = f"cp{base[0]}{base[1]}-abi3"
+    out: list[Finding] = []
+    needs = (3, 2)
+    outside_any = False
+    for e in facts.elfs:
+        names, weak, complete = _python_imports(e)
+        outside: list[str] = []
+        newer: dict[str, str] = {}
+        w_outside: list[str] = []
+        w_newer: dict[str, str] = {}
+        for n in names:
+            sym = sa.on_linux(n)
+            if sym is None:
+                (w_outside if n in weak else outside).append(n)
+            elif n in weak:
+                if sym.added > base:
+                    w_newer[n] = _dotted(sym.added)
+            else:
+                needs = max(needs, sym.added)
+                if sym.added > base:
+                    newer[n] = _dotted(sym.added)
+        ev0: dict[str, Any] = {"claim": claim} if complete else {"claim": claim,
+                                                                 "complete": False}
+        if outside:
+            outside_any = True
+            notes = {n: why for n in outside if (why := sa.why_not(n)) != "not in the Stable ABI"}
+            out.append(Finding("violation", "abi3-symbol", e.member,
+                               f"imports {len(outside)} C-API symbol{'s' * (len(outside) != 1)} "
+                               f"outside the Stable ABI ({', '.join(outside[:5])}); {claim} "
+                               "promises only stable-ABI symbols",
+                               {**ev0, "symbols": outside, "notes": notes}))
+        if newer:
+            top = max(newer.values(), key=lambda t: tuple(map(int, t.split("."))))
+            shown = ", ".join(f"{n} ({v})" for n, v in sorted(
+                newer.items(), key=lambda kv: (tuple(map(int, kv[1].split("."))), kv[0]),
+                reverse=True)[:5])
+            out.append(Finding("violation", "abi3-version", e.member,
+                               f"needs Python >= {top} for {shown}; {claim} promises "
+                               f"{_dotted(base)}",
+                               {**ev0, "symbols": sorted(newer), "added": newer,
+                                "needs": top, "python": _dotted(base)}))
+        if w_outside or w_newer:
+            hits = sorted([*w_outside, *w_newer])
+            out.append(Finding("info", "weak-import", e.member,
+                               f"optional (weak) import of {', '.join(hits[:5])}, outside the "
+                               f"Stable ABI or newer than {claim}; tolerated: the loader binds "
+                               "it to NULL where it is missing",
+                               {"claim": claim, "symbols": hits, "reason": "abi3",
+                                "outside": w_outside, "added": w_newer}))
+    holds = not any(f.severity == "violation" for f in out)
+    known = bool(facts.elfs) and not outside_any  # no binaries: nothing says what they need
+    return out, {"claim": claim, "holds": holds,
+                 "minimal_tag": f"cp{needs[0]}{needs[1]}-abi3" if known else None,
+                 "needs": _dotted(needs) if known else None}
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def judge(
@@ -677,10 +786,14 @@ def judge(
     exclude: Sequence[str] = (),
     *,
     strict: bool = False,
+    stable_abi: StableAbi | None = None,
 ) -> Verdict:
-    """Judge every Linux platform tag ``facts`` claims; see the module docstring."""
+    """Judge every Linux platform tag ``facts`` claims, and the ``abi3`` tag; see the module
+    docstring."""
     ps = policy or default_policies()
-    v = Verdict(wheel=facts.filename, status="ok", claims=[], policy=dict(ps.provenance),
+    sa = stable_abi or default_stable_abi()
+    v = Verdict(wheel=facts.filename, status="ok", claims=[],
+                policy={**ps.provenance, "stable_abi": dict(sa.provenance)},
                 exclude=list(exclude), strict=strict, engine=facts.engine)
     if facts.error or facts.filename_error:
         v.status = "error"
@@ -717,6 +830,9 @@ def judge(
         if pol is not None:
             findings.extend(_tolerated_weak(ctx, c.tag, pol))
     findings.extend(_warnings(facts, bins, claims))
+    if (base := _abi3_claim(facts)) is not None:
+        found_abi3, v.abi3 = _abi3(facts, sa, base)
+        findings.extend(found_abi3)
     if bins:
         _minimal(v, ps, ctx, claims, findings)
         v.required_glibc = _required_glibc(bins, ps, v)
@@ -834,16 +950,22 @@ Judge = Callable[["WheelFacts", "str | None"], tuple[str, str, "str | None"]]
 
 
 def make_judge(
-    policy: str | None = None, exclude: Sequence[str] = (), *, strict: bool = False
+    policy: str | None = None,
+    exclude: Sequence[str] = (),
+    *,
+    strict: bool = False,
+    stable_abi: str | None = None,
 ) -> Judge:
-    """A judge over one policy set (``policy``: a policy file, None for the shipped one), loaded
-    once: what the pool's workers and ``rejudge`` store for each wheel."""
+    """A judge over one policy set (``policy``: a policy file, None for the shipped one; the
+    same for ``stable_abi``, the abi3 manifest), loaded once: what the pool's workers and
+    ``rejudge`` store for each wheel."""
     policies = load_policies(policy)
+    sa = load_stable_abi(stable_abi)
     excluded = tuple(exclude)
-    version = policy_version(dict(policies.provenance))
+    version = policy_version({**policies.provenance, "stable_abi": dict(sa.provenance)})
 
     def run(facts: WheelFacts, path: str | None = None) -> tuple[str, str, str | None]:
-        v = judge(facts, policies, excluded, strict=strict)
+        v = judge(facts, policies, excluded, strict=strict, stable_abi=sa)
         if path is not None:
             v.path = path
         return str(v.status), v.to_json(), version
