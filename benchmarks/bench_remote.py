@@ -5,7 +5,8 @@
                                       [--json out.json]
 
 WHEEL_DIR defaults to the benchmark cache (``benchmarks/fetch_corpus.py``) when it is there,
-else to the synthetic byte-efficiency corpus of tests/test_remote_bytes.py, built on the fly;
+else to the synthetic byte-efficiency corpus of tests/integration/test_remote_bytes.py, built
+on the fly;
 ``--max-size`` keeps the wheels up to that many bytes (default 15 MB: 33 wheels, 196 MB of the
 cache). Each link model ``MS:MBPS`` is the test server of tests/helpers/httpserver.py on
 127.0.0.1 with MS milliseconds added to every answer and MBPS megabytes per second shared by
@@ -21,8 +22,8 @@ kept (the machine is shared: only ratios from one run compare).
 
 Reported per link: wall seconds, the remote/download ratio, requests per wheel against 3 + the
 wheel's binaries, response-body bytes the server wrote against the independent minimum the
-verdicts need (tests/test_remote_bytes.py) and against the full size, and whether every remote
-verdict equals the local one.
+verdicts need (tests/integration/test_remote_bytes.py) and against the full size, and whether
+every remote verdict equals the local one.
 """
 
 from __future__ import annotations

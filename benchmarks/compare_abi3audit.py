@@ -54,7 +54,7 @@ CLASSES: dict[str, str] = {
 }
 
 
-#: the test of tests/test_abi3.py that shows wheelscan's side of each class
+#: the test of tests/unit/test_abi3.py that shows wheelscan's side of each class
 TESTS: dict[str, str] = {
     "lowest-python-tag": "test_the_lowest_python_tag_is_the_claim",
     "weak-reference": "test_weak_references_are_tolerated",

@@ -4,7 +4,7 @@ The policies are never typed by hand: this script copies auditwheel's published
 ``manylinux-policy.json`` and ``musllinux-policy.json`` (package data of the release pinned
 in the ``test`` extra) into one file, drops the catch-all ``linux`` entries, records each
 policy's PEP 600/656 version, and stamps the provenance (auditwheel version, sha256 of each
-source file). ``tests/test_policy.py`` regenerates it in memory and compares.
+source file). ``tests/unit/test_policy.py`` regenerates it in memory and compares.
 
 Usage: python scripts/generate_policy.py [--check]
 """

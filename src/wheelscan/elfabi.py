@@ -2,7 +2,7 @@
 
 Facts keep the raw numbers (``ElfFacts.machine`` is an ``e_machine`` value); the rules and the
 lief engine compare against these. The Cython parser (``ext/elf.pyx``) needs the few it uses as
-C constants; ``tests/test_elfabi.py`` checks every value here against lief's own tables.
+C constants; ``tests/unit/test_elfabi.py`` checks every value here against lief's own tables.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ __all__ = ["SafeText", "csv_cell", "encodable", "eprint", "term"]
 
 #: Unicode's format characters (category Cf: bidi controls, zero-width characters, the BOM,
 #: tags) and the line and paragraph separators (Zl, Zp), which some terminals and viewers
-#: treat as line breaks; tests/test_safe_text.py checks this list against unicodedata.
+#: treat as line breaks; tests/unit/test_safe_text.py checks this list against unicodedata.
 _FORMAT = (
     "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
     "\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"

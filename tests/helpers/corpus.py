@@ -47,6 +47,7 @@ __all__ = [
     "CorpusWheel",
     "ElfExpect",
     "build_corpus",
+    "corpus_wheel",
     "expectation_mismatches",
     "in_ci",
     "missing_toolchains",
@@ -824,3 +825,13 @@ if __name__ == "__main__":  # python tests/helpers/corpus.py OUT_DIR: build and 
     for family, why in built.missing.items():
         print(f"missing {family}: {why}", file=sys.stderr)
     print(f"built in {built.seconds:.1f} s", file=sys.stderr)
+
+
+def corpus_wheel(corpus: Corpus, wheel_id: str) -> CorpusWheel:
+    """One fixture wheel by id; its toolchain's absence skips on a dev box, fails in CI."""
+    from conftest import require  # conftest imports this module
+
+    family = WHEEL_IDS[wheel_id]
+    if family is not None and family in corpus.missing:
+        require(f"fixture family {family}: {corpus.missing[family]}")
+    return corpus.by_id(wheel_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import struct
 import subprocess
 import zlib
@@ -41,11 +42,46 @@ def native_modules() -> tuple[Any, Any, Any]:
     return elf, zipread, scan_wheel_native
 
 
+def native_zipread() -> Any:
+    """The ZIP reader's module; skips on a dev box (fails in CI) when it cannot be imported."""
+    from conftest import native_engine_error, require  # conftest imports this module
+
+    require(native_engine_error())
+    from wheelscan._native import zipread
+
+    return zipread
+
+
 def native_inflate() -> Any:
     """The deflate back-ends' module: which inflaters this build offers, and their libraries."""
+    from conftest import native_engine_error, require  # conftest imports this module
+
+    require(native_engine_error())
     from wheelscan._native import inflate
 
     return inflate
+
+
+def inflater_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the inflater choices, plus ``extra``: for a child
+    process that imports the extension afresh."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("WHEELSCAN_INFLATER", "WHEELSCAN_LIBISAL", "WHEELSCAN_LIBZNG")}  # fmt: skip
+    env.update(extra)
+    return env
+
+
+def shared_object(tmp_path: Path, name: str, source: str, *flags: str) -> Path:
+    """``source`` (C) built by gcc into ``tmp_path/<name>.so``."""
+    from conftest import require  # conftest imports this module
+
+    if shutil.which("gcc") is None:
+        require("gcc is needed to build the shared objects")
+    src = tmp_path / f"{name}.c"
+    src.write_text(source)
+    out = tmp_path / f"{name}.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", *flags, "-o", str(out), str(src)], check=True)
+    return out
 
 
 @dataclass

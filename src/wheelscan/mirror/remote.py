@@ -26,7 +26,7 @@ What the native reader (ext/zipread.pyx) reads through a file object: the last 4
 the central directory, each candidate member's local header and first input step (4 KiB,
 doubling), each deflated ELF's compressed bytes up to its needed prefix, and for a stored ELF
 only the ranges its parser asks for. How those reads become requests is HTTPFile's plan
-(docs/scanning.md, "Round trips"); tests/test_remote_bytes.py measures both against an
+(docs/scanning.md, "Round trips"); tests/integration/test_remote_bytes.py measures both against an
 independent minimum.
 """
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes.util
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import native_engine_error, require
-from test_differential import _corpus_wheel
+from conftest import require
+from helpers.corpus import corpus_wheel
+from helpers.native import inflater_env, native_inflate, native_zipread, shared_object
 
 import wheelscan
 from wheelscan.environment import environment
@@ -31,23 +31,13 @@ if TYPE_CHECKING:
     from helpers.corpus import Corpus
 
 
-def _zipread() -> Any:
-    require(native_engine_error())
-    from wheelscan._native import zipread
-
-    return zipread
 
 
-def _inflate() -> Any:
-    require(native_engine_error())
-    from wheelscan._native import inflate
-
-    return inflate
 
 
 def _built_for_libisal() -> Any:
-    zipread = _zipread()
-    inflate = _inflate()
+    zipread = native_zipread()
+    inflate = native_inflate()
     if not inflate.LIBISAL_BUILT:  # skips on a dev box, fails under CI=true
         require("this build is not for libisal (install libisal-dev, then pip install again)")
     return zipread
@@ -65,18 +55,13 @@ def _python(code: str, *args: str, env: dict[str, str]) -> str:
                           text=True, check=True).stdout  # fmt: skip
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WHEELSCAN_INFLATER", "WHEELSCAN_LIBISAL", "WHEELSCAN_LIBZNG")}  # fmt: skip
-    env.update(extra)
-    return env
 
 
 def test_built_for_libisal_but_not_linked() -> None:
     """No DT_NEEDED on libisal (read by the project's own ELF parser); where the library is
     installed, import loaded it and offers the inflater first."""
     zipread = _built_for_libisal()
-    inflate = _inflate()
+    inflate = native_inflate()
     from wheelscan._native import elf
 
     for module in (zipread, inflate):  # inflate binds the library; zipread calls through it
@@ -101,7 +86,7 @@ _SCAN = (
 
 
 def _scan_elsewhere(path: Path, prelude: str = "", **env: str) -> tuple[Any, ...]:
-    out = _python(prelude + _SCAN, str(path), env=_env(**env))
+    out = _python(prelude + _SCAN, str(path), env=inflater_env(**env))
     loaded, why, inflaters, used, facts = json.loads(out)
     return loaded, why, inflaters, used, WheelFacts.from_dict(facts)
 
@@ -110,7 +95,7 @@ def test_missing_library_falls_back_at_import(corpus: Corpus) -> None:
     """The dynamic loader refusing libisal.so.2 (as on a machine without it) leaves the
     import working on the next inflater, with the loader's reason; the facts are the same."""
     _built_for_libisal()
-    w = _corpus_wheel(corpus, "x86_64-deflate")
+    w = corpus_wheel(corpus, "x86_64-deflate")
     prelude = (
         "import ctypes\n"
         "class _NoIsal(ctypes.CDLL):\n"
@@ -130,15 +115,15 @@ def test_missing_library_falls_back_at_import(corpus: Corpus) -> None:
 
 def test_disabled_by_environment(corpus: Corpus) -> None:
     """WHEELSCAN_LIBISAL=0 keeps it unloaded: same facts, and ``--version`` says why."""
-    _zipread()
-    w = _corpus_wheel(corpus, "x86_64-deflate")
+    native_zipread()
+    w = corpus_wheel(corpus, "x86_64-deflate")
     loaded, why, inflaters, used, facts = _scan_elsewhere(w.path, WHEELSCAN_LIBISAL="0")
     assert (loaded, why) == (False, "disabled by WHEELSCAN_LIBISAL=0")
     assert "libisal" not in inflaters
     assert used == inflaters[0]
     assert _no_byte_counts(facts) == _no_byte_counts(wheelscan.scan_wheel(w.path))
     version = subprocess.run([sys.executable, "-m", "wheelscan", "--version"], check=True,
-                             env=_env(WHEELSCAN_LIBISAL="0"), capture_output=True,
+                             env=inflater_env(WHEELSCAN_LIBISAL="0"), capture_output=True,
                              text=True).stdout  # fmt: skip
     assert f"native inflater {used} " in version
     assert version.rstrip().endswith("; libisal: disabled by WHEELSCAN_LIBISAL=0")
@@ -147,7 +132,7 @@ def test_disabled_by_environment(corpus: Corpus) -> None:
 def test_required_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """WHEELSCAN_LIBISAL=1 makes a library that cannot be used an ImportError."""
     _built_for_libisal()
-    inflate = _inflate()
+    inflate = native_inflate()
     monkeypatch.setattr(inflate, "LIBISAL_SONAME", "/nonexistent/libisal.so.2")
     monkeypatch.setenv("WHEELSCAN_LIBISAL", "1")
     environment.cache_clear()
@@ -159,14 +144,6 @@ def test_required_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert inflate._load_libisal().startswith("cannot load /nonexistent/libisal.so.2: ")
 
 
-def _shared_object(tmp_path: Path, name: str, source: str, *flags: str) -> Path:
-    if shutil.which("gcc") is None:
-        require("gcc is needed to build the shared objects")
-    src = tmp_path / f"{name}.c"
-    src.write_text(source)
-    out = tmp_path / f"{name}.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", *flags, "-o", str(out), str(src)], check=True)
-    return out
 
 
 def _inflate_with_bound(zipread: Any) -> None:
@@ -186,12 +163,12 @@ def test_a_library_is_checked_before_it_is_bound(tmp_path: Path) -> None:
     through this build's header layout, is refused with the reason, and the binding made at
     import (if any) keeps working."""
     zipread = _built_for_libisal()
-    inflate = _inflate()
-    empty = _shared_object(tmp_path, "libempty", "int unrelated(void) { return 1; }\n")
+    inflate = native_inflate()
+    empty = shared_object(tmp_path, "libempty", "int unrelated(void) { return 1; }\n")
     why = inflate._bind_libisal(str(empty))
     assert why.startswith(f"{empty} lacks ISA-L's inflate functions: ")
     # ISA-L's own header, but an inflate that only claims to have filled the output
-    fake = _shared_object(tmp_path, "libfake", (
+    fake = shared_object(tmp_path, "libfake", (
         "#include <isa-l/igzip_lib.h>\n"
         "void isal_inflate_init(struct inflate_state *s) { s->block_state = ISAL_BLOCK_NEW_HDR; }\n"
         "int isal_inflate(struct inflate_state *s) {\n"
@@ -221,7 +198,7 @@ def test_the_first_binding_stays(tmp_path: Path) -> None:
     other addresses) passes the check but is not bound: threads inflating with the first
     never see their functions change. The same library again is fine."""
     zipread = _built_for_libisal()
-    inflate = _inflate()
+    inflate = native_inflate()
     if not inflate.LIBISAL:
         require(f"libisal is not loaded here: {inflate.LIBISAL_ERROR}")
     real = _loaded_libisal_file()

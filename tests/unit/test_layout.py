@@ -13,7 +13,7 @@ import ast
 import re
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "wheelscan"
+SRC = Path(__file__).resolve().parents[2] / "src" / "wheelscan"
 STORE = SRC / "mirror" / "store"
 LAYERS = {"read": 1, "rules": 2, "mirror": 3, "report": 4, "cli": 5}
 

@@ -22,7 +22,7 @@ from wheelscan.rules.policy import (
     musl_12_symbols,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "src" / "wheelscan" / "data"
 
 

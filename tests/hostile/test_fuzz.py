@@ -16,8 +16,8 @@ Property: ``scan_wheel`` returns WheelFacts (never raises, never crashes, finish
 time), every error message is a non-empty str, and facts stay bounded (caps of facts.py, and no
 more entries than the member's bytes can hold).
 
-Each fuzz run is a child process (``python tests/test_fuzz.py ...``), so a segfault fails the
-test with the input that caused it saved on disk instead of killing pytest. Profiles (chosen by
+Each fuzz run is a child process (``python tests/hostile/test_fuzz.py ...``), so a segfault fails
+the test with the input that caused it saved on disk instead of killing pytest. Profiles (chosen by
 ``HYPOTHESIS_PROFILE``, default ``ci``): ``ci`` runs 2,000 derandomized examples per parser and
 engine; ``expensive`` (needs ``WHEELSCAN_SLOW_TESTS=1``) runs many more from a printed seed
 (``WHEELSCAN_FUZZ_SEED`` replays one).
@@ -44,7 +44,7 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the helpers package
 
 from helpers.builders import (
     COMPILERS,

@@ -40,7 +40,7 @@ LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 1
 NEW_NEEDS = (2, 17)  # the GLIBC_2.17 node of the stub new.so links clock_gettime from
 OLD_NEEDS = (2, 2, 5)
 SCHEMA = json.loads(
-    (Path(__file__).parent.parent / "src/wheelscan/data/report-schema.json").read_text()
+    (Path(__file__).resolve().parents[2] / "src/wheelscan/data/report-schema.json").read_text()
 )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from wheelscan.elfabi import DynFlags, Machine, SegmentFlags, VersionFlags
 
-PYX = Path(__file__).resolve().parents[1] / "ext" / "elf.pyx"
+PYX = Path(__file__).resolve().parents[2] / "ext" / "elf.pyx"
 
 
 @pytest.mark.parametrize("m", list(Machine), ids=lambda m: m.name)

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 from conftest import require
+from helpers.native import inflater_env, native_inflate, native_zipread, shared_object
 from helpers.native import zip_with_stream as _with_member_stream
-from test_libisal import _env, _inflate, _shared_object, _zipread
 
 from wheelscan.environment import environment
 from wheelscan.errors import InflateError, LimitExceeded
@@ -37,8 +37,8 @@ int use(const char *s) { memcpy(buf, s, strlen(s)); return buf[0]; }
 
 
 def _bound() -> Any:
-    zipread = _zipread()
-    inflate = _inflate()
+    zipread = native_zipread()
+    inflate = native_inflate()
     if not inflate.LIBZNG:  # skips on a dev box, fails under CI=true
         require(f"libz-ng is not offered here: {inflate.LIBZNG_ERROR}")
     return zipread
@@ -47,10 +47,10 @@ def _bound() -> Any:
 def _padded_and_dense(tmp_path: Path) -> tuple[bytes, bytes]:
     """Two real shared objects: one whose segments are aligned to 64 KiB in the file (mostly
     zero padding, as aarch64 builds are), one whose read-only data is 64 KiB of random bytes."""
-    padded = _shared_object(tmp_path, "libpadded", _SOURCE, "-O1",
+    padded = shared_object(tmp_path, "libpadded", _SOURCE, "-O1",
                             "-Wl,-z,max-page-size=0x10000", "-Wl,-z,separate-code")  # fmt: skip
     blob = ",".join(str(b) for b in os.urandom(65536))
-    dense = _shared_object(tmp_path, "libdense",
+    dense = shared_object(tmp_path, "libdense",
                            _SOURCE + f"const unsigned char blob[] = {{{blob}}};\n"
                            "const unsigned char *get(void) { return blob; }\n", "-O1")  # fmt: skip
     return padded.read_bytes(), dense.read_bytes()
@@ -69,7 +69,7 @@ def test_bound_at_import() -> None:
     or from the system library, and offers ``auto`` first (with libisal or python-isal, both
     faster on ordinary code: see AUTO_ZNG_RATIO)."""
     _bound()
-    inflate = _inflate()
+    inflate = native_inflate()
     assert inflate.LIBZNG_VERSION.startswith("2.")
     assert inflate.LIBZNG_SOURCE == inflate.LIBZNG_SONAME or Path(inflate.LIBZNG_SOURCE).is_file()
     isal = ("libisal",) * inflate.LIBISAL + ("isal",)
@@ -89,14 +89,14 @@ def test_auto_without_libisal_uses_python_isal(tmp_path: Path) -> None:
     """Where libisal is not offered, ``auto`` is python-isal with libz-ng for the padded
     members, with the same facts and prefixes."""
     _bound()
-    inflate = _inflate()
+    inflate = native_inflate()
     padded, dense = _padded_and_dense(tmp_path)
     w = _wheel(tmp_path / "p-1.0-cp311-cp311-linux_x86_64.whl",
                {"p/libpadded.so": padded, "p/libdense.so": dense})  # fmt: skip
     runs = {}
     for flag in ("0", ""):  # libisal disabled; the default
         out = subprocess.run([sys.executable, "-c", _ROUTES, str(w)], check=True, text=True,
-                             env=_env(WHEELSCAN_LIBISAL=flag), capture_output=True).stdout
+                             env=inflater_env(WHEELSCAN_LIBISAL=flag), capture_output=True).stdout
         runs[flag] = json.loads(out)
     isal = "libisal" if inflate.LIBISAL else "isal"
     assert [r[:2] for r in runs["0"]] == [["p/libpadded.so", "libz-ng"], ["p/libdense.so", "isal"]]
@@ -111,7 +111,7 @@ def test_auto_sends_members_by_their_ratio(tmp_path: Path) -> None:
     alternation, with a corrupt member between: the zlib-ng stream kept between members
     starts each member afresh."""
     zipread = _bound()
-    inflate = _inflate()
+    inflate = native_inflate()
     if not inflate.LIBISAL:
         require(f"libisal is not offered here: {inflate.LIBISAL_ERROR}")
     padded, dense = _padded_and_dense(tmp_path)
@@ -160,8 +160,8 @@ def test_auto_sends_members_by_their_ratio(tmp_path: Path) -> None:
 def test_disabled_by_environment(tmp_path: Path) -> None:
     """WHEELSCAN_LIBZNG=0 keeps it unbound: ``auto`` is not offered either, the facts are the
     same, and ``--version`` says why."""
-    _zipread()
-    inflate = _inflate()
+    native_zipread()
+    inflate = native_inflate()
     padded, dense = _padded_and_dense(tmp_path)
     w = _wheel(tmp_path / "p-1.0-cp311-cp311-linux_x86_64.whl",
                {"p/libpadded.so": padded, "p/libdense.so": dense})  # fmt: skip
@@ -170,8 +170,9 @@ def test_disabled_by_environment(tmp_path: Path) -> None:
             "f = scan_wheel_native(sys.argv[1])\n"
             "print(json.dumps([i.LIBZNG, i.LIBZNG_ERROR, i.INFLATERS, i.inflater, "
             "[e.needed for e in f.elfs], f.errors]))\n")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code, str(w)], env=_env(WHEELSCAN_LIBZNG="0"),
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    env = inflater_env(WHEELSCAN_LIBZNG="0")
+    out = subprocess.run([sys.executable, "-c", code, str(w)], env=env, capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
     bound, why, inflaters, used, needed, errors = json.loads(out)
     assert (bound, why) == (False, "disabled by WHEELSCAN_LIBZNG=0")
     assert "libz-ng" not in inflaters
@@ -180,7 +181,7 @@ def test_disabled_by_environment(tmp_path: Path) -> None:
     assert errors == []
     assert needed == [e.needed for e in scan_wheel_native(w).elfs]
     version = subprocess.run([sys.executable, "-m", "wheelscan", "--version"], check=True,
-                             env=_env(WHEELSCAN_LIBZNG="0"), capture_output=True,
+                             env=inflater_env(WHEELSCAN_LIBZNG="0"), capture_output=True,
                              text=True).stdout  # fmt: skip
     assert f"native inflater {used} " in version
     assert version.rstrip().endswith("; libz-ng: disabled by WHEELSCAN_LIBZNG=0")
@@ -189,8 +190,8 @@ def test_disabled_by_environment(tmp_path: Path) -> None:
 def test_required_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Neither the system library nor the package: the reasons for both, an ImportError when
     WHEELSCAN_LIBZNG=1 asks for it."""
-    _zipread()
-    inflate = _inflate()
+    native_zipread()
+    inflate = native_inflate()
     monkeypatch.setattr(inflate, "LIBZNG_SONAME", "/nonexistent/libz-ng.so.2")
     monkeypatch.setitem(sys.modules, "zlib_ng", None)  # the package is not installed
     monkeypatch.setenv("WHEELSCAN_LIBZNG", "1")
@@ -208,7 +209,7 @@ def test_required_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _stand_in(tmp_path: Path, name: str, version: str, inflate_body: str) -> Path:
-    return _shared_object(tmp_path, name, (
+    return shared_object(tmp_path, name, (
         "#include <stdint.h>\n#include <string.h>\n"
         "typedef struct { const uint8_t *next_in; uint32_t avail_in; size_t total_in;\n"
         "  uint8_t *next_out; uint32_t avail_out; size_t total_out; } s_t;\n"
@@ -224,9 +225,9 @@ def test_a_library_is_checked_before_it_is_bound(tmp_path: Path) -> None:
     """A library without zlib-ng's functions, of another major version, or whose inflate does
     not give a known stream's bytes through the declared layout is refused with the reason;
     the binding made at import keeps working."""
-    zipread = _zipread()
-    inflate = _inflate()
-    empty = _shared_object(tmp_path, "libempty", "int unrelated(void) { return 1; }\n")
+    zipread = native_zipread()
+    inflate = native_inflate()
+    empty = shared_object(tmp_path, "libempty", "int unrelated(void) { return 1; }\n")
     why, version = inflate._bind_libzng(str(empty))
     assert why.startswith(f"{empty} lacks zlib-ng's inflate functions: ")
     assert version is None
@@ -256,7 +257,7 @@ def test_the_first_binding_stays(tmp_path: Path) -> None:
     """Another working copy of the library (another file, mapped again elsewhere) passes the
     check but is not bound; the same library again is fine."""
     _bound()
-    inflate = _inflate()
+    inflate = native_inflate()
     assert inflate._bind_libzng(inflate.LIBZNG_SOURCE) == (None, inflate.LIBZNG_VERSION)
     real = Path(inflate.LIBZNG_SOURCE)
     if not real.is_file():  # the soname: find the file the loader mapped
@@ -273,7 +274,7 @@ def test_the_ratio_rule_at_its_boundary(tmp_path: Path) -> None:
     ISA-L, one declared at it to zlib-ng (the rule is read from the central directory, before
     any byte is inflated, so the declared size decides even when it lies)."""
     zipread = _bound()
-    inflate = _inflate()
+    inflate = native_inflate()
     if not inflate.LIBISAL:
         require(f"libisal is not offered here: {inflate.LIBISAL_ERROR}")
     c = zlib.compressobj(9, zlib.DEFLATED, -15)
@@ -299,7 +300,7 @@ def test_threads_share_the_kept_stream_safely(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     _bound()
-    inflate = _inflate()
+    inflate = native_inflate()
     padded, dense = _padded_and_dense(tmp_path)
     w = _wheel(tmp_path / "p-1.0-cp311-cp311-linux_x86_64.whl",
                {"p/libpadded.so": padded, "p/libdense.so": dense, "p/libpadded2.so": padded})

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from helpers.builders import ZipMember, make_wheel, write_zip
-from helpers.corpus import DECOYS, NON_ELF_PEEKED, WHEEL_IDS
-from test_differential import _corpus_wheel
+from helpers.corpus import DECOYS, NON_ELF_PEEKED, WHEEL_IDS, corpus_wheel
 
 from wheelscan.facts import ElfFacts, WheelFacts
 from wheelscan.limits import Limits
@@ -30,13 +29,13 @@ METHOD_NUMBERS = {"stored": 0, "deflate": 8, "zstd": 93}
 @pytest.fixture(scope="module")
 def elf_bytes(corpus: Corpus) -> bytes:
     """A small real x86-64 shared object from the corpus."""
-    w = _corpus_wheel(corpus, "x86_64-deflate")
+    w = corpus_wheel(corpus, "x86_64-deflate")
     return next(e.source for e in w.elfs.values() if e.source.name == "execstack.so").read_bytes()
 
 
 @pytest.mark.parametrize("wheel_id", list(WHEEL_IDS))
 def test_wheel_level_facts(corpus: Corpus, wheel_id: str) -> None:
-    w = _corpus_wheel(corpus, wheel_id)
+    w = corpus_wheel(corpus, wheel_id)
     facts = scan_wheel_lief(w.path)
     assert facts.engine == "lief"
     assert facts.error is None
@@ -73,7 +72,7 @@ def test_wheel_level_facts(corpus: Corpus, wheel_id: str) -> None:
 
 
 def test_mixed_methods_recorded_per_member(corpus: Corpus) -> None:
-    w = _corpus_wheel(corpus, "x86_64-mixed-norecord")
+    w = corpus_wheel(corpus, "x86_64-mixed-norecord")
     facts = scan_wheel_lief(w.path)
     assert {m.method for m in facts.members} == {0, 8, 93}
     assert len(facts.elfs) == len(w.elfs)
@@ -273,7 +272,7 @@ def test_not_an_elf_after_the_magic(tmp_path: Path) -> None:
 
 
 def test_file_objects_and_names(corpus: Corpus) -> None:
-    w = _corpus_wheel(corpus, "x86_64-zstd")
+    w = corpus_wheel(corpus, "x86_64-zstd")
     by_path = scan_wheel_lief(w.path)
     with w.path.open("rb") as fh:
         by_file = scan_wheel_lief(fh)

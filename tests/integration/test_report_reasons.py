@@ -167,5 +167,5 @@ def test_legend_defines_every_status_and_kind_and_evidence_links_to_it(
     assert "#kind-symbol-version" in links
     assert {h[1:] for h in links} <= anchors
     # the docs carry the same table
-    findings_md = (Path(__file__).resolve().parents[1] / "docs" / "findings.md").read_text()
+    findings_md = (Path(__file__).resolve().parents[2] / "docs" / "findings.md").read_text()
     assert all(f'<a id="{k}"></a>`{k}`' in findings_md for k in FINDING_KINDS)

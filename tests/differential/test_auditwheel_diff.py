@@ -102,7 +102,7 @@ def test_agreement(scenarios: list[Scenario], aw_root: Path) -> None:
 
 
 def test_every_violation_kind_is_exercised(scenarios: list[Scenario]) -> None:
-    # auditwheel does not judge the ABI tag: the abi3 kinds are exercised by tests/test_abi3.py
+    # auditwheel does not judge the ABI tag: the abi3 kinds are exercised by tests/unit/test_abi3.py
     abi3 = {"abi3-symbol", "abi3-version"}
     violation_kinds = {k for k, sev in FINDING_KINDS.items() if sev == "violation"} - abi3
     seen: set[str] = set()

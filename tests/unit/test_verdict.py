@@ -105,7 +105,8 @@ def kinds(v: Any, severity: str | None = None) -> set[str]:
 
 def test_vocabulary_is_complete() -> None:
     """One entry per kind, each with a severity and a meaning (docs/findings.md and the HTML
-    legend are generated from it: tests/test_docs.py, tests/test_report_reasons.py)."""
+    legend are generated from it: tests/unit/test_docs.py and
+    tests/integration/test_report_reasons.py)."""
     from wheelscan.rules.verdict import FINDINGS
 
     kinds_ = [k for _, k, _ in FINDINGS]

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from conftest import native_engine_error, require
 from helpers.builders import make_wheel
-from helpers.corpus import WHEEL_IDS, expectation_mismatches, readelf_facts, readelf_mismatches
+from helpers.corpus import (
+    WHEEL_IDS,
+    corpus_wheel,
+    expectation_mismatches,
+    readelf_facts,
+    readelf_mismatches,
+)
 
 import wheelscan
 from wheelscan.facts import ElfFacts, MemberStats, WheelFacts
@@ -138,16 +144,9 @@ def native_available() -> None:
     require(native_engine_error())
 
 
-def _corpus_wheel(corpus: Corpus, wheel_id: str) -> CorpusWheel:
-    family = WHEEL_IDS[wheel_id]
-    if family is not None and family in corpus.missing:
-        require(f"fixture family {family}: {corpus.missing[family]}")
-    return corpus.by_id(wheel_id)
-
-
 @pytest.mark.parametrize("wheel_id", list(WHEEL_IDS))
 def test_native_matches_lief(corpus: Corpus, wheel_id: str, native_available: None) -> None:
-    w = _corpus_wheel(corpus, wheel_id)
+    w = corpus_wheel(corpus, wheel_id)
     native = wheelscan.scan_wheel(w.path, engine="native")
     lief = wheelscan.scan_wheel(w.path, engine="lief")
     assert native.error is None, f"{w.id}: native: {native.error}"
@@ -161,7 +160,7 @@ def test_engine_matches_construction(corpus: Corpus, wheel_id: str, engine: str)
     """Each ELF as built (stubs, flags, arch) and as readelf reads it, per engine."""
     if engine == "native":
         require(native_engine_error())
-    w = _corpus_wheel(corpus, wheel_id)
+    w = corpus_wheel(corpus, wheel_id)
     facts = wheelscan.scan_wheel(w.path, engine=engine)
     assert facts.error is None, f"{w.id}: {facts.error}"
     assert facts.errors == [], f"{w.id}: {facts.errors}"
@@ -289,7 +288,7 @@ def test_lief_engine_matches_readelf_real_world(
 
 def test_diff_names_wheel_member_and_field(corpus: Corpus) -> None:
     """The comparison helper itself: a planted difference is reported, readably."""
-    w = _corpus_wheel(corpus, "x86_64-deflate")
+    w = corpus_wheel(corpus, "x86_64-deflate")
     a = wheelscan.scan_wheel(w.path, engine="lief")
     b = WheelFacts.from_dict(a.to_dict())
     assert diff_facts(a, b) == []

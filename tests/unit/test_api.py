@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from conftest import native_engine_error, require
-from test_differential import _corpus_wheel
+from helpers.corpus import corpus_wheel
 
 import wheelscan
 from wheelscan.environment import environment
@@ -43,7 +43,7 @@ def test_public_names() -> None:
 
 @pytest.mark.parametrize("wheel_id", ["x86_64-zstd", "s390x-deflate-zip64", "pure-any"])
 def test_path_str_and_file_objects_agree(corpus: Corpus, engine: str, wheel_id: str) -> None:
-    w = _corpus_wheel(corpus, wheel_id)
+    w = corpus_wheel(corpus, wheel_id)
     by_path = wheelscan.scan_wheel(w.path, engine=engine)
     assert by_path.engine == engine
     assert by_path.error is None
@@ -68,7 +68,7 @@ class _PathLike:
 
 
 def test_any_path_like_is_a_path(corpus: Corpus, engine: str, tmp_path: Path) -> None:
-    w = _corpus_wheel(corpus, "x86_64-deflate")
+    w = corpus_wheel(corpus, "x86_64-deflate")
     by_path = wheelscan.scan_wheel(w.path, engine=engine)
     assert by_path.error is None
     assert wheelscan.scan_wheel(_PathLike(str(w.path)), engine=engine) == by_path
@@ -92,7 +92,7 @@ class _NotAPath(io.BytesIO):
 
 def test_a_path_with_a_nul_is_refused_not_truncated(corpus: Corpus, engine: str) -> None:
     # open(2) would stop at the NUL and read the wheel named by the part before it
-    w = _corpus_wheel(corpus, "x86_64-deflate")
+    w = corpus_wheel(corpus, "x86_64-deflate")
     with pytest.raises(ValueError, match="null byte"):
         wheelscan.scan_wheel(f"{w.path}\0-1.0-py3-none-any.whl", engine=engine)
 
@@ -106,7 +106,7 @@ def _without_byte_counts(facts: WheelFacts) -> dict[str, object]:
 
 
 def test_filename_override_and_anonymous_stream(corpus: Corpus, engine: str) -> None:
-    w = _corpus_wheel(corpus, "x86_64-deflate")
+    w = corpus_wheel(corpus, "x86_64-deflate")
     renamed = wheelscan.scan_wheel(w.path, engine=engine, filename="other-2.0-py3-none-any.whl")
     assert renamed.filename == "other-2.0-py3-none-any.whl"
     assert (renamed.name, renamed.version, renamed.platform_tags) == ("other", "2.0", ["any"])
@@ -118,7 +118,7 @@ def test_filename_override_and_anonymous_stream(corpus: Corpus, engine: str) -> 
 
 @pytest.mark.parametrize("wheel_id", ["x86_64-deflate", "i686-deflate", "musl-deflate"])
 def test_json_round_trip(corpus: Corpus, engine: str, wheel_id: str) -> None:
-    w = _corpus_wheel(corpus, wheel_id)
+    w = corpus_wheel(corpus, wheel_id)
     facts = wheelscan.scan_wheel(w.path, engine=engine)
     text = json.dumps(facts.to_dict(), sort_keys=True)
     back = WheelFacts.from_dict(json.loads(text))
@@ -149,7 +149,7 @@ def fresh_environment() -> Iterator[None]:
 def test_unknown_engine_and_env_default(
     corpus: Corpus, monkeypatch: pytest.MonkeyPatch, fresh_environment: None
 ) -> None:
-    w = _corpus_wheel(corpus, "pure-any")
+    w = corpus_wheel(corpus, "pure-any")
     with pytest.raises(ValueError, match="unknown engine"):
         wheelscan.scan_wheel(w.path, engine="fortran")
     monkeypatch.setenv("WHEELSCAN_ENGINE", "lief")
@@ -171,7 +171,7 @@ def test_unknown_engine_and_env_default(
 def test_env_engine_set_before_the_first_scan(corpus: Corpus) -> None:
     """A process started with WHEELSCAN_ENGINE uses it; setting it in the process before its
     first scan works too."""
-    w = _corpus_wheel(corpus, "pure-any")
+    w = corpus_wheel(corpus, "pure-any")
     code = (
         "import os, sys, wheelscan\n"
         "if len(sys.argv) > 2: os.environ['WHEELSCAN_ENGINE'] = sys.argv[2]\n"

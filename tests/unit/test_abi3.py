@@ -27,7 +27,7 @@ from wheelscan.read.engine import scan_wheel
 from wheelscan.rules.stableabi import StableAbiError, default_stable_abi, load_stable_abi
 from wheelscan.rules.verdict import judge
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TAG = "cp39-abi3-manylinux_2_17_x86_64"
 ENGINES = ["native", "lief"]
 SCHEMA = json.loads((resources.files("wheelscan") / "data" / "check-schema.json").read_text())
