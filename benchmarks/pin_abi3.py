@@ -13,16 +13,14 @@ benchmarks/pin_differential.py picks them, and only abi3 wheels stay. Fetch the 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from pin_differential import pin  # noqa: E402
+from pin_differential import pin_all, write_pins  # noqa: E402
 
 OUT = HERE / "corpus-abi3.json"
 ARCHES = ("x86_64", "aarch64")
@@ -57,21 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
-    wheels: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = pool.map(pin, [(n, v, t, 8, c) for n, v, t, _, c in PICKS])
-        for (_, _, _, most, _), (rows, msg) in zip(PICKS, results, strict=True):
-            kept = [r for r in rows if "-abi3-" in r["filename"] and r["arch"] in ARCHES
-                    and r["libc"] == "manylinux"][:most]
-            print(f"{msg}; abi3 kept {len(kept)}", file=sys.stderr)
-            for r in kept:
-                if r["filename"] not in seen:
-                    seen.add(r["filename"])
-                    wheels.append(r)
-    args.out.write_text(json.dumps({"wheels": wheels}, indent=1) + "\n")
-    total = sum(w["size"] for w in wheels)
-    print(f"{len(wheels)} wheels, {total / 1e6:.0f} MB -> {args.out}", file=sys.stderr)
+    picks = [(n, v, t, 8, c) for n, v, t, _, c in PICKS]
+    most = {n: m for n, _, _, m, _ in PICKS}
+
+    def abi3(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        kept = [r for r in rows if "-abi3-" in r["filename"] and r["arch"] in ARCHES
+                and r["libc"] == "manylinux"]  # fmt: skip
+        return kept[: most[rows[0]["name"]]] if kept else kept
+
+    write_pins(pin_all(picks, abi3), args.out)
     return 0
 
 

@@ -21,6 +21,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -211,19 +212,32 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
+    write_pins(pin_all(PICKS), args.out)
+    return 0
+
+
+def pin_all(
+    picks: list[tuple[str, str, str, int, int]],
+    keep: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] = lambda rows: rows,
+) -> list[dict[str, Any]]:
+    """Every pick pinned (four at a time), the rows ``keep`` keeps of each, each file once."""
     wheels: list[dict[str, Any]] = []
     seen: set[str] = set()
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for rows, msg in pool.map(pin, PICKS):
-            print(msg, file=sys.stderr)
-            for r in rows:
+        for rows, msg in pool.map(pin, picks):
+            kept = keep(rows)
+            print(f"{msg}; kept {len(kept)}", file=sys.stderr)
+            for r in kept:
                 if r["filename"] not in seen:
                     seen.add(r["filename"])
                     wheels.append(r)
-    args.out.write_text(json.dumps({"wheels": wheels}, indent=1) + "\n")
+    return wheels
+
+
+def write_pins(wheels: list[dict[str, Any]], out: Path) -> None:
+    out.write_text(json.dumps({"wheels": wheels}, indent=1) + "\n")
     total = sum(w["size"] for w in wheels)
-    print(f"{len(wheels)} wheels, {total / 1e9:.2f} GB -> {args.out}", file=sys.stderr)
-    return 0
+    print(f"{len(wheels)} wheels, {total / 1e6:.0f} MB -> {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
