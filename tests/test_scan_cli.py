@@ -232,12 +232,14 @@ def test_rejudge_without_opening_wheels(
 
 def test_progress_bar(mirror: tuple[Path, dict[str, str]], tmp_path: Path,
                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    from wheelscan.cli.scan import run_scan
+    from wheelscan.cli.scan import Feedback, ScanTarget, Scheduling, run_scan
+    from wheelscan.mirror.pool import ScanConfig
 
     root, expected = mirror
     n = len(expected)
-    summary = run_scan([str(root)], str(tmp_path / "s.sqlite"), jobs=2, progress=True,
-                       engine=ENGINE)  # fmt: skip
+    summary = run_scan(ScanTarget([str(root)], str(tmp_path / "s.sqlite")),
+                       config=ScanConfig(engine=ENGINE), scheduling=Scheduling(jobs=2),
+                       feedback=Feedback(progress=True))  # fmt: skip
     err = capsys.readouterr().err
     assert f"{n}/{n}" in err  # the total became known when listing ended
     assert "whl/s" in err

@@ -53,7 +53,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ScanConfig:
-    """Everything a worker needs; picklable, sent once per worker (or per Dask batch)."""
+    """How each wheel is read and judged: everything a worker needs; picklable, sent once per
+    worker (or per Dask batch). ``wheelscan scan`` sets ``db_path`` and ``threads`` itself."""
 
     engine: str | None = None
     limits: Limits = DEFAULT_LIMITS
