@@ -377,13 +377,18 @@ class LocalPool:
                     if suspects and not s.inflight and not s.dead:
                         s.alone = True
                         self._dispatch(s, deque([suspects.popleft()]), 0, True)
-                    while (
-                        (len(s.batches) < 2 or len(s.inflight) < 2 * self.cfg.threads)
-                        and pending
-                        and not s.dead
-                        and not s.alone
-                    ):
-                        pending_bytes -= self._dispatch(s, pending, pending_bytes, source is None)
+                # every worker gets a first batch before any gets its second: a handful of
+                # wheels would otherwise all go to the first worker while the others idle
+                for depth in (1, 2):
+                    for s in slots:
+                        while (
+                            (len(s.batches) < depth or len(s.inflight) < depth * self.cfg.threads)
+                            and pending
+                            and not s.dead
+                            and not s.alone
+                        ):
+                            last = source is None
+                            pending_bytes -= self._dispatch(s, pending, pending_bytes, last)
                 busy = [s for s in slots if s.inflight]
                 if not busy:
                     if source is None and not pending and not suspects:
