@@ -263,6 +263,7 @@ def test_second_scan_on_a_busy_store_is_refused(
                                text=True, timeout=60, check=False)  # fmt: skip
             assert r.returncode == 2, r.stderr
             assert "Traceback" not in r.stderr
+            assert r.stderr.count("\n") == 1, r.stderr  # one line says it all
             assert f"in use by another wheelscan scan or rejudge (process {proc.pid}" in r.stderr
             assert str(db) in r.stderr
         assert _counts(db) == before  # the refused runs wrote nothing
