@@ -103,9 +103,9 @@ def _download_then_check(srv: IndexServer, wheels: list[Path], tmp: Path) -> flo
 _BASELINE = """
 import sys, time
 sys.path.insert(0, sys.argv[1] + "/src")
-from wheelscan.cli.scan import run_scan
+from wheelscan.cli import main
 t0 = time.perf_counter()
-run_scan([sys.argv[2]], sys.argv[3], jobs=2)
+main(["scan", sys.argv[2], "--db", sys.argv[3], "--jobs", "2", "--quiet"])
 print(time.perf_counter() - t0)
 """
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     from test_remote_bytes import minimum_bytes
 
     from wheelscan import judge, scan_wheel
-    from wheelscan.cli.scan import run_scan
+    from wheelscan.cli.scan import Feedback, ScanTarget, Scheduling, run_scan
 
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -166,8 +166,11 @@ def main(argv: list[str] | None = None) -> int:
 
                     db = tmp / f"remote-{latency}-{bandwidth}-{rnd}.sqlite"
                     t0 = time.perf_counter()
-                    summary = run_scan([f"{srv.base}/simple/"], str(db), jobs=2,
-                                       connections=args.connections, on_outcome=keep)  # fmt: skip
+                    summary = run_scan(
+                        ScanTarget([f"{srv.base}/simple/"], str(db)),
+                        scheduling=Scheduling(jobs=2, connections=args.connections),
+                        feedback=Feedback(on_outcome=keep),
+                    )
                     remote = min(remote, time.perf_counter() - t0)
                     reqs = sum(n for p, n in srv.acct.requests.items() if p.startswith("/files/"))
                     sent = sum(n for p, n in srv.acct.body_bytes.items()

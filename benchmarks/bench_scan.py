@@ -105,10 +105,13 @@ def inflate_floor(paths: list[Path], procs: int) -> float:
 def timed_scan(
     sources: list[str], db: Path, jobs: int, *, member_cache: bool, rescan: bool = False
 ) -> tuple[float, Any]:
-    from wheelscan.cli.scan import run_scan
+    from wheelscan.cli.scan import ScanTarget, Scheduling, run_scan
+    from wheelscan.mirror.pool import ScanConfig
 
     t0 = time.perf_counter()
-    s = run_scan(sources, str(db), jobs=jobs, member_cache=member_cache, rescan=rescan)
+    s = run_scan(ScanTarget(sources, str(db), rescan=rescan),
+                 config=ScanConfig(member_cache=member_cache),
+                 scheduling=Scheduling(jobs=jobs))  # fmt: skip
     return time.perf_counter() - t0, s
 
 
@@ -128,9 +131,10 @@ def rss_run(listfile: Path, db: Path) -> tuple[int, float, int]:
     """(peak RSS KiB of the main process, seconds, wheels) for a scan of ``listfile``."""
     code = (
         "import resource, sys, time\n"
-        "from wheelscan.cli.scan import run_scan\n"
+        "from wheelscan.cli.scan import ScanTarget, Scheduling, run_scan\n"
         "t = time.perf_counter()\n"
-        f"s = run_scan([{str(listfile)!r}], {str(db)!r}, jobs=2)\n"
+        f"s = run_scan(ScanTarget([{str(listfile)!r}], {str(db)!r}), "
+        "scheduling=Scheduling(jobs=2))\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t,"
         " s.scanned + s.unchanged)\n"
     )

@@ -6,7 +6,8 @@
 ``WHEELSCAN_LIBISAL``      ``0``: never load libisal; ``1``: its absence is an ImportError
 ``WHEELSCAN_LIBZNG``       likewise for zlib-ng's C API
 ``WHEELSCAN_TEST_HANG``    tests only: a worker reaching a wheel whose name holds this hangs...
-``WHEELSCAN_TEST_PIDFILE`` ...after writing its pid here
+``WHEELSCAN_TEST_PIDFILE`` ...after writing its pid here...
+``WHEELSCAN_TEST_HANG_S``  ...for this many seconds (default: an hour)
 ``CI``                     set: no progress line on a terminal
 =========================  ==================================================================
 
@@ -19,9 +20,10 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from dataclasses import dataclass
 
-__all__ = ["Environment", "environment"]
+__all__ = ["Environment", "environment", "hang_if_asked"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Environment:
     libzng: str = ""
     test_hang: str | None = None
     test_pidfile: str | None = None
+    test_hang_seconds: float = 3600.0
     ci: bool = False
 
 
@@ -46,5 +49,17 @@ def environment() -> Environment:
         libzng=env.get("WHEELSCAN_LIBZNG", ""),
         test_hang=env.get("WHEELSCAN_TEST_HANG") or None,
         test_pidfile=env.get("WHEELSCAN_TEST_PIDFILE") or None,
+        test_hang_seconds=float(env.get("WHEELSCAN_TEST_HANG_S") or 3600.0),
         ci=bool(env.get("CI")),
     )
+
+
+def hang_if_asked(filename: str) -> None:
+    """Tests only: a worker that reaches a wheel named like ``WHEELSCAN_TEST_HANG`` hangs
+    there (or is slow: ``WHEELSCAN_TEST_HANG_S``), once it has written its pid."""
+    env = environment()
+    if env.test_hang and env.test_hang in filename:
+        if env.test_pidfile:
+            with open(env.test_pidfile, "w") as f:
+                f.write(str(os.getpid()))
+        time.sleep(env.test_hang_seconds)

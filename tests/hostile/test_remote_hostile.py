@@ -76,7 +76,7 @@ def _sha256(p: Path) -> str:
 def test_index_hash_claim_cannot_poison_a_verdict(
     scenarios: list[Scenario], tmp_path: Path
 ) -> None:
-    from wheelscan.cli.scan import run_scan
+    from wheelscan.cli.scan import ScanTarget, Scheduling, run_scan
 
     ok = next(s for s in scenarios if s.status == "ok" and s.arch == "x86_64")
     bad = next(s for s in scenarios if s.status == "mislabelled" and s.arch == "x86_64")
@@ -91,13 +91,14 @@ def test_index_hash_claim_cannot_poison_a_verdict(
     # index A serves the clean wheel's bytes while claiming the mislabelled wheel's sha256
     with IndexServer([clean]) as a:
         a.files[clean.name].sha256 = _sha256(bad.path)
-        run_scan([f"{a.base}/simple/"], str(db), jobs=1)
+        run_scan(ScanTarget([f"{a.base}/simple/"], str(db)), scheduling=Scheduling(jobs=1))
         assert 0 < a.file_bytes(clean.name) < clean.stat().st_size // 2
         a_rows = _rows(db)
     assert [v[0] for v in a_rows.values()] == ["ok"]  # range reads: the claim was not checked
     # index B lists the real mislabelled wheel with its true hash: it is read, not looked up
     with IndexServer([bad.path]) as b:
-        summary = run_scan([f"{b.base}/simple/"], str(db), jobs=1)
+        summary = run_scan(ScanTarget([f"{b.base}/simple/"], str(db)),
+                           scheduling=Scheduling(jobs=1))
         assert b.file_bytes(bad.path.name) > 0
         b_url = b.file_url(bad.path.name)
     assert summary.counts == {"mislabelled": 1}
@@ -108,7 +109,7 @@ def test_index_hash_claim_cannot_poison_a_verdict(
 
 
 def test_whole_file_read_checks_the_claim(scenarios: list[Scenario], tmp_path: Path) -> None:
-    from wheelscan.cli.scan import run_scan
+    from wheelscan.cli.scan import ScanTarget, Scheduling, run_scan
 
     clean = next(s for s in scenarios if s.status == "ok" and s.arch == "x86_64")
     bad = next(s for s in scenarios if s.status == "mislabelled" and s.arch == "x86_64")
@@ -116,7 +117,8 @@ def test_whole_file_read_checks_the_claim(scenarios: list[Scenario], tmp_path: P
     claimed, actual = _sha256(bad.path), _sha256(clean.path)
     with IndexServer([clean.path], ServerConfig(ranges=False)) as a:  # whole file: hashed
         a.files[clean.path.name].sha256 = claimed
-        summary = run_scan([f"{a.base}/simple/"], str(db), jobs=1)
+        summary = run_scan(ScanTarget([f"{a.base}/simple/"], str(db)),
+                           scheduling=Scheduling(jobs=1))
         url = a.file_url(clean.path.name)
     assert summary.counts == {"error": 1}
     ((status, error, _),) = _rows(db).values()
@@ -131,14 +133,14 @@ def test_whole_file_read_checks_the_claim(scenarios: list[Scenario], tmp_path: P
 
 
 def test_links_to_local_files_are_never_opened(wheels: list[Path], tmp_path: Path) -> None:
-    from wheelscan.cli.scan import run_scan
+    from wheelscan.cli.scan import ScanTarget, Scheduling, run_scan
 
     w = wheels[0]
     local = tmp_path / "local" / w.name
     local.parent.mkdir()
     shutil.copy(w, local)
     db = tmp_path / "s.sqlite"
-    run_scan([str(local)], str(db), jobs=1)
+    run_scan(ScanTarget([str(local)], str(db)), scheduling=Scheduling(jobs=1))
     before = _rows(db)
     assert list(before) == [str(local)]
     links = [str(local), f"file://{local}", f"file:{local}", f"../../../../..{local}"]
@@ -147,7 +149,8 @@ def test_links_to_local_files_are_never_opened(wheels: list[Path], tmp_path: Pat
     ) + "</body></html>"  # fmt: skip
     cfg = ServerConfig(flavour="html", routes={"/simple/evil/": (200, {}, body.encode())})
     with IndexServer([], cfg) as srv:
-        summary = run_scan([f"{srv.base}/simple/evil/"], str(db), jobs=1, rescan=True)
+        summary = run_scan(ScanTarget([f"{srv.base}/simple/evil/"], str(db), rescan=True),
+                           scheduling=Scheduling(jobs=1))
     d = summary.discovery
     assert d is not None
     assert d.refused == len(links)
@@ -163,7 +166,7 @@ def test_a_lone_surrogate_in_a_json_page_is_refused_per_link(
     """PEP 691 JSON may write a lone surrogate (``\\ud800``); no UTF-8 store, report or
     terminal can hold one. That link is refused with a note; the good link is scanned."""
     from wheelscan.cli import main
-    from wheelscan.cli.scan import run_scan
+    from wheelscan.cli.scan import ScanTarget, Scheduling, run_scan
 
     w = wheels[0]
     evil = "evil\ud800-1.0-py3-none-manylinux2014_x86_64.whl"
@@ -182,7 +185,8 @@ def test_a_lone_surrogate_in_a_json_page_is_refused_per_link(
     cfg = ServerConfig(routes={"/simple/evil/": (200, {"Content-Type": remote.JSON_TYPE}, body)})
     db = tmp_path / "s.sqlite"
     with IndexServer([w], cfg) as srv:
-        summary = run_scan([f"{srv.base}/simple/evil/"], str(db), jobs=1)
+        summary = run_scan(ScanTarget([f"{srv.base}/simple/evil/"], str(db)),
+                           scheduling=Scheduling(jobs=1))
         d = summary.discovery
         assert d is not None
         assert d.refused == 2
@@ -423,7 +427,7 @@ def test_a_trickled_chunk_size_line_cannot_hold_a_page(monkeypatch: pytest.Monke
 
 
 def test_a_trickling_server_cannot_hold_a_wheel(wheels: list[Path], tmp_path: Path) -> None:
-    from wheelscan.cli.scan import run_scan
+    from wheelscan.cli.scan import ScanTarget, Scheduling, run_scan
 
     w = wheels[0]
     with IndexServer([w], ServerConfig(trickle=0.2)) as srv:  # 5 bytes/s, never a read timeout
@@ -436,7 +440,8 @@ def test_a_trickling_server_cannot_hold_a_wheel(wheels: list[Path], tmp_path: Pa
         assert "--wheel-timeout" in facts.error
         assert 1.9 <= took < 3.0, took
         db = tmp_path / "s.sqlite"
-        summary = run_scan([srv.file_url(w.name)], str(db), jobs=1, wheel_timeout=1.0)
+        summary = run_scan(ScanTarget([srv.file_url(w.name)], str(db)),
+                           config=ScanConfig(wheel_timeout=1.0), scheduling=Scheduling(jobs=1))
     assert summary.counts == {"error": 1}
     ((_, error, _),) = _rows(db).values()
     assert error is not None

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,9 +38,34 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(args, rc, out.getvalue(), err.getvalue())
 
 
-def run_process(*args: str) -> subprocess.CompletedProcess[str]:
+def run_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "wheelscan", "check", *args],
-                          capture_output=True, text=True, check=False, timeout=120)
+                          capture_output=True, text=True, check=False, timeout=120,
+                          env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def start_process(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "wheelscan", "check", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env})  # fmt: skip
+
+
+def wait_for_pid(pidfile: Path, proc: subprocess.Popen[str]) -> int:
+    """The pid a worker wrote on reaching the wheel it hangs on (environment.hang_if_asked)."""
+    deadline = time.monotonic() + 60
+    while not (pidfile.exists() and pidfile.read_text()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no worker reached the wheel"
+        time.sleep(0.02)
+    return int(pidfile.read_text())
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return True
+    return state in ("Z", "X")
 
 
 def records(out: str) -> list[dict[str, Any]]:
@@ -162,3 +190,105 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
     r = run(str(tmp_path))  # an empty directory: nothing to judge, nothing wrong
     assert (r.returncode, r.stdout) == (0, "")
+    for jobs in ("0", "-1", "two"):
+        r = run("--jobs", jobs, str(tmp_path))
+        assert r.returncode == 2
+        assert "--jobs" in r.stderr
+        assert "at least 1" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def many(scenarios: list[Scenario], hostile: Path, tmp_path_factory: pytest.TempPathFactory
+         ) -> list[str]:  # fmt: skip
+    """Every scenario wheel and every hostile one, as check is given them: ok, mislabelled and
+    error verdicts, findings of every kind, names that are no wheel's."""
+    d = tmp_path_factory.mktemp("many")
+    for s in scenarios:
+        shutil.copy(s.path, d / f"{s.arch}-{s.path.name}")
+    paths = sorted(str(p) for p in d.iterdir())
+    return [*paths, *sorted(str(p) for p in hostile.iterdir())]
+
+
+@pytest.mark.parametrize("fmt", [["--format", "json"], ["-vv"]], ids=["json", "text"])
+def test_jobs_print_exactly_what_one_at_a_time_prints(many: list[str], fmt: list[str]) -> None:
+    one = run_process("--engine", ENGINE, *fmt, "--jobs", "1", *many)
+    two = run_process("--engine", ENGINE, *fmt, "--jobs", "2", *many)
+    assert one.returncode == 2, one.stderr  # the hostile wheels are errors
+    assert (two.returncode, two.stdout) == (one.returncode, one.stdout)
+    assert "Traceback" not in two.stderr
+    assert len(one.stdout.splitlines()) >= len(many)
+    if fmt[0] == "--format":
+        assert [r["path"] for r in records(two.stdout)] == many
+
+
+def test_one_job_or_one_wheel_starts_no_process(
+    scenarios: list[Scenario], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing.process
+
+    def refuse(self: object) -> None:
+        raise AssertionError("a process was started")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    ok = next(s for s in scenarios if s.name == "ok" and s.arch == "x86_64")
+    bad = next(s for s in scenarios if s.name == "symbol-version" and s.arch == "x86_64")
+    r = run("--engine", ENGINE, "--jobs", "1", str(ok.path), str(bad.path))
+    assert (r.returncode, len(r.stdout.splitlines())) == (1, 2), r.stderr
+    r = run("--engine", ENGINE, "--jobs", "8", str(bad.path))  # one wheel: jobs do not matter
+    assert (r.returncode, len(r.stdout.splitlines())) == (1, 1), r.stderr
+    with pytest.raises(AssertionError, match="a process was started"):
+        run("--engine", ENGINE, "--jobs", "2", str(ok.path), str(bad.path))
+
+
+def test_the_first_wheel_is_printed_first_even_when_it_is_the_slowest(
+    many: list[str], tmp_path: Path
+) -> None:
+    slow = tmp_path / "slowpoke-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    shutil.copy(many[0], slow)
+    given = [str(slow), *many[1:12]]
+    expected = run_process("--engine", ENGINE, "--format", "json", "--jobs", "1", *given)
+    t0 = time.monotonic()
+    slowly = {"WHEELSCAN_TEST_HANG": "slowpoke", "WHEELSCAN_TEST_HANG_S": "3"}
+    r = run_process("--engine", ENGINE, "--format", "json", "--jobs", "2", *given, env=slowly)
+    assert time.monotonic() - t0 >= 3  # its worker did wait on it
+    assert (r.returncode, r.stdout) == (expected.returncode, expected.stdout), r.stderr
+    assert [rec["path"] for rec in records(r.stdout)] == given
+
+
+def test_a_worker_killed_on_a_wheel_costs_that_wheel_only(many: list[str], tmp_path: Path
+                                                          ) -> None:  # fmt: skip
+    victim = tmp_path / "victim-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    shutil.copy(many[0], victim)
+    given = [*many[:5], str(victim), *many[5:10]]
+    pidfile = tmp_path / "pid"
+    proc = start_process("--engine", ENGINE, "--format", "json", "--jobs", "2", *given,
+                         env={"WHEELSCAN_TEST_HANG": "victim",
+                              "WHEELSCAN_TEST_PIDFILE": str(pidfile)})  # fmt: skip
+    os.kill(wait_for_pid(pidfile, proc), signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err
+    recs = records(out)
+    assert [rec["path"] for rec in recs] == given
+    lost = recs.pop(5)
+    assert (lost["wheel"], lost["status"]) == (victim.name, "error")
+    assert "SIGKILL" in lost["error"]
+    others = run_process("--engine", ENGINE, "--format", "json", "--jobs", "1",
+                         *given[:5], *given[6:])  # fmt: skip
+    assert recs == records(others.stdout)
+
+
+def test_ctrl_c_stops_the_workers_without_a_traceback(many: list[str], tmp_path: Path) -> None:
+    victim = tmp_path / "victim-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    shutil.copy(many[0], victim)
+    pidfile = tmp_path / "pid"
+    proc = start_process("--engine", ENGINE, "--jobs", "2", str(victim), *many[:6],
+                         env={"WHEELSCAN_TEST_HANG": "victim",
+                              "WHEELSCAN_TEST_PIDFILE": str(pidfile)})  # fmt: skip
+    worker = wait_for_pid(pidfile, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err == "wheelscan check: interrupted\n"
+    assert out == ""  # the first wheel given never finished: nothing after it is printed
+    assert gone(worker)

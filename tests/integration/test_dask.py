@@ -18,7 +18,8 @@ from helpers.mirror import (
     without_byte_accounting,
 )
 
-from wheelscan.cli.scan import run_scan
+from wheelscan.cli.scan import ScanTarget, Scheduling, run_scan
+from wheelscan.mirror.pool import ScanConfig
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -64,18 +65,20 @@ def test_dask_local_cluster_matches_local_pool(elfs: Elfs, tmp_path: Path) -> No
     (tree / "bad-1.0-py3-none-manylinux1_x86_64.whl").write_bytes(b"not a zip" * 20)
     n = 2 * (len(HONEST_NEW) + len(LYING_NEW)) + 1
 
-    local = run_scan([str(tree)], str(tmp_path / "local.sqlite"), jobs=2, engine=ENGINE)
+    local = run_scan(ScanTarget([str(tree)], str(tmp_path / "local.sqlite")),
+                     config=ScanConfig(engine=ENGINE), scheduling=Scheduling(jobs=2))
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
     ) as cluster:
         remote = run_scan(
-            [str(tree)], str(tmp_path / "dask.sqlite"), dask=cluster.scheduler_address,
-            engine=ENGINE, batch_bytes=64 << 10,  # several batches, in flight at once
-        )  # fmt: skip
-        # and resuming works the same way: nothing left to do
-        again = run_scan(
-            [str(tree)], str(tmp_path / "dask.sqlite"), dask=cluster.scheduler_address
+            ScanTarget([str(tree)], str(tmp_path / "dask.sqlite")),
+            config=ScanConfig(engine=ENGINE),
+            # several batches, in flight at once
+            scheduling=Scheduling(dask=cluster.scheduler_address, batch_bytes=64 << 10),
         )
+        # and resuming works the same way: nothing left to do
+        again = run_scan(ScanTarget([str(tree)], str(tmp_path / "dask.sqlite")),
+                         scheduling=Scheduling(dask=cluster.scheduler_address))
     assert (again.scanned, again.unchanged) == (0, n)
     assert remote.scanned == local.scanned == n
     assert remote.counts == local.counts

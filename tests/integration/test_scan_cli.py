@@ -232,12 +232,14 @@ def test_rejudge_without_opening_wheels(
 
 def test_progress_bar(mirror: tuple[Path, dict[str, str]], tmp_path: Path,
                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    from wheelscan.cli.scan import run_scan
+    from wheelscan.cli.scan import Feedback, ScanTarget, Scheduling, run_scan
+    from wheelscan.mirror.pool import ScanConfig
 
     root, expected = mirror
     n = len(expected)
-    summary = run_scan([str(root)], str(tmp_path / "s.sqlite"), jobs=2, progress=True,
-                       engine=ENGINE)  # fmt: skip
+    summary = run_scan(ScanTarget([str(root)], str(tmp_path / "s.sqlite")),
+                       config=ScanConfig(engine=ENGINE), scheduling=Scheduling(jobs=2),
+                       feedback=Feedback(progress=True))  # fmt: skip
     err = capsys.readouterr().err
     assert f"{n}/{n}" in err  # the total became known when listing ended
     assert "whl/s" in err
@@ -261,6 +263,7 @@ def test_second_scan_on_a_busy_store_is_refused(
                                text=True, timeout=60, check=False)  # fmt: skip
             assert r.returncode == 2, r.stderr
             assert "Traceback" not in r.stderr
+            assert r.stderr.count("\n") == 1, r.stderr  # one line says it all
             assert f"in use by another wheelscan scan or rejudge (process {proc.pid}" in r.stderr
             assert str(db) in r.stderr
         assert _counts(db) == before  # the refused runs wrote nothing

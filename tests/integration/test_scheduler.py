@@ -236,3 +236,28 @@ def test_a_worker_running_several_wheels_at_once_blames_only_the_culprit(
         n: s for n, s in expected.items() if not n.startswith("victim")
     }
     assert pool.deaths == 2  # once among the others, once alone
+
+
+class _PidWorker:
+    """A worker that only says which process it is (built in each spawned worker by name)."""
+
+    def __init__(self, cfg: ScanConfig) -> None:
+        self.pid = str(os.getpid())
+
+    def scan(self, location: str, filename: str) -> Outcome:
+        from wheelscan.mirror.store import Outcome
+
+        return Outcome(location, filename, "ok", error=self.pid)
+
+
+def test_a_few_big_wheels_go_one_to_each_worker() -> None:
+    """Each worker may hold two batches, but none gets its second before every worker has a
+    first: two wheels bigger than a batch must run side by side, not one after the other."""
+    from wheelscan.mirror.sources import WheelRef
+
+    refs = [WheelRef(f"/nowhere/w{i}.whl", f"w{i}.whl", size=64 << 20) for i in range(2)]
+    outs = _run(LocalPool(ScanConfig(), jobs=2, worker=_PidWorker), refs)
+    assert set(outs) == {"w0.whl", "w1.whl"}
+    pids = {o.error for o in outs.values()}
+    assert len(pids) == 2, pids
+    assert str(os.getpid()) not in pids

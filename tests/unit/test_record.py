@@ -20,7 +20,8 @@ import pytest
 from helpers.builders import Import, build_elf, build_stub, have, make_wheel
 
 from wheelscan import judge, scan_wheel
-from wheelscan.cli.scan import run_scan
+from wheelscan.cli.scan import ScanTarget, Scheduling, run_scan
+from wheelscan.mirror.pool import ScanConfig
 
 NAME = "rec-1.0-py3-none-manylinux_2_17_x86_64.whl"
 FILES = {"rec/__init__.py": b"x = 1\n", "rec/data.bin": b"\x00" * 5000}
@@ -146,11 +147,13 @@ def test_scan_verifies_and_resume_knows_what_was_verified(wheel: Path, tmp_path:
                    {"rec/__init__.py": b"x = 9\n"})  # fmt: skip
     (tmp_path / "src" / NAME).write_bytes(wheel.read_bytes())
     db = str(tmp_path / "s.sqlite")
-    first = run_scan([str(tmp_path / "src")], db, jobs=1)
+    target, one = ScanTarget([str(tmp_path / "src")], db), Scheduling(jobs=1)
+    verify = ScanConfig(verify_record=True)
+    first = run_scan(target, scheduling=one)
     assert first.scanned == 2
-    again = run_scan([str(tmp_path / "src")], db, jobs=1, verify_record=True)
+    again = run_scan(target, config=verify, scheduling=one)
     assert (again.scanned, again.unchanged) == (2, 0)  # stored facts had not verified RECORD
-    third = run_scan([str(tmp_path / "src")], db, jobs=1, verify_record=True)
+    third = run_scan(target, config=verify, scheduling=one)
     assert (third.scanned, third.unchanged) == (0, 2)
     con = sqlite3.connect(db)
     rows = dict(con.execute("SELECT filename, facts FROM wheels"))

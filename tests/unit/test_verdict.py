@@ -453,6 +453,31 @@ def test_judge_never_raises_on_odd_facts() -> None:
     check()
 
 
+def test_verdict_round_trips_through_json(scenarios: list[Scenario], tmp_path: Any) -> None:
+    """A verdict crosses a process boundary (``check --jobs``) and the store as JSON: what comes
+    back is the same verdict, and prints the same bytes."""
+    import json
+
+    from wheelscan.rules.verdict import Verdict
+
+    (tmp_path / "bad-1.0-py3-none-manylinux1_x86_64.whl").write_bytes(b"PK\x05\x06" * 9)
+    verdicts = [judge(scan_wheel(s.path, engine=ENGINE)) for s in scenarios]
+    verdicts.append(judge(scan_wheel(tmp_path / "bad-1.0-py3-none-manylinux1_x86_64.whl")))
+    odd = "m\u00e9mber/\udcff\x1b[2J.so"  # a name undecodable as UTF-8, with an escape
+    verdicts.append(judge(wheel("manylinux_2_17_x86_64", [elf(member=odd, needed=["libx.so"])]),
+                          exclude=["liby.so"], strict=True))  # fmt: skip
+    assert {v.status for v in verdicts} >= {"ok", "mislabelled", "error"}
+    assert any(f.member == odd for f in verdicts[-1].findings)
+    for v in verdicts:
+        v.path = f"some/where/{v.wheel}"
+        back = Verdict.from_json(v.to_json())
+        assert back == v, v.wheel
+        assert json.dumps(back.to_dict()) == json.dumps(v.to_dict())
+    stale = json.loads(verdicts[0].to_json()) | {"schema_version": 0}
+    with pytest.raises(ValueError, match="verdict schema 0"):
+        Verdict.from_dict(stale)
+
+
 def test_judge_is_hermetic(scenarios: list[Scenario], monkeypatch: pytest.MonkeyPatch) -> None:
     """Once the policy data is loaded, judging touches no file at all: nothing about the
     scanning machine (its libraries, ld.so.conf, libc) can change a verdict."""

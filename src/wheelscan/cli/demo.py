@@ -64,12 +64,13 @@ def _scan_and_report(wheels_dir: Path, out: Path) -> Path:
 
     from ..report.records import ALL
     from .report import write_report
-    from .scan import run_scan
+    from .scan import ScanTarget, Scheduling, run_scan
 
     db = out / "wheelscan.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    run_scan([str(wheels_dir)], str(db), jobs=min(2, os.cpu_count() or 1))
+    run_scan(ScanTarget([str(wheels_dir)], str(db)),
+             scheduling=Scheduling(jobs=min(2, os.cpu_count() or 1)))  # fmt: skip
     html = out / "report.html"
     write_report(str(db), "html", str(html), ALL)
     return html

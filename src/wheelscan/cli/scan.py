@@ -12,16 +12,28 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..environment import environment
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS
 from ..mirror.refs import is_url
 from ..safe_text import eprint
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ..mirror.pool import ScanConfig
     from ..mirror.refs import Discovery, WheelRef
     from ..mirror.sources import Filters
     from ..mirror.store import Outcome
 
-__all__ = ["ScanSummary", "configure_parser", "execute", "exit_status", "run_scan"]
+__all__ = [
+    "Feedback",
+    "ScanSummary",
+    "ScanTarget",
+    "Scheduling",
+    "configure_parser",
+    "execute",
+    "exit_status",
+    "run_scan",
+]
 
 
 #: remote wheels in flight at once, over all workers (``--connections``): enough to cover the
@@ -143,65 +155,79 @@ class _Progress:
             self.bar.close()
 
 
+@dataclass(frozen=True)
+class ScanTarget:
+    """What to scan and where to put it."""
+
+    #: SOURCE arguments: directory trees, bandersnatch mirrors, list files, ``-``, http(s) URLs
+    sources: Sequence[str]
+    db: str  # the SQLite store
+    rescan: bool = False  # scan again wheels the store already has, unchanged
+    filters: Filters | None = None  # which of the listed wheels count (None: all)
+    stdin: TextIO | None = None  # the list a ``-`` source reads (None: sys.stdin)
+
+
+@dataclass(frozen=True)
+class Scheduling:
+    """How the work is spread: over local worker processes or a Dask cluster."""
+
+    jobs: int | None = None  # local worker processes (None: one per core)
+    dask: Any = None  # a dask.distributed scheduler address or Client, instead of local workers
+    #: remote sources: wheels in flight at once over all workers (local workers only)
+    connections: int = DEFAULT_CONNECTIONS
+    timeout: float | None = 600.0  # per-wheel time cap, local workers only (None: none)
+    batch_bytes: int = 8 << 20  # wheel bytes per message to a worker (a big wheel goes alone)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What the caller is told while the scan runs (the summary comes back at the end)."""
+
+    progress: bool = False  # a tqdm bar on stderr
+    #: called in the main process for each wheel scanned, once the store has its row
+    on_outcome: Callable[[WheelRef, Outcome], None] | None = None
+
+
 def run_scan(
-    specs: list[str],
-    db: str,
+    target: ScanTarget,
     *,
-    jobs: int | None = None,
-    rescan: bool = False,
-    filters: Filters | None = None,
-    engine: str | None = None,
-    limits: Limits = DEFAULT_LIMITS,
-    timeout: float | None = 600.0,
-    policy: str | None = None,
-    stable_abi: str | None = None,
-    exclude: tuple[str, ...] = (),
-    strict: bool = False,
-    member_cache: bool = True,
-    dask: Any = None,
-    progress: bool = False,
-    stdin: TextIO | None = None,
-    batch_bytes: int = 8 << 20,
-    on_outcome: Any = None,
-    allow_hosts: tuple[str, ...] = (),
-    wheel_timeout: float | None = 120.0,
-    verify_record: bool = False,
-    connections: int = DEFAULT_CONNECTIONS,
+    config: ScanConfig | None = None,
+    scheduling: Scheduling = Scheduling(),
+    feedback: Feedback = Feedback(),
 ) -> ScanSummary:
-    """Scan every wheel of ``specs`` into the store at ``db``; Ctrl-C commits what is done."""
+    """Scan every wheel of ``target`` into its store; Ctrl-C commits what is done.
+
+    ``config`` says how each wheel is read and judged (default: :class:`ScanConfig`'s own
+    defaults); its ``db_path`` (the member cache's store) and ``threads`` (from
+    ``scheduling.connections``) are set here, whatever they were."""
+    import dataclasses
+
     from ..mirror.pool import DaskPool, LocalPool, ScanConfig
     from ..mirror.sources import Discovery, iter_sources
     from ..mirror.store import Store
 
     disc = Discovery()
     summary = ScanSummary(discovery=disc)
-    cfg = ScanConfig(
-        engine=engine,
-        limits=limits,
-        db_path=os.path.abspath(db),
-        member_cache=member_cache,
-        policy=policy,
-        stable_abi=stable_abi,
-        exclude=tuple(exclude),
-        strict=strict,
-        allow_hosts=tuple(allow_hosts),
-        wheel_timeout=wheel_timeout,
-        verify_record=verify_record,
-        threads=_threads_per_worker(specs, connections, jobs, dask),
+    specs = list(target.sources)
+    cfg = dataclasses.replace(
+        config or ScanConfig(),
+        db_path=os.path.abspath(target.db),
+        threads=_threads_per_worker(specs, scheduling),
     )
-    store = Store(db)
-    store.needs_record = verify_record  # facts stored without RECORD verified are re-read
-    bar = _Progress(progress, disc)
+    store = Store(target.db)
+    store.needs_record = cfg.verify_record  # facts stored without RECORD verified are re-read
+    bar = _Progress(feedback.progress, disc)
+    on_outcome = feedback.on_outcome
     t0 = time.perf_counter()
 
     def todo() -> Any:
         # the resume lookup is one query per chunk; chunks grow from 1 so that a slow source
         # (a list trickling in on stdin) still gets its first wheels scanned at once
-        refs = iter_sources(specs, disc, filters, stdin, tuple(allow_hosts))
+        refs = iter_sources(specs, disc, target.filters, target.stdin, cfg.allow_hosts)
         size = 1
         while chunk := list(itertools.islice(refs, size)):
             size = min(size * 2, 256)
-            statuses = [None] * len(chunk) if rescan else store.current_statuses(chunk)
+            statuses = [None] * len(chunk) if target.rescan else store.current_statuses(chunk)
             for ref, status in zip(chunk, statuses, strict=True):
                 if status is None:
                     yield ref
@@ -222,10 +248,11 @@ def run_scan(
             on_outcome(ref, out)
 
     pool: LocalPool | DaskPool
-    if dask is not None:
-        pool = DaskPool(cfg, dask, batch_bytes=batch_bytes)
+    if scheduling.dask is not None:
+        pool = DaskPool(cfg, scheduling.dask, batch_bytes=scheduling.batch_bytes)
     else:
-        pool = LocalPool(cfg, jobs, batch_bytes=batch_bytes, timeout=timeout)
+        pool = LocalPool(cfg, scheduling.jobs, batch_bytes=scheduling.batch_bytes,
+                         timeout=scheduling.timeout)  # fmt: skip
     try:
         pool.run(todo(), on_result)
     except KeyboardInterrupt:
@@ -238,13 +265,13 @@ def run_scan(
     return summary
 
 
-def _threads_per_worker(specs: list[str], connections: int, jobs: int | None, dask: Any) -> int:
+def _threads_per_worker(specs: list[str], scheduling: Scheduling) -> int:
     """Remote wheels each worker scans at once: ``connections`` shared out over the workers
     when a source is remote (local scans keep one wheel per worker: they are CPU-bound)."""
-    if dask is not None or not any(is_url(s) for s in specs):
+    if scheduling.dask is not None or not any(is_url(s) for s in specs):
         return 1
-    workers = max(1, jobs or os.cpu_count() or 1)
-    return max(1, -(-max(1, connections) // workers))
+    workers = max(1, scheduling.jobs or os.cpu_count() or 1)
+    return max(1, -(-max(1, scheduling.connections) // workers))
 
 
 def configure_parser(sub: Any) -> None:
@@ -302,6 +329,7 @@ def execute(args: argparse.Namespace) -> int:
     from packaging.utils import canonicalize_name
 
     from ..errors import RemoteError
+    from ..mirror.pool import ScanConfig
     from ..mirror.sources import Filters, parse_since
     from ..mirror.store import StoreError
 
@@ -315,29 +343,28 @@ def execute(args: argparse.Namespace) -> int:
         platforms=tuple(args.platform),
         since=since,
     )
-    progress = not args.quiet and sys.stderr.isatty() and not environment().ci
+    target = ScanTarget(args.sources, args.db, rescan=args.rescan, filters=filters)
+    config = ScanConfig(
+        engine=args.engine,
+        limits=dataclasses.replace(DEFAULT_LIMITS, max_wheel_inflate=args.max_inflate),
+        member_cache=not args.no_member_cache,
+        policy=args.policy,
+        stable_abi=getattr(args, "stable_abi", None),
+        exclude=tuple(args.exclude),
+        strict=args.strict,
+        allow_hosts=tuple(args.allow_host),
+        wheel_timeout=args.wheel_timeout if args.wheel_timeout > 0 else None,
+        verify_record=args.verify_record,
+    )
+    scheduling = Scheduling(
+        jobs=args.jobs,
+        dask=args.dask,
+        connections=args.connections,
+        timeout=args.timeout if args.timeout > 0 else None,
+    )
+    feedback = Feedback(progress=not args.quiet and sys.stderr.isatty() and not environment().ci)
     try:
-        summary = run_scan(
-            args.sources,
-            args.db,
-            jobs=args.jobs,
-            rescan=args.rescan,
-            filters=filters,
-            engine=args.engine,
-            limits=dataclasses.replace(DEFAULT_LIMITS, max_wheel_inflate=args.max_inflate),
-            timeout=args.timeout if args.timeout > 0 else None,
-            policy=getattr(args, "policy", None),
-            stable_abi=getattr(args, "stable_abi", None),
-            exclude=tuple(getattr(args, "exclude", None) or ()),
-            strict=bool(getattr(args, "strict", False)),
-            member_cache=not args.no_member_cache,
-            dask=args.dask,
-            progress=progress,
-            allow_hosts=tuple(args.allow_host),
-            wheel_timeout=args.wheel_timeout if args.wheel_timeout > 0 else None,
-            verify_record=args.verify_record,
-            connections=args.connections,
-        )
+        summary = run_scan(target, config=config, scheduling=scheduling, feedback=feedback)
     except (FileNotFoundError, ValueError, StoreError, RemoteError) as e:
         eprint(f"wheelscan scan: {e}")
         return 2

@@ -28,9 +28,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..environment import environment
+from ..environment import hang_if_asked
 from ..limits import DEFAULT_LIMITS, Limits
 from ..rules.verdict import Judge, make_judge
 from .refs import is_url
@@ -44,7 +44,9 @@ if TYPE_CHECKING:
 __all__ = [
     "DaskPool",
     "LocalPool",
+    "MakeWorker",
     "ScanConfig",
+    "WheelWorker",
     "Worker",
     "scan_batch",
     "scan_one",
@@ -53,7 +55,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ScanConfig:
-    """Everything a worker needs; picklable, sent once per worker (or per Dask batch)."""
+    """How each wheel is read and judged: everything a worker needs; picklable, sent once per
+    worker (or per Dask batch). ``wheelscan scan`` sets ``db_path`` and ``threads`` itself."""
 
     engine: str | None = None
     limits: Limits = DEFAULT_LIMITS
@@ -75,6 +78,18 @@ class ScanConfig:
 
 
 # -- the per-wheel work ---------------------------------------------------------------------
+
+
+class WheelWorker(Protocol):
+    """A worker process's per-wheel state: answers one :class:`Outcome` per wheel (an error
+    outcome for a bad wheel: it never raises), possibly from several threads at once."""
+
+    def scan(self, location: str, filename: str) -> Outcome: ...
+
+
+#: builds a worker process's :class:`WheelWorker` from the config; a class or function that
+#: spawned processes can import by its name (it is pickled by reference)
+MakeWorker = Callable[[ScanConfig], WheelWorker]
 
 
 class Worker:
@@ -117,12 +132,7 @@ def scan_one(
     """Scan and judge one wheel; never raises for a bad wheel."""
     from ..read.engine import scan_wheel
 
-    env = environment()
-    if env.test_hang and env.test_hang in filename:  # tests only: a worker that hangs
-        if env.test_pidfile:
-            with open(env.test_pidfile, "w") as f:
-                f.write(str(os.getpid()))
-        time.sleep(3600)
+    hang_if_asked(filename)
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"member_cache": cache} if cache is not None else {}
     try:
@@ -200,10 +210,10 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _worker_main(conn: Connection, cfg: ScanConfig) -> None:
+def _worker_main(conn: Connection, cfg: ScanConfig, make_worker: MakeWorker) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides what Ctrl-C means
     _die_with_parent()
-    worker = Worker(cfg)
+    worker = make_worker(cfg)
     try:
         conn.send(_READY)  # the time cap starts now, not while the engine is being imported
     except OSError:
@@ -228,7 +238,7 @@ def _next_batch(conn: Connection) -> list[tuple[str, str]] | None:
     return batch
 
 
-def _threaded_loop(conn: Connection, worker: Worker, threads: int) -> None:
+def _threaded_loop(conn: Connection, worker: WheelWorker, threads: int) -> None:
     """Wheels scanned by ``threads`` threads, answered in the order they came: one thread
     receives batches and hands their wheels out, this one sends each result in turn (so the
     main process's account of what a worker is on stays as it is for one thread)."""
@@ -276,7 +286,10 @@ OnResult = Callable[["WheelRef", Outcome], None]
 
 
 class LocalPool:
-    """``jobs`` worker processes fed in batches; survives worker deaths and hung wheels."""
+    """``jobs`` worker processes fed in batches; survives worker deaths and hung wheels.
+
+    Each process does a wheel's work with the :class:`WheelWorker` that ``worker`` builds
+    from ``cfg`` (default :class:`Worker`: scan, judge, encode for the store)."""
 
     def __init__(
         self,
@@ -287,8 +300,10 @@ class LocalPool:
         batch_wheels: int = 128,
         timeout: float | None = 600.0,
         lookahead: int = 4096,
+        worker: MakeWorker = Worker,
     ) -> None:
         self.cfg = cfg
+        self.make_worker = worker
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.batch_bytes = batch_bytes
         self.batch_wheels = batch_wheels
@@ -306,7 +321,9 @@ class LocalPool:
 
     def _spawn(self) -> _Slot:
         parent, child = self.ctx.Pipe(duplex=True)
-        proc = self.ctx.Process(target=_worker_main, args=(child, self.cfg), daemon=True)
+        proc = self.ctx.Process(
+            target=_worker_main, args=(child, self.cfg, self.make_worker), daemon=True
+        )
         proc.start()
         child.close()
         s = _Slot(proc, parent)
@@ -362,13 +379,18 @@ class LocalPool:
                     if suspects and not s.inflight and not s.dead:
                         s.alone = True
                         self._dispatch(s, deque([suspects.popleft()]), 0, True)
-                    while (
-                        (len(s.batches) < 2 or len(s.inflight) < 2 * self.cfg.threads)
-                        and pending
-                        and not s.dead
-                        and not s.alone
-                    ):
-                        pending_bytes -= self._dispatch(s, pending, pending_bytes, source is None)
+                # every worker gets a first batch before any gets its second: a handful of
+                # wheels would otherwise all go to the first worker while the others idle
+                for depth in (1, 2):
+                    for s in slots:
+                        while (
+                            (len(s.batches) < depth or len(s.inflight) < depth * self.cfg.threads)
+                            and pending
+                            and not s.dead
+                            and not s.alone
+                        ):
+                            last = source is None
+                            pending_bytes -= self._dispatch(s, pending, pending_bytes, last)
                 busy = [s for s in slots if s.inflight]
                 if not busy:
                     if source is None and not pending and not suspects:

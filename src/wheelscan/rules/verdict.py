@@ -229,6 +229,11 @@ class Finding:
             "evidence": self.evidence,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        return cls(data["severity"], data["kind"], data["member"], data["detail"],
+                   dict(data["evidence"]))  # fmt: skip
+
 
 @dataclass
 class Verdict:
@@ -278,6 +283,35 @@ class Verdict:
     def to_json(self) -> str:
         """Compact JSON of :meth:`to_dict` (what the store keeps)."""
         return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        """The verdict a :meth:`to_dict` object describes (one of this schema version)."""
+        if data.get("schema_version") != VERDICT_SCHEMA_VERSION:
+            msg = (f"verdict schema {data.get('schema_version')!r}: this version reads "
+                   f"{VERDICT_SCHEMA_VERSION}")  # fmt: skip
+            raise ValueError(msg)
+        return cls(
+            wheel=data["wheel"],
+            status=data["status"],
+            path=data["path"],
+            error=data["error"],
+            claims=list(data["claims"]),
+            per_claim=[dict(c) for c in data["per_claim"]],
+            minimal_tag=data["minimal_tag"],
+            minimal_tags=dict(data["minimal_tags"]),
+            required_glibc=data["required_glibc"],
+            findings=[Finding.from_dict(f) for f in data["findings"]],
+            policy=dict(data["policy"]),
+            exclude=list(data["exclude"]),
+            strict=data["strict"],
+            engine=data["engine"],
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Verdict:
+        """The inverse of :meth:`to_json`: a verdict back from the store or another process."""
+        return cls.from_dict(json.loads(text))
 
 
 # ---------------------------------------------------------------------------------------------
