@@ -1442,10 +1442,11 @@ cdef class Member:
         if k == 0:
             return b""
         off = self.data_off + self.fed
+        if self.arc.base == NULL:
+            self.arc._at(off, k, "member data")  # may fail: only bytes that arrived count
         self.fed += k
         if self.arc.base != NULL:
             return self.arc._mv[off:off + k]
-        self.arc._at(off, k, "member data")
         return self.arc._tmp
 
     cpdef int64_t fill(self, uint64_t target) except -1:
@@ -1586,10 +1587,11 @@ cdef class Member:
         has. Corruption is rare: start the member over with zlib, which decodes no further
         than asked, so a corrupt member gives the same bytes or the same error whichever
         inflater the archive uses."""
+        zlib = self.arc.inf.new(INF_ZLIB)  # first: should it fail, the member keeps its stream
         if self.inf is not None:
             self.inf.release()
         self.kind = INF_ZLIB
-        self.inf = self.arc.inf.new(INF_ZLIB)
+        self.inf = zlib
         self.produced = self.fed = 0
         self.eof = False
         self._inbuf = None

@@ -13,6 +13,7 @@ import os
 import struct
 import subprocess
 import sys
+import zipfile
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from helpers.builders import (
     write_zip,
 )
 
+from wheelscan.errors import ZipFormatError
 from wheelscan.limits import Limits
 
 if TYPE_CHECKING:
@@ -385,3 +387,39 @@ def test_a_size_that_lies_before_a_corrupt_stretch_is_still_caught(
             a.read_member(0, 1 << 20)
         a.close()
 
+
+
+@pytest.mark.parametrize("inflater", ["zlib", "libisal", "isal", "libz-ng", "zlib-ng"])
+def test_a_failed_read_counts_only_the_bytes_that_arrived(inflater: str) -> None:
+    """A member whose compressed bytes stop arriving (a short read) is an error, and the bytes
+    it reports as read are at most those the file object delivered of it."""
+    inflate = native_inflate()
+    if inflater not in inflate.INFLATERS:
+        pytest.skip(f"{inflater} is not offered here")
+    _, zipread, _ = native_modules()
+    blob = b"".join(b"%08d:%x\n" % (i, i * 7919) for i in range(60_000))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("m.bin", blob)
+    raw = buf.getvalue()
+    data_off = 30 + len("m.bin")
+    cut = data_off + 6000  # the file object gives 6000 bytes of member data, then short reads
+
+    class Cut(io.BytesIO):
+        delivered = 0
+
+        def read(self, n: int | None = -1) -> bytes:
+            pos = self.tell()
+            if pos >= data_off and pos < len(raw) - 4096:  # the tail (directory) reads fine
+                n = min(n if n is not None and n >= 0 else len(raw), max(0, cut - pos))
+                got = super().read(n)
+                Cut.delivered += len(got)
+                return got
+            return super().read(n)
+
+    arc = zipread.Archive(Cut(raw), inflater=inflater)
+    arc.read_directory()
+    with pytest.raises(ZipFormatError, match="short read"):
+        arc.read_member(0, len(blob))
+    assert 0 < Cut.delivered <= 6000
+    assert arc.last_read <= Cut.delivered
