@@ -545,13 +545,3 @@ cdef class InflaterChoice:
         if kind == INF_PY:
             return PyInflater(self.py_name, self.factory)
         return ZlibInflater()
-
-    cdef str name_of(self, int kind):
-        """The inflater a member read with back-end ``kind`` reports (``last_inflater``)."""
-        if kind == INF_ISAL:
-            return "libisal"
-        if kind == INF_ZNG:
-            return "libz-ng"
-        if kind == INF_PY:
-            return self.py_name
-        return "zlib"

@@ -1218,7 +1218,8 @@ cdef class Archive:
                     # here), or gives the same bytes and then the same error on the next turn
                     m._restart_with_zlib(m.produced)
         finally:
-            self.last_inflater = self.inf.name_of(m.kind)
+            # the back-end that produced the bytes (zlib's name where none was needed)
+            self.last_inflater = m.inf.name if m.inf is not None else "zlib"
             m.close()
 
     cdef object _scan_stored_ranges(self, Member m, str member):

@@ -50,4 +50,3 @@ cdef class InflaterChoice:
     cdef object factory
     cdef int choose(self, uint64_t csize, uint64_t usize) noexcept
     cdef Inflater new(self, int kind)
-    cdef str name_of(self, int kind)
