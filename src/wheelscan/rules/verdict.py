@@ -301,6 +301,7 @@ class Verdict:
             minimal_tag=data["minimal_tag"],
             minimal_tags=dict(data["minimal_tags"]),
             required_glibc=data["required_glibc"],
+            abi3=dict(data["abi3"]) if data["abi3"] is not None else None,
             findings=[Finding.from_dict(f) for f in data["findings"]],
             policy=dict(data["policy"]),
             exclude=list(data["exclude"]),
