@@ -53,6 +53,10 @@ HEADER_PREFIX = 64
 DEF MAX_VERSIONS = 0x8000  # version indexes are 15 bits (versym & 0x7fff)
 DEF MAX_MISSING = 32       # missing ranges one sparse parse reports (the rest on the next)
 DEF MAX_PRESENT = 4096     # present ranges a sparse parse accepts
+# Strings read out of dynstr per ELF: at most twice DT_STRSZ plus this. Names may share bytes
+# (ld merges a name into the tail of a longer one), but an object whose symbols point into
+# one long string would make every name as long as that string: N symbols times its length.
+DEF STRING_SLACK = 1 << 20
 
 cdef enum:
     PT_LOAD = 1
@@ -120,6 +124,8 @@ cdef struct Ctx:
     uint64_t phentsize
     uint64_t phnum
     uint16_t machine
+    # bytes of dynstr strings read so far (cstr, runtime exports): bounded by string_budget
+    uint64_t strbytes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -375,7 +381,22 @@ cdef object cstr(Ctx* c, const Dyn* d, uint64_t off, const char* what):
         snprintf(c.msg, sizeof(c.msg), "%s string at dynstr offset 0x%llx not terminated", what,
                  <unsigned long long>off)
         return None
+    if over_string_budget(c, d, <const uint8_t*>nul - start):
+        return None
     return PyUnicode_DecodeUTF8(<const char*>start, <const uint8_t*>nul - start, "replace")
+
+
+cdef bint over_string_budget(Ctx* c, const Dyn* d, uint64_t length) noexcept nogil:
+    """Count a string of ``length`` bytes read from dynstr; True (and the message) once the
+    strings read exceed twice DT_STRSZ plus STRING_SLACK: overlapping names would otherwise
+    cost memory quadratic in the bytes inflated."""
+    c.strbytes += length + 1
+    if c.strbytes <= 2 * d.strsz + STRING_SLACK:
+        return False
+    snprintf(c.msg, sizeof(c.msg), "dynstr names overlap: more than %llu bytes of strings "
+             "read from a DT_STRSZ of %llu (names pointing into one another)",
+             <unsigned long long>(2 * d.strsz + STRING_SLACK), <unsigned long long>d.strsz)
+    return True
 
 
 cdef object need_or_error(Ctx* c, int r):
@@ -485,6 +506,7 @@ cdef inline void init_ctx(Ctx* c, const uint8_t* p, uint64_t have, uint64_t tota
     c.extra = NULL
     c.nextra = 0
     c.nmiss = 0
+    c.strbytes = 0
 
 
 cdef object parse_prefix(const uint8_t* p, uint64_t have, uint64_t total, str member):
@@ -964,6 +986,8 @@ cdef int _symbols(Ctx* c, Dyn* d, object elf, uint64_t count, dict vneeds) excep
                 cstr(c, d, name_off, "symbol name")
                 return ST_ELF
             if is_runtime_name(nm, <const uint8_t*>nul - nm):
+                if over_string_budget(c, d, <const uint8_t*>nul - nm):
+                    return ST_ELF
                 n_runtime += 1
                 runtime.append(PyUnicode_DecodeUTF8(<const char*>nm, <const uint8_t*>nul - nm,
                                                     "replace"))
@@ -971,10 +995,15 @@ cdef int _symbols(Ctx* c, Dyn* d, object elf, uint64_t count, dict vneeds) excep
     runtime.sort()
     elf.runtime_export_count = n_runtime
     elf.runtime_exports = runtime[:RUNTIME_EXPORT_CAP]
-    g = <list>groups.get(None)
-    if g is not None:  # the C-API imports: unversioned, uncapped
-        elf.python_imports, elf.python_weak_imports = python_api_imports(
-            <list>g[0], <list>g[2] if g[2] is not None else [])
+    # the C-API imports, uncapped: unversioned as a rule, but a reference versioned through
+    # a bundled library's verneed still binds to the interpreter's unversioned definition
+    all_names = []
+    all_weak = []
+    for g in groups.values():
+        all_names.extend(<list>g[0])
+        if g[2] is not None:
+            all_weak.extend(<list>g[2])
+    elf.python_imports, elf.python_weak_imports = python_api_imports(all_names, all_weak)
     elf.imports = _import_groups(groups)
     return ST_OK
 

@@ -83,12 +83,14 @@ PYTHON_API_PREFIXES = ("Py", "_Py")
 
 
 def python_api_imports(names: list[str], weak: list[str]) -> tuple[list[str], list[str]]:
-    """(the C-API names among an object's unversioned imports, sorted and unique; those of
-    them imported only as weak references), from every such name and every weak one.
+    """(the C-API names among an object's imports, sorted and unique; those of them imported
+    only as weak references), from every imported name and every weak one.
 
     Extension modules do not link libpython: the interpreter provides these symbols, so they
-    are plain undefined, unversioned imports. Both lists are uncapped (bounded by the
-    object's symbol count): an abi3 verdict needs every name."""
+    are plain undefined, unversioned imports as a rule. A reference versioned through a
+    bundled library's verneed binds to the interpreter's unversioned definition all the same,
+    so versioned names count too. Both lists are uncapped (bounded by the object's symbol
+    count, whose names are bounded by its dynstr): an abi3 verdict needs every name."""
     py = sorted(n for n in names if n.startswith(PYTHON_API_PREFIXES))
     py_weak = [w for w in weak if w.startswith(PYTHON_API_PREFIXES)]
     return sorted(set(py)), weak_only(py, py_weak, len(py))

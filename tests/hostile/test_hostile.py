@@ -841,3 +841,51 @@ def test_zip_bomb(cid: str, engine: str, source: str, bombs: dict[str, Built],
         inflated = sum(m["inflated"] for m in o.facts["members"])
         cap = b.limits["max_wheel_inflate"] + len(o.facts["members"]) * (256 << 10)
         assert inflated <= cap, f"inflated {inflated} bytes past the {cap} cap"
+
+
+# ---------------------------------------------------------------------------------------------
+# Names that point into one another: every dynamic symbol's st_name lands inside one long
+# string, so each name is nearly that long. Legal ELF (the gABI lets strings share bytes), and
+# a few KB of deflate: without a bound on the strings read, memory grows as symbols x length.
+
+OVERLAP_SYMBOLS = 3000
+OVERLAP_LENGTH = 100_000  # 3000 names of ~100 KB each: 300 MB unbounded
+
+
+def _overlapping_names(d: Path) -> bytes:
+    long = "Py" + "A" * OVERLAP_LENGTH
+    calls = [f"f{i:05d}" for i in range(OVERLAP_SYMBOLS)]
+    src = "\n".join([f"extern void *{n}(void *);" for n in [long, *calls]]
+                    + [f"void *sink[{len(calls) + 1}];", "void go(void *o) {"]
+                    + [f"  sink[{i}] = {n}(o);" for i, n in enumerate([long, *calls])]
+                    + ["}", ""])
+    data = bytearray(build_elf(d, "overlap.so", src, nostdlib=True).read_bytes())
+    e = Elf(bytes(data))
+    strtab, symtab = e.table(DT.STRTAB), e.table(DT.SYMTAB)
+    at_long = bytes(data).index(long.encode(), strtab) - strtab
+    moved = 0
+    for i in range(1, (strtab - symtab) // 24):  # gcc puts .dynstr right after .dynsym
+        (name,) = struct.unpack_from("<I", data, symtab + 24 * i)
+        if data[strtab + name: strtab + name + 2] == b"f0":
+            struct.pack_into("<I", data, symtab + 24 * i, at_long + 1 + moved)
+            moved += 1
+    assert moved == OVERLAP_SYMBOLS
+    return bytes(data)
+
+
+@pytest.mark.parametrize("engine", engine_params())
+def test_names_pointing_into_one_another_are_bounded(fx: Fixtures, engine: str) -> None:
+    d = fx.dir / f"overlap-{engine}"
+    bad = _overlapping_names(d)
+    path = d / WHL
+    path.write_bytes(_wheel(fx, d, bad))
+    assert path.stat().st_size < 100_000
+    (o,) = run_cases([Case(f"overlap[{engine}]", path, engine)]).values()
+    built = Built(path, Expect("member", ("overlap",)))
+    if engine == "native":
+        check_outcome(o, built, fx)  # within the RSS bound: no name is built past the budget
+    else:  # lief has built every name before the engine sees one: only the verdict is ours
+        assert o.status == "ok", _describe(o)
+        (err,) = [e for e in o.facts["errors"] if e["member"] == BAD]
+        assert "overlap" in err["message"], err
+        _check_elf(o.facts, GOOD, fx.expected["good"])

@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 from conftest import native_engine_error, require
-from helpers.builders import build_elf, make_wheel
+from helpers.builders import Import, build_elf, build_stub, make_wheel
 
 from wheelscan.facts import UNVERSIONED_NAME_CAP, WheelFacts
 from wheelscan.read.engine import scan_wheel
@@ -407,3 +407,81 @@ def test_reports_count_abi3_claims_and_reasons(built: dict[str, Path], tmp_path:
     assert '<h2 id="abi3">abi3 claims</h2>' in html
     assert "3 judged abi3 wheels, 2 whose claim breaks" in html
     assert "<td>cp39-abi3</td><td>cp311-abi3</td>" in html
+
+
+def test_tags_with_capitals_are_judged_as_installers_read_them(tmp_path: Path) -> None:
+    # packaging's Tag lowercases every part: pip installs this wheel on CPython 3.9 and up
+    mod = _module(tmp_path / "m", "newer", STABLE_OLD + NEWER)
+    w = make_wheel(tmp_path, "caps-1.0-CP39-ABI3-MANYLINUX_2_17_X86_64.whl",
+                   {"pkg/newer.abi3.so": mod})
+    for engine in ENGINES:
+        v = judge(_scan(w, engine))
+        assert v.status == "mislabelled", v.findings
+        assert _violations(v)["abi3-version"].evidence["needs"] == "3.11"
+        assert v.abi3 is not None
+        assert v.abi3["claim"] == "cp39-abi3"
+        assert v.claims == ["manylinux_2_17_x86_64"]
+        assert v.per_claim == [{"tag": "manylinux_2_17_x86_64", "holds": True}]
+        assert not {f.kind for f in v.findings} & {"wheel-tag-mismatch", "abi-suffix"}
+
+
+def test_a_python_2_tag_does_not_lower_the_claim(tmp_path: Path) -> None:
+    mod = _module(tmp_path / "m", "old", STABLE_OLD)
+    both = make_wheel(tmp_path, "two-1.0-cp27.cp39-abi3-manylinux_2_17_x86_64.whl",
+                      {"pkg/old.abi3.so": mod})
+    v = judge(_scan(both, "native"))
+    assert v.status == "ok", v.findings
+    assert v.abi3 == {"claim": "cp39-abi3", "holds": True, "minimal_tag": "cp39-abi3",
+                      "needs": "3.9"}
+    only = make_wheel(tmp_path, "py2-1.0-cp27-abi3-manylinux_2_17_x86_64.whl",
+                      {"pkg/old.abi3.so": mod})
+    assert judge(_scan(only, "native")).abi3 is None  # no CPython with a stable ABI installs it
+
+
+def _versioned_import_wheel(tmp_path: Path) -> Path:
+    # the module links a bundled library whose version script also defines PyType_GetName:
+    # the reference is versioned (BUNDLE_1.0), yet the interpreter's unversioned definition
+    # is the one it binds to when the bundled library does not come first
+    stub = build_stub(tmp_path / "stub", "libbundled.so.1",
+                      {"BUNDLE_1.0": ["PyType_GetName", "bundled_helper"]})
+    ext = build_elf(tmp_path / "ext", "ext.abi3.so",
+                    "void *PyInit_ext(void) { return 0; }\n",
+                    imports=[Import("PyType_GetName", stub), Import("bundled_helper", stub)])
+    return make_wheel(tmp_path, f"ver-1.0-{TAG}.whl",
+                      {"pkg/ext.abi3.so": ext, "pkg/libbundled.so.1": stub})
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_versioned_c_api_imports_are_judged(tmp_path: Path, engine: str) -> None:
+    facts = _scan(_versioned_import_wheel(tmp_path), engine)
+    ext = next(e for e in facts.elfs if e.member == "pkg/ext.abi3.so")
+    assert any(g.version == "BUNDLE_1.0" and "PyType_GetName" in g.names for g in ext.imports)
+    assert ext.python_imports == ["PyType_GetName"]
+    v = judge(facts)
+    f = next(f for f in v.findings if f.kind == "abi3-version" and f.member == ext.member)
+    assert f.evidence["added"] == {"PyType_GetName": "3.11"}
+    # schema-4 facts written before versioned names were collected still see it
+    old = json.loads(facts.to_json())
+    for e in old["elfs"]:
+        e["python_imports"] = []
+    again = judge(WheelFacts.from_dict(old))
+    assert any(f.kind == "abi3-version" and f.member == ext.member for f in again.findings)
+
+
+def test_old_facts_cut_at_the_name_cap_claim_no_honest_tag(built: dict[str, Path]) -> None:
+    # schema-3 facts kept at most 4096 unversioned names: a group cut there may hide a
+    # newer or private C-API import, so no python tag can be called honest
+    old = json.loads(_scan(built["old"], "native").to_json())
+    old["schema"] = 3
+    for e in old["elfs"]:
+        del e["python_imports"], e["python_weak_imports"]
+    whole = judge(WheelFacts.from_dict(old))
+    assert whole.abi3 is not None
+    assert whole.abi3["minimal_tag"] == "cp39-abi3"
+    for e in old["elfs"]:
+        (group,) = [g for g in e["imports"] if g["version"] is None]
+        group["count"] = len(group["names"]) + 10  # as a group cut at the cap records it
+    v = judge(WheelFacts.from_dict(old))
+    assert v.abi3 is not None
+    assert v.abi3["minimal_tag"] is None
+    assert v.abi3["needs"] is None

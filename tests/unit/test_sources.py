@@ -162,3 +162,13 @@ def test_bandersnatch_without_index_walks_packages(tmp_path: Path) -> None:
         n: f"blake2b_256:{d}" for n, d in digests.items()
     }
     assert all(r.upload_time is None and r.yanked is None for r in refs)
+
+
+def test_platform_filters_see_tags_as_installers_do(tmp_path: Path) -> None:
+    # pip lowercases tags, so a wheel tagged in capitals is a manylinux wheel all the same:
+    # an audit filtered to manylinux must not let it through unscanned
+    name = "loud-1.0-CP39-ABI3-MANYLINUX_2_17_X86_64.whl"
+    _touch(tmp_path / name)
+    got = [r.filename for r in iter_sources([str(tmp_path)], Discovery(),
+                                            Filters(platforms=("manylinux_*",)))]
+    assert got == [name]

@@ -83,7 +83,8 @@ def _iso_to_posix(text: str) -> float | None:
 def _platform_tags(filename: str) -> list[str]:
     stem = filename[: -len(".whl")] if filename.endswith(".whl") else filename
     parts = stem.split("-")
-    return parts[-1].split(".") if len(parts) >= 5 else []
+    # lowercased as installers compare tags: `MANYLINUX2014_X86_64` is a manylinux wheel too
+    return parts[-1].lower().split(".") if len(parts) >= 5 else []
 
 
 def _project(filename: str, disc: Discovery | None = None) -> str | None:

@@ -669,6 +669,48 @@ def _check_tables(binary: Any, size: int, cls: int) -> None:
     ndx = [int(d.ndx) for d in binary.symbols_version_definition]
     if len(set(ndx)) != len(ndx):
         raise ElfError("verdef chain loops (a version index defined twice)")
+    _check_string_budget(binary, strsz)
+
+
+#: The native scanner's bound on dynstr strings read per ELF: twice DT_STRSZ plus this.
+STRING_SLACK = 1 << 20
+
+
+def _string_bytes(value: str | bytes) -> int:
+    return len(value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")) + 1
+
+
+def _check_string_budget(binary: Any, strsz: int | None) -> None:
+    """Refuse, as the native scanner does, an object whose dynstr strings (the ones facts
+    read: dynamic-entry strings, imported names, runtime exports, version names) total more
+    than twice DT_STRSZ plus :data:`STRING_SLACK`: names pointing into one another."""
+    if strsz is None:
+        return
+    budget = 2 * strsz + STRING_SLACK
+    total = 0
+    for e in binary.dynamic_entries:
+        if e.tag == _TAG.NEEDED or e.tag == _TAG.SONAME:
+            total += _string_bytes(e.name)
+        elif e.tag == _TAG.RPATH:
+            total += _string_bytes(e.rpath)
+        elif e.tag == _TAG.RUNPATH:
+            total += _string_bytes(e.runpath)
+    for req in binary.symbols_version_requirement:
+        total += _string_bytes(req.name)
+        total += sum(_string_bytes(aux.name) for aux in req.get_auxiliary_symbols())
+    for d in binary.symbols_version_definition:
+        if len(d.auxiliary_symbols):
+            total += _string_bytes(d.auxiliary_symbols[0].name)
+    for sym in list(binary.dynamic_symbols)[1:]:  # symbol 0 is the null symbol
+        if total > budget:
+            break
+        runtime = (sym.binding == _BIND.GLOBAL and sym.visibility == _VIS.DEFAULT
+                   and _text(sym.name).startswith(RUNTIME_PREFIXES))
+        if sym.shndx == SHN_UNDEF or runtime:  # the names the facts read
+            total += _string_bytes(sym.name)
+    if total > budget:
+        raise ElfError(f"dynstr names overlap: more than {budget} bytes of strings read from "
+                       f"a DT_STRSZ of {strsz} (names pointing into one another)")
 
 
 def _dynamic(binary: Any, elf: ElfFacts) -> None:
@@ -747,10 +789,10 @@ def _symbols(binary: Any, syms: list[Any], elf: ElfFacts) -> None:
     runtime.sort()
     elf.runtime_export_count = len(runtime)
     elf.runtime_exports = runtime[:RUNTIME_EXPORT_CAP]
-    unversioned = groups.get((None, None), [])
+    undefined = [s for members in groups.values() for s in members]  # versioned ones too
     elf.python_imports, elf.python_weak_imports = python_api_imports(
-        [_text(s.name) for s in unversioned],
-        [_text(s.name) for s in unversioned if s.binding == _BIND.WEAK],
+        [_text(s.name) for s in undefined],
+        [_text(s.name) for s in undefined if s.binding == _BIND.WEAK],
     )
     elf.imports = [_group(lib, ver, members) for (lib, ver), members in groups.items()]
     elf.imports.sort(key=lambda g: (g.library or "", g.version or ""))

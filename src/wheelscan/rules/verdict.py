@@ -41,7 +41,7 @@ import posixpath
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..elfabi import ArmFlags, Machine
@@ -721,20 +721,51 @@ def _warnings(facts: WheelFacts, bins: list[_Bin], claims: list[Claim]) -> list[
 # The ABI tag: abi3.
 
 
+#: The first CPython with the Stable ABI (PEP 384): an ``abi3`` wheel's ``cp2X`` tag is no
+#: claim any interpreter acts on, so it does not lower the claim of its ``cp3X`` tags.
+FIRST_ABI3 = (3, 2)
+
+
 def _abi3_claim(facts: WheelFacts) -> tuple[int, int] | None:
-    """The oldest CPython an ``abi3`` wheel installs on (its lowest ``cpXY`` python tag), or
-    None when it claims no abi3 an installer would act on (no abi3 tag, no ``cpXY`` tag)."""
+    """The oldest CPython an ``abi3`` wheel installs on (its lowest ``cpXY`` python tag from
+    3.2 on), or None when it claims no abi3 an installer would act on (no abi3 tag, no such
+    ``cpXY`` tag)."""
     if "abi3" not in facts.abi_tags:
         return None
-    versions = [v for t in facts.python_tags if (v := python_tag_version(t)) is not None]
+    versions = [v for t in facts.python_tags
+                if (v := python_tag_version(t)) is not None and v >= FIRST_ABI3]
     return min(versions) if versions else None
+
+
+def _lowercase_tags(facts: WheelFacts) -> WheelFacts:
+    """``facts`` with the filename's tags as installers compare them: packaging's ``Tag``
+    lowercases each part, so pip installs ``CP39-ABI3-MANYLINUX2014_X86_64`` as
+    ``cp39-abi3-manylinux2014_x86_64`` and the lowercase claim is the one to judge."""
+    tags = (facts.python_tags, facts.abi_tags, facts.platform_tags)
+    if all(t == t.lower() for group in tags for t in group):
+        return facts
+    py, abi, plat = ([t.lower() for t in group] for group in tags)
+    return replace(facts, python_tags=py, abi_tags=abi, platform_tags=plat)
 
 
 def _python_imports(e: ElfFacts) -> tuple[list[str], set[str], bool]:
     """(C-API imports, those only weakly imported, whether the list is complete): recorded
     whole since facts schema 4, else taken from the capped unversioned group."""
     if e.python_imports is not None:
-        return e.python_imports, set(e.python_weak_imports), True
+        # facts of schema 4 written before versioned C-API imports were collected lack them:
+        # the versioned groups' kept names fill what they can
+        extra = {n for g in e.imports if g.version is not None
+                 for n in g.names if n.startswith(PYTHON_API_PREFIXES)}
+        if extra <= set(e.python_imports):
+            return e.python_imports, set(e.python_weak_imports), True
+        strong = set(e.python_imports) - set(e.python_weak_imports)
+        weakly = set(e.python_weak_imports)
+        for g in e.imports:
+            if g.version is not None:
+                strong.update(n for n in g.names if n.startswith(PYTHON_API_PREFIXES)
+                              and n not in g.weak_names)
+                weakly.update(n for n in g.weak_names if n.startswith(PYTHON_API_PREFIXES))
+        return sorted(strong | weakly), weakly - strong, True
     names: set[str] = set()
     weak: set[str] = set()
     complete = True
@@ -760,8 +791,10 @@ def _abi3(facts: WheelFacts, sa: StableAbi, base: tuple[int, int]) -> tuple[
     out: list[Finding] = []
     needs = (3, 2)
     outside_any = False
+    incomplete = False
     for e in facts.elfs:
         names, weak, complete = _python_imports(e)
+        incomplete = incomplete or not complete
         outside: list[str] = []
         newer: dict[str, str] = {}
         w_outside: list[str] = []
@@ -806,7 +839,8 @@ def _abi3(facts: WheelFacts, sa: StableAbi, base: tuple[int, int]) -> tuple[
                                {"claim": claim, "symbols": hits, "reason": "abi3",
                                 "outside": w_outside, "added": w_newer}))
     holds = not any(f.severity == "violation" for f in out)
-    known = bool(facts.elfs) and not outside_any  # no binaries: nothing says what they need
+    # no binaries, or facts of schema < 4 cut at the name cap: nothing says all they need
+    known = bool(facts.elfs) and not outside_any and not incomplete
     return out, {"claim": claim, "holds": holds,
                  "minimal_tag": f"cp{needs[0]}{needs[1]}-abi3" if known else None,
                  "needs": _dotted(needs) if known else None}
@@ -827,6 +861,7 @@ def judge(
     docstring."""
     ps = policy or default_policies()
     sa = stable_abi or default_stable_abi()
+    facts = _lowercase_tags(facts)
     v = Verdict(wheel=facts.filename, status="ok", claims=[],
                 policy={**ps.provenance, "stable_abi": dict(sa.provenance)},
                 exclude=list(exclude), strict=strict, engine=facts.engine)
