@@ -184,7 +184,10 @@ def check_in_workers(
             emit(done.pop(following))
             following += 1
 
-    LocalPool(cfg, jobs, timeout=None, worker=CheckWorker).run(refs, on_result)
+    # largest first (the longest-processing-time rule): a big wheel dispatched last would
+    # leave the other workers idle while it alone finishes; the verdicts still come in order
+    by_size = sorted(refs, key=lambda r: -(r.size or 0))
+    LocalPool(cfg, jobs, timeout=None, worker=CheckWorker).run(by_size, on_result)
 
 
 def _size(path: str) -> int | None:
