@@ -243,6 +243,10 @@ def test_shipped_manifest(tmp_path: Path) -> None:
     assert sa.on_linux("PyType_GetName").added == (3, 11)  # type: ignore[union-attr]
     assert sa.on_linux("PyUnicode_AsUTF8AndSize").added == (3, 10)  # type: ignore[union-attr]
     assert sa.on_linux("PyOS_AfterFork_Child") is not None  # HAVE_FORK: Linux has fork()
+    # 3.15.2's: the documentation says "Part of the Stable ABI since version 3.15"
+    assert sa.on_linux("PyThreadState_Ensure").added == (3, 15)  # type: ignore[union-attr]
+    assert sa.on_linux("PyType_FromSlots").added == (3, 15)  # type: ignore[union-attr]
+    assert prov["release"]["version"] == "3.15.2"
     assert sa.on_linux("_Py_RefTotal") is None  # debug builds only
     assert sa.on_linux("PyType_Slot") is None  # a struct
     assert sa.not_symbols["PyType_Slot"] == "struct"
@@ -343,6 +347,63 @@ def test_generator_reads_the_toml(tmp_path: Path) -> None:
         gen.build(TOML + b"[feature_macro.NEW_ONE]\n    doc = 'x'\n", "u")
     with pytest.raises(ValueError, match="unknown item kinds"):
         gen.build(TOML + b"[gadget.Py_X]\n    added = '3.2'\n", "u")
+
+
+RELEASE_TEST = b"""
+SYMBOL_NAMES = (
+    "PyArg_Parse",
+    "_Py_IncRef",
+    "PyNew_Function",
+    "PyNew_Data",
+)
+if feature_macros['MS_WINDOWS']:
+    SYMBOL_NAMES += (
+        'PyExc_WindowsError',
+    )
+"""
+RELEASE_DOCS = """<dl class="c function">
+<dt class="sig sig-object c" id="c.PyNew_Function"><span>PyNew_Function()</span></dt>
+<dd><em class="stableabi"> Part of the <a href="stable.html#stable"><span>Stable ABI</span></a>
+ since version 3.10.</em><p>New.</p></dd></dl>
+"""
+
+
+def _release_files(tmp_path: Path, lib_source: str) -> tuple[Path, Path]:
+    docs = tmp_path / "c-api"
+    docs.mkdir()
+    (docs / "new.html").write_text(RELEASE_DOCS)
+    lib = build_elf(tmp_path, "libpython3.10.so.1.0", lib_source, nostdlib=True)
+    return docs, lib
+
+
+def test_generator_brings_a_toml_to_a_release(tmp_path: Path) -> None:
+    gen = _generator()
+    base = gen.build(TOML, "https://example.invalid/stable_abi.toml", "a branch")
+    docs, lib = _release_files(tmp_path, "void PyArg_Parse(void) {}\nvoid _Py_IncRef(void) {}\n"
+                               "void PyNew_Function(void) {}\nint PyNew_Data = 1;\n")
+    doc = gen.amend(base, RELEASE_TEST, "3.10.4", "https://example.invalid/test",
+                    gen.documented(docs), gen.exported(lib))
+    # the one documented, the other (undocumented) as its libpython exports it: an object
+    assert doc["symbols"]["PyNew_Function"] == {"kind": "function", "added": "3.10"}
+    assert doc["symbols"]["PyNew_Data"] == {"kind": "data", "added": "3.10"}
+    assert doc["symbols"]["PyExc_WindowsError"]["ifdef"] == "MS_WINDOWS"  # kept as it was
+    assert doc["provenance"]["release"]["added"] == ["PyNew_Data", "PyNew_Function"]
+    assert doc["provenance"]["release"]["documented"] == ["PyNew_Function"]
+    out = tmp_path / "m.json"
+    out.write_text(gen.render(doc))
+    assert load_stable_abi(out).on_linux("PyNew_Data") is not None
+    # what the sources cannot account for stops the script
+    with pytest.raises(ValueError, match="the release lacks"):
+        gen.amend(base, RELEASE_TEST.replace(b'"PyArg_Parse",', b""), "3.10.4", "u",
+                  gen.documented(docs), gen.exported(lib))
+    with pytest.raises(ValueError, match="not exported"):
+        gen.amend(base, RELEASE_TEST, "3.10.4", "u", gen.documented(docs),
+                  {k: v for k, v in gen.exported(lib).items() if k != "PyNew_Data"})
+    with pytest.raises(ValueError, match="newest entries"):  # a version the toml predates
+        gen.amend(base, RELEASE_TEST, "3.11.0", "u", gen.documented(docs), gen.exported(lib))
+    with pytest.raises(ValueError, match="documented as"):
+        gen.amend(base, RELEASE_TEST, "3.10.4", "u", gen.documented(docs),
+                  {**gen.exported(lib), "PyNew_Function": "data"})
 
 
 # The difference classes of benchmarks/ABI3_DIFFERENCES.md that the fixtures above do not
