@@ -18,6 +18,13 @@ libraries (tests/helpers/builders.py), so what each one needs is known by constr
 The layout is bandersnatch's: ``web/packages/<h[:2]>/<h[2:4]>/<h[4:]>/<file>`` (h = blake2b-256
 of the file) and ``web/simple/<project>/index.v1_json`` (PEP 691 + PEP 700 size/upload-time).
 ``OUT/expected.json`` maps each wheel to the status its construction implies.
+
+Past ``--distinct`` wheels (default 20,000) the rest are hard links: each further release
+(its own project, version, upload time and tags) links, under its own file name, a built
+wheel of the same tags, architecture, glibc need and bundling, in that wheel's bandersnatch
+directory. A million-wheel mirror then takes minutes and no more disk than the distinct part;
+its wheels differ in name and index entry, not in bytes (the member cache sees the same
+members again, as it does across real releases that vendor one library).
 """
 
 from __future__ import annotations
@@ -145,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wheels", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--distinct", type=int, default=20_000,
+                    help="wheels built; the rest are hard links to them (default 20000)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     rng = random.Random(args.seed)
@@ -156,10 +165,19 @@ def main(argv: list[str] | None = None) -> int:
     staging.mkdir(parents=True)
     bins = build_binaries(out / "build", arches)
     releases = plan(args.wheels, arches, rng)
+    built, rest = _split(releases, args.distinct)
+    # each further release repeats a built one's shape (tags, needs, bundling) under its own
+    # name and version, so a built wheel of the same key always exists to link
+    linked = []
+    n_rest = sum(len(r["pys"]) for r in rest)  # type: ignore[arg-type]
+    while n_rest > 0:
+        shape = rng.choice(built)
+        linked.append({**shape, "version": f"{rng.randrange(1, 40)}.{rng.randrange(10)}.0"})
+        n_rest -= len(shape["pys"])  # type: ignore[arg-type]
     expected: dict[str, str] = {}
     with Pool(args.jobs, initializer=_init, initargs=(bins,)) as pool:
         for written in pool.imap_unordered(
-            write_release, [(r, str(staging)) for r in releases], chunksize=16
+            write_release, [(r, str(staging)) for r in built], chunksize=16
         ):
             expected.update(written)
     wheels = sorted(staging.iterdir())
@@ -168,21 +186,93 @@ def main(argv: list[str] | None = None) -> int:
         w.name: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + 3600 * i))
         for i, w in enumerate(wheels)
     }
-    sdists = {f"{r['project']}-{r['version']}.tar.gz": b"sdist" for r in releases[::2]}
+    sdists = {f"{r['project']}-{r['version']}.tar.gz": b"sdist" for r in built[::2]}
     to_bandersnatch(out, wheels, upload_times=uploads, extra_files=sdists)
     shutil.rmtree(staging)
     shutil.rmtree(out / "tmp-extra", ignore_errors=True)
     shutil.rmtree(out / "build")
+    expected.update(_link_releases(out, built, linked, base + 3600 * len(wheels)))
     (out / "expected.json").write_text(json.dumps(expected, indent=0, sort_keys=True))
-    size = sum(p.stat().st_size for p in (out / "web" / "packages").rglob("*.whl"))
+    size = sum(p.stat().st_size for p in _distinct_files(out / "web" / "packages"))
     lies = sum(1 for s in expected.values() if s == "mislabelled")
     print(
-        f"{out}: {len(expected)} wheels ({lies} mislabelled) in {len(releases)} releases, "
-        f"{len(sdists)} sdists, {size / 1e6:.0f} MB, arches {arches}, "
-        f"{time.perf_counter() - t0:.0f} s",
+        f"{out}: {len(expected)} wheels ({lies} mislabelled, {len(expected) - len(wheels)} "
+        f"hard links) in {len(releases)} releases, {len(sdists)} sdists, {size / 1e6:.0f} MB "
+        f"on disk, arches {arches}, {time.perf_counter() - t0:.0f} s",
         file=sys.stderr,
     )
     return 0
+
+
+def _split(releases: list[dict[str, object]], distinct: int) -> tuple[
+    list[dict[str, object]], list[dict[str, object]]
+]:
+    """The releases to build (their wheels reach ``distinct``) and the rest, to link."""
+    n = 0
+    for i, r in enumerate(releases):
+        if n >= distinct:
+            return releases[:i], releases[i:]
+        n += len(r["pys"])  # type: ignore[arg-type]
+    return releases, []
+
+
+def _key(rel: dict[str, object], py: str) -> tuple[object, ...]:
+    """What a linked wheel must share with its source: every tag and what its bytes need."""
+    return (rel["arch"], rel["plat"], rel["abi3"], rel["needs_new"], rel["bundle"], py)
+
+
+def _wheel_name(rel: dict[str, object], py: str) -> str:
+    abi = "abi3" if rel["abi3"] else py
+    return f"{rel['project']}-{rel['version']}-{py}-{abi}-{rel['plat']}.whl"
+
+
+def _distinct_files(packages: Path) -> list[Path]:
+    seen: set[int] = set()
+    out = []
+    for p in packages.rglob("*.whl"):
+        ino = p.stat().st_ino
+        if ino not in seen:
+            seen.add(ino)
+            out.append(p)
+    return out
+
+
+def _link_releases(out: Path, built: list[dict[str, object]], linked: list[dict[str, object]],
+                   first_upload: int) -> dict[str, str]:
+    """Hard-link each wheel of ``linked`` to a built wheel of the same :func:`_key`, beside it
+    in its bandersnatch directory, with an index page per project; their expected status."""
+    if not linked:
+        return {}
+    sources = {_key(r, py): _wheel_name(r, py)
+               for r in built for py in r["pys"]}  # type: ignore[attr-defined]
+    index: dict[str, dict[str, object]] = {}
+    for page in (out / "web" / "simple").glob("*/index.v1_json"):
+        for f in json.loads(page.read_text())["files"]:
+            index[str(f["filename"])] = f
+    expected: dict[str, str] = {}
+    pages: dict[str, list[dict[str, object]]] = {}
+    n = 0
+    for i, rel in enumerate(linked):
+        rel = {**rel, "project": f"link{i // 3:06d}"}  # projects of their own
+        for py in rel["pys"]:  # type: ignore[attr-defined]
+            src_name = sources[_key(rel, py)]
+            url = str(index[src_name]["url"])  # ../../packages/ab/cd/<rest>/<file>
+            src = out / "web" / url.removeprefix("../../")
+            name = _wheel_name(rel, py)
+            os.link(src, src.parent / name)
+            entry = {**index[src_name], "filename": name,
+                     "url": url.rsplit("/", 1)[0] + "/" + name,
+                     "upload-time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                  time.gmtime(first_upload + 60 * n))}
+            pages.setdefault(str(rel["project"]), []).append(entry)
+            expected[name] = str(rel["expected"])
+            n += 1
+    for project, files in pages.items():
+        d = out / "web" / "simple" / project
+        d.mkdir(parents=True, exist_ok=True)
+        doc = {"meta": {"api-version": "1.1"}, "name": project, "files": files, "versions": []}
+        (d / "index.v1_json").write_text(json.dumps(doc))
+    return expected
 
 
 if __name__ == "__main__":
