@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     n_rest = sum(len(r["pys"]) for r in rest)  # type: ignore[arg-type]
     while n_rest > 0:
         shape = rng.choice(built)
-        linked.append({**shape, "version": f"{rng.randrange(1, 40)}.{rng.randrange(10)}.0"})
+        linked.append({**shape, "minor": rng.randrange(10)})
         n_rest -= len(shape["pys"])  # type: ignore[arg-type]
     expected: dict[str, str] = {}
     with Pool(args.jobs, initializer=_init, initargs=(bins,)) as pool:
@@ -253,7 +253,8 @@ def _link_releases(out: Path, built: list[dict[str, object]], linked: list[dict[
     pages: dict[str, list[dict[str, object]]] = {}
     n = 0
     for i, rel in enumerate(linked):
-        rel = {**rel, "project": f"link{i // 3:06d}"}  # projects of their own
+        # projects of their own, three releases each (distinct majors: distinct names)
+        rel = {**rel, "project": f"link{i // 3:06d}", "version": f"{1 + i % 3}.{rel['minor']}.0"}
         for py in rel["pys"]:  # type: ignore[attr-defined]
             src_name = sources[_key(rel, py)]
             url = str(index[src_name]["url"])  # ../../packages/ab/cd/<rest>/<file>
