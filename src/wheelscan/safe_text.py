@@ -72,7 +72,8 @@ def csv_cell(value: object) -> object:
     whitespace before a formula character (some importers trim it)."""
     if not isinstance(value, str):
         return value
-    value = _SURROGATE.sub(_escape, value)
+    if not value.isascii():  # only non-ASCII text can hold a surrogate
+        value = _SURROGATE.sub(_escape, value)
     if value and (value[0] in _FORMULA_START or value.lstrip()[:1] in _FORMULA_START):
         return "'" + value
     return value

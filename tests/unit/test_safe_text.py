@@ -152,3 +152,24 @@ def test_html_escapes_a_hostile_member_name(tmp_path: Path) -> None:
     page = h.read_text("utf-8")
     assert "<img" not in page
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;.abi3.so" in page
+
+
+def test_csv_policy_cells_survive_batching(tmp_path: Path) -> None:
+    # rows carry a placeholder for their policy cell, filled a batch at a time: with two
+    # policies interleaved over more than a batch, and a wheel name holding a lone surrogate
+    # (what a placeholder is made of), every cell must read back as written
+    from wheelscan.report.records import CSV_COLUMNS, write_csv
+
+    pols = [{"source": "a", "file": None, "files": {"x": "1"}, "note": 'q"uote,'},
+            {"source": "b", "file": "/p.json", "files": {"x": "2"}, "note": "=1+1"}]
+    recs = [{"wheel": f"w{i}\ud8000\ud800.whl" if i == 3 else f"w{i}.whl",
+             "location": f"/m/w{i}.whl", "status": "ok", "findings": [],
+             "policy": pols[i % 3 == 0]} for i in range(1300)]
+    out = tmp_path / "r.csv"
+    assert write_csv(recs, out) == (1300, 0)
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    for i, row in enumerate(rows):
+        assert json.loads(row["policy"]) == pols[i % 3 == 0], i
+    assert rows[3]["wheel"] == "w3\\ud8000\\ud800.whl"  # escaped, not taken for a policy

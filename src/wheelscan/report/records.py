@@ -14,6 +14,7 @@ json`` object plus where the wheel is and what the index said about it
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -209,16 +210,32 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
     text cell a spreadsheet would run as a formula starts with ``'`` (``safe_text.csv_cell``).
     """
     n = nf = 0
-    policy_cache: dict[str, str] = {}
+    # the policy cell is the same 2 KB of JSON on nearly every row, most of the file: each
+    # distinct policy is encoded and CSV-quoted once, and rows carry a placeholder for it,
+    # replaced a batch at a time. No real cell can hold a placeholder: csv_cell escapes
+    # every lone surrogate.
+    policies: dict[str, tuple[str, str]] = {}  # key -> (placeholder, quoted cell)
     plain = [c for c in CSV_COLUMNS if c not in _JSON_COLUMNS]
+    at = CSV_COLUMNS.index("policy")
     with (
         open(out, "w", newline="", encoding="utf-8") as f1,
         open(findings_path(out), "w", newline="", encoding="utf-8") as f2,
     ):
-        w1 = csv.writer(f1)
+        buf = io.StringIO()
+        w1 = csv.writer(buf)
         w2 = csv.writer(f2)
         w1.writerow(CSV_COLUMNS)
         w2.writerow(FINDINGS_COLUMNS)
+
+        def flush() -> None:
+            text = buf.getvalue()
+            for ph, cell in policies.values():
+                if ph in text:
+                    text = text.replace(ph, cell)
+            f1.write(text)
+            buf.seek(0)
+            buf.truncate()
+
         for rec in records:
             findings = rec.get("findings") or []
             cells = {c: _cell(rec.get(c)) for c in plain}
@@ -227,15 +244,18 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
             for c in ("claims", "per_claim", "minimal_tags", "exclude"):
                 cells[c] = _ENCODE(rec.get(c) or ([] if c != "minimal_tags" else {}))
             pol = rec.get("policy") or {}
-            # the same policy on nearly every row: encode it once
             files = pol.get("files")
             pkey = f"{pol.get('source')}\0{pol.get('file')}\0" + "\0".join(
                 map(str, files.values()) if isinstance(files, dict) else ()
             )
-            if pkey not in policy_cache:
-                policy_cache[pkey] = _ENCODE(pol)
-            cells["policy"] = policy_cache[pkey]
-            w1.writerow([csv_cell(cells[c]) for c in CSV_COLUMNS])
+            if pkey not in policies:
+                one = io.StringIO()
+                csv.writer(one).writerow([csv_cell(_ENCODE(pol))])
+                policies[pkey] = (f"\ud800{len(policies)}\ud800", one.getvalue()[:-2])
+            cells["policy"] = ""
+            row = [csv_cell(cells[c]) for c in CSV_COLUMNS]
+            row[at] = policies[pkey][0]
+            w1.writerow(row)
             wheel, loc = rec["wheel"], rec["location"]
             w2.writerows(
                 [csv_cell(c) for c in (wheel, loc, x.get("severity"), x.get("kind"),
@@ -245,6 +265,9 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
             )  # fmt: skip
             nf += len(findings)
             n += 1
+            if n % 512 == 0:
+                flush()
+        flush()
     return n, nf
 
 
