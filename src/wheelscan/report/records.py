@@ -203,6 +203,13 @@ def _cell(value: object) -> object:
     return value
 
 
+def _json_cell(text: object) -> object:
+    """A cell of JSON text: ASCII (the encoder escapes the rest), so csv_cell has nothing to
+    do unless it begins with something other than a bracket or a quote (a number, from a
+    store someone edited)."""
+    return text if isinstance(text, str) and text[:1] in ('[', '{', '"') else csv_cell(text)
+
+
 def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
     """The wheels CSV at ``out`` and its findings CSV beside it; (wheels, findings) written.
 
@@ -252,17 +259,20 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
                 one = io.StringIO()
                 csv.writer(one).writerow([csv_cell(_ENCODE(pol))])
                 policies[pkey] = (f"\ud800{len(policies)}\ud800", one.getvalue()[:-2])
-            cells["policy"] = ""
-            row = [csv_cell(cells[c]) for c in CSV_COLUMNS]
+            cells["policy"] = ""  # the placeholder goes in below
+            row = [_json_cell(cells[c]) if c in _JSON_COLUMNS else csv_cell(cells[c])
+                   for c in CSV_COLUMNS]
             row[at] = policies[pkey][0]
             w1.writerow(row)
             wheel, loc = rec["wheel"], rec["location"]
-            w2.writerows(
-                [csv_cell(c) for c in (wheel, loc, x.get("severity"), x.get("kind"),
-                                       x.get("member") or "", x.get("detail"),
-                                       _ENCODE(x.get("evidence") or {}))]
-                for x in findings
-            )  # fmt: skip
+            if findings:
+                wheel, loc = csv_cell(wheel), csv_cell(loc)
+                w2.writerows(
+                    [wheel, loc, csv_cell(x.get("severity")), csv_cell(x.get("kind")),
+                     csv_cell(x.get("member") or ""), csv_cell(x.get("detail")),
+                     _json_cell(_ENCODE(x.get("evidence") or {}))]
+                    for x in findings
+                )  # fmt: skip
             nf += len(findings)
             n += 1
             if n % 512 == 0:
