@@ -32,6 +32,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
+import heapq
 import http.client
 import io
 import itertools
@@ -246,19 +247,89 @@ def _cut(sock: Any) -> None:
         sock.shutdown(2)  # SHUT_RDWR: the blocked read returns at once
 
 
+class Watchdog:
+    """One thread that shuts sockets down when their deadlines pass.
+
+    Every request and every body read is watched (see :func:`_watchdog`): a thread of its
+    own for each (``threading.Timer``) cost two thread starts per request, and under a busy
+    GIL each start waits for the new thread to be scheduled. Here a request adds an entry to
+    a heap and the one thread sleeps until the earliest deadline; cancelled entries are
+    dropped when they come up, or all at once when they outnumber the live ones."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int]] = []  # (monotonic end, token)
+        self._live: dict[int, Any] = {}  # token -> socket, while watched
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+        self.cuts = 0  # sockets shut down (for tests and accounting)
+
+    def watch(self, sock: Any, end: float) -> int:
+        """Shut ``sock`` down at monotonic time ``end`` unless :meth:`cancel` comes first."""
+        with self._cond:
+            token = next(self._tokens)
+            self._live[token] = sock
+            heapq.heappush(self._heap, (end, token))
+            if len(self._heap) > 2 * len(self._live) + 64:
+                self._heap = [e for e in self._heap if e[1] in self._live]
+                heapq.heapify(self._heap)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="wheelscan-watchdog",
+                                                daemon=True)  # fmt: skip
+                self._thread.start()
+            elif self._heap[0][1] == token:
+                self._cond.notify()  # the new deadline is the earliest: wake up sooner
+        return token
+
+    def cancel(self, token: int) -> None:
+        with self._cond:
+            self._live.pop(token, None)
+
+    def watching(self) -> int:
+        with self._cond:
+            return len(self._live)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][1] not in self._live:
+                        heapq.heappop(self._heap)
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    end, token = self._heap[0]
+                    wait = end - time.monotonic()
+                    if wait <= 0:
+                        heapq.heappop(self._heap)
+                        sock = self._live.pop(token)
+                        self.cuts += 1
+                        break
+                    self._cond.wait(wait)
+            _cut(sock)
+
+    def _after_fork(self) -> None:
+        # a forked child has no watchdog thread, and none of the parent's requests
+        self._cond = threading.Condition(threading.Lock())
+        self._heap, self._live, self._thread = [], {}, None
+
+
+_WATCHDOG = Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WATCHDOG._after_fork)
+
+
 @contextlib.contextmanager
 def _watchdog(sock: Any, deadline: Deadline | None) -> Iterator[None]:
     """While inside: the socket is shut down when ``deadline`` passes (no-op without one)."""
     if deadline is None or sock is None:
         yield
         return
-    timer = threading.Timer(max(0.0, deadline.remaining()), _cut, (sock,))
-    timer.daemon = True
-    timer.start()
+    token = _WATCHDOG.watch(sock, deadline.end)
     try:
         yield
     finally:
-        timer.cancel()
+        _WATCHDOG.cancel(token)
 
 
 class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
