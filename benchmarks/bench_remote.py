@@ -39,9 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-_TESTS = Path(__file__).resolve().parent.parent / "tests"
-sys.path.insert(0, str(_TESTS))
-sys.path.insert(0, str(_TESTS / "integration"))  # test_remote_bytes: the independent minimum
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 
 from helpers.httpserver import IndexServer, ServerConfig
 

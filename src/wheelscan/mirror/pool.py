@@ -22,6 +22,7 @@ import multiprocessing as mp
 import os
 import selectors
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -32,13 +33,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..environment import hang_if_asked
 from ..limits import DEFAULT_LIMITS, Limits
-from ..rules.verdict import Judge, make_judge
 from .refs import is_url
 from .store import MIN_CACHED, Outcome, SharedMemberCache
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
+    from ..facts import WheelFacts
+    from ..rules.verdict import Judge
     from .refs import WheelRef
 
 __all__ = [
@@ -102,18 +104,44 @@ class Worker:
 
     def __init__(self, cfg: ScanConfig) -> None:
         self.cfg = cfg
-        self.judge = (make_judge(cfg.policy, cfg.exclude, strict=cfg.strict,
-                                 stable_abi=cfg.stable_abi) if cfg.judge else None)
         self.cache = (
             SharedMemberCache(cfg.db_path, cfg.cache_capacity, cfg.cache_min_size)
             if cfg.member_cache
             else None
         )
         self._local = threading.Lock()
+        self._judge_lock = threading.Lock()
+        self._judge: Judge | None = None
+        self.judge: Judge | None = self._lazy_judge if cfg.judge else None
         if cfg.threads > 1:
             from .httpfile import pool_manager
 
             pool_manager(cfg.threads)  # a kept-alive connection for every thread
+        else:
+            self.warm_up()  # local wheels: everything is ready before the time cap starts
+
+    def _built_judge(self) -> Judge:
+        """The judge, built on first use: a remote worker's first requests go out while the
+        verdict code and the policy are still being loaded (see :meth:`warm_up`)."""
+        with self._judge_lock:
+            if self._judge is None:
+                from ..rules.verdict import make_judge
+
+                cfg = self.cfg
+                self._judge = make_judge(cfg.policy, cfg.exclude, strict=cfg.strict,
+                                         stable_abi=cfg.stable_abi)  # fmt: skip
+            return self._judge
+
+    def _lazy_judge(self, facts: WheelFacts, location: str | None) -> tuple[str, str, str | None]:
+        return self._built_judge()(facts, location)
+
+    def warm_up(self) -> None:
+        """Import the engine and build the judge now; a wheel's thread that needs either
+        first waits for it (imports and the judge's lock), none builds it twice."""
+        from ..read import engine  # noqa: F401
+
+        if self.cfg.judge:
+            self._built_judge()
 
     def scan(self, location: str, filename: str) -> Outcome:
         if is_url(location):  # remote reads never use the member cache (see remote.py)
@@ -130,8 +158,6 @@ def scan_one(
     cache: SharedMemberCache | None = None,
 ) -> Outcome:
     """Scan and judge one wheel; never raises for a bad wheel."""
-    from ..read.engine import scan_wheel
-
     hang_if_asked(filename)
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"member_cache": cache} if cache is not None else {}
@@ -152,6 +178,8 @@ def scan_one(
                 scan_seconds=time.perf_counter() - t0,
             )  # fmt: skip
         else:
+            from ..read.engine import scan_wheel
+
             facts = scan_wheel(location, cfg.engine, filename=filename, limits=cfg.limits,
                                verify_record=cfg.verify_record, **kw)  # fmt: skip
     except Exception as e:  # engines promise not to raise; if one does, record it and go on
@@ -213,6 +241,17 @@ def _die_with_parent() -> None:
 def _worker_main(conn: Connection, cfg: ScanConfig, make_worker: MakeWorker) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides what Ctrl-C means
     _die_with_parent()
+    _serve(conn, cfg, make_worker)
+    # told to stop (or orphaned): every answer went down the pipe, the worker writes nothing
+    # else (the member cache is opened read-only), so the interpreter's teardown -- a tenth
+    # of a second for each worker at the end of every scan -- is skipped
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
+def _serve(conn: Connection, cfg: ScanConfig, make_worker: MakeWorker) -> None:
     worker = make_worker(cfg)
     try:
         conn.send(_READY)  # the time cap starts now, not while the engine is being imported
@@ -257,6 +296,10 @@ def _threaded_loop(conn: Connection, worker: WheelWorker, threads: int) -> None:
             order.put(None)
 
     threading.Thread(target=receive, name="wheelscan-recv", daemon=True).start()
+    # the engine and the judge load while the first wheels' requests are on the wire
+    warm_up = getattr(worker, "warm_up", None)  # optional: a WheelWorker needs only scan()
+    if warm_up is not None:
+        threading.Thread(target=warm_up, name="wheelscan-warm-up", daemon=True).start()
     try:
         while (fut := order.get()) is not None:
             conn.send(fut.result())
