@@ -68,6 +68,9 @@ from ..read.members import may_be_binary
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator, Mapping
 
+    #: a range answer: status, headers, body (a bytearray the range cache may keep as is)
+    _Answer = tuple[int, Mapping[str, str], bytes | bytearray]
+
 __all__ = [
     "MAX_REDIRECTS",
     "Deadline",
@@ -697,7 +700,7 @@ class HTTPFile(io.RawIOBase):
                 f" of {total}, not the end of the file"
             )
         self.size = total
-        self._insert(start, body)
+        self._insert(start, body, own=True)
         self._verify_if_complete()
 
     def _ensure(self, start: int, end: int, *, plan: bool = True) -> int | None:
@@ -938,7 +941,8 @@ class HTTPFile(io.RawIOBase):
             self.stats.windows_broken += 1
             self._end_stream(drain=False)
             return None
-        data = bytes(st.buf[start - st.buf_start : end - st.buf_start])
+        with memoryview(st.buf) as view:  # one copy (a bytearray slice would be a second)
+            data = view[start - st.buf_start : end - st.buf_start].tobytes()
         drop = start - st.buf_start - STREAM_KEEP
         if drop > STREAM_KEEP:  # trim in big steps: a bytearray's front delete is a memmove
             del st.buf[:drop]
@@ -971,9 +975,9 @@ class HTTPFile(io.RawIOBase):
                 st.response.close()  # unread or unknown body: the connection is not reused
             st.body.close()
             st.response.release_conn()
-            kept = bytes(st.buf[: st.got - st.buf_start])
-            if kept and not self.closed:
-                self._insert(st.buf_start, kept)
+            del st.buf[st.got - st.buf_start :]
+            if st.buf and not self.closed:
+                self._insert(st.buf_start, st.buf, own=True)  # the cache takes the buffer
 
     def _fetch(self, start: int, stop: int) -> None:
         if self._offline:
@@ -990,16 +994,16 @@ class HTTPFile(io.RawIOBase):
             raise RemoteError(
                 f"{self.url}: asked for bytes {start}-{stop - 1}, got {got_start}-{got_end - 1}"
             )
-        self._insert(start, body)
+        self._insert(start, body, own=True)
         self._verify_if_complete()
 
-    def _request(self, rng: str, *, allow_whole: bool) -> tuple[int, Mapping[str, str], bytes]:
+    def _request(self, rng: str, *, allow_whole: bool) -> _Answer:
         """GET with ``Range: rng``; retried. 200 streams the whole file into ``_whole``."""
 
         def counted() -> None:
             self.stats.retries += 1
 
-        def attempt() -> tuple[int, Mapping[str, str], bytes]:
+        def attempt() -> _Answer:
             if self.deadline is not None:
                 self.deadline.check(self.url)
             return self._attempt(rng, allow_whole)
@@ -1038,7 +1042,7 @@ class HTTPFile(io.RawIOBase):
             raise
         return r
 
-    def _attempt(self, rng: str, allow_whole: bool) -> tuple[int, Mapping[str, str], bytes]:
+    def _attempt(self, rng: str, allow_whole: bool) -> _Answer:
         r = self._send_range(rng)
         try:
             if r.status == 200 and allow_whole:
@@ -1056,7 +1060,7 @@ class HTTPFile(io.RawIOBase):
                 self.stats.body_bytes += len(chunk)
                 if len(body) > cap:
                     raise RemoteError(f"{self.url}: range answer longer than {cap} bytes")
-            return r.status, r.headers, bytes(body)
+            return r.status, r.headers, body  # a bytearray: the range cache takes it as is
         except BaseException:
             r.close()  # a body left half read must not go back to the pool
             raise
@@ -1118,11 +1122,12 @@ class HTTPFile(io.RawIOBase):
 
     # -- the range cache ------------------------------------------------------------------------
 
-    def _insert(self, start: int, data: bytes) -> None:
-        """Add ``[start, start+len)`` (a gap) and coalesce with touching neighbours."""
+    def _insert(self, start: int, data: bytes | bytearray, *, own: bool = False) -> None:
+        """Add ``[start, start+len)`` (a gap) and coalesce with touching neighbours. With
+        ``own`` the cache keeps ``data`` itself (a bytearray no one else writes) rather than a
+        copy."""
         if not data:
             return
-        start + len(data)
         i = bisect.bisect_left(self._starts, start)
         if i > 0 and self._starts[i - 1] + len(self._segs[i - 1]) >= start:
             i -= 1
@@ -1132,7 +1137,7 @@ class HTTPFile(io.RawIOBase):
             seg += data
         else:
             self._starts.insert(i, start)
-            self._segs.insert(i, bytearray(data))
+            self._segs.insert(i, data if own and isinstance(data, bytearray) else bytearray(data))
             seg = self._segs[i]
         # absorb following segments that the new data reaches
         seg_start = self._starts[i]
