@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -312,6 +313,25 @@ def _threaded_loop(conn: Connection, worker: WheelWorker, threads: int) -> None:
 _READY = "ready"
 
 
+@contextlib.contextmanager
+def _main_unless_needed(make_worker: MakeWorker) -> Iterator[None]:
+    """While a worker is spawned: hide the main module from multiprocessing when nothing the
+    worker is sent lives in it. A spawned child runs the parent's main script again (as
+    ``__mp_main__``) so that functions pickled by reference from it resolve; a worker needs
+    only wheelscan's modules (and those of ``make_worker``), and running the script again cost
+    each worker its imports -- the CLI's argument parsing, a benchmark's HTTP server --
+    before it could take a wheel."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(make_worker, "__module__", "__main__") == "__main__":
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 @dataclass
 class _Slot:
     proc: BaseProcess
@@ -367,7 +387,8 @@ class LocalPool:
         proc = self.ctx.Process(
             target=_worker_main, args=(child, self.cfg, self.make_worker), daemon=True
         )
-        proc.start()
+        with _main_unless_needed(self.make_worker):
+            proc.start()
         child.close()
         s = _Slot(proc, parent)
         if self._sel is not None:
