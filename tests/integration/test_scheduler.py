@@ -313,3 +313,21 @@ def test_workers_run_the_main_script_only_when_they_need_it(
                           capture_output=True, text=True, timeout=300, check=True)  # fmt: skip
     assert done.stdout.strip() == repr(statuses), done.stderr
     assert marker.read_text().count("ran") == runs
+
+
+def test_threaded_workers_share_wheels_of_unknown_size() -> None:
+    """Remote wheels listed without sizes (a PEP 503 page has none) go out a worker's free
+    threads at a time: 8 wheels for 2 workers of 4 threads each are 4 and 4, not all 8 in
+    one batch to the first worker while the second has nothing to do."""
+    from collections import Counter
+
+    from helpers.mirror import PidWorker
+
+    from wheelscan.mirror.refs import WheelRef
+
+    refs = [WheelRef(location=f"/nowhere/w{i}-1.0-py3-none-any.whl",
+                     filename=f"w{i}-1.0-py3-none-any.whl") for i in range(8)]  # fmt: skip
+    got: list[str] = []
+    cfg = ScanConfig(judge=False, member_cache=False, threads=4)
+    LocalPool(cfg, jobs=2, worker=PidWorker).run(refs, lambda r, o: got.append(o.error or ""))
+    assert sorted(Counter(got).values()) == [4, 4]

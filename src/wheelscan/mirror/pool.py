@@ -454,7 +454,11 @@ class LocalPool:
                             and not s.alone
                         ):
                             last = source is None
-                            pending_bytes -= self._dispatch(s, pending, pending_bytes, last)
+                            # threads: a batch fills this worker's free threads at most, so
+                            # no wheel waits in one worker while another has a thread idle
+                            room = depth * self.cfg.threads - len(s.inflight)
+                            most = room if self.cfg.threads > 1 and room > 0 else None
+                            pending_bytes -= self._dispatch(s, pending, pending_bytes, last, most)
                 busy = [s for s in slots if s.inflight]
                 if not busy:
                     if source is None and not pending and not suspects:
@@ -473,12 +477,20 @@ class LocalPool:
         finally:
             self._shutdown(slots)
 
-    def _dispatch(self, s: _Slot, pending: deque[WheelRef], pending_bytes: int, last: bool) -> int:
+    def _dispatch(
+        self,
+        s: _Slot,
+        pending: deque[WheelRef],
+        pending_bytes: int,
+        last: bool,
+        most: int | None = None,
+    ) -> int:
         target = self.batch_bytes
         if last:  # guided self-scheduling: share what is left so all workers finish together
             target = max(1, min(target, pending_bytes // (2 * self.jobs)))
+        wheels = self.batch_wheels if most is None else max(1, min(most, self.batch_wheels))
         batch, nbytes, _ = take_batch(
-            lambda: pending.popleft() if pending else None, self.batch_wheels, target
+            lambda: pending.popleft() if pending else None, wheels, target
         )
         if not s.inflight and s.ready:
             s.since = time.monotonic()
