@@ -21,7 +21,7 @@ rule): send us to anything but an ``http(s)`` URL on an origin the :class:`URLPo
 (redirects are followed here, not by urllib3, at most ``MAX_REDIRECTS`` per file, each target
 checked); hold a file past its :class:`Deadline` (every request and every body read of the file
 shares it, and the socket timeout shrinks to what is left, so a byte-a-second trickle cannot
-restart it, and a timer ends a response whose header lines trickle in); or make us inflate
+restart it, and a watchdog thread ends a response whose header lines trickle in); or make us inflate
 a content-coded body (wheel bytes are asked for and accepted as ``identity`` only; index
 pages may come gzip/deflate-coded, decoded up to the page cap). A URL whose host urllib3
 and :func:`urllib.parse.urlsplit` would read differently has no origin and is refused.
@@ -338,7 +338,7 @@ def _watchdog(sock: Any, deadline: Deadline | None) -> Iterator[None]:
 class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
     """Reading a response's status line and headers is bounded by the request's deadline as a
     whole: the socket timeout restarts with every byte, so a server trickling header lines
-    would otherwise hold the request for as long as it likes. A timer shuts the socket down
+    would otherwise hold the request for as long as it likes. The watchdog shuts the socket down
     when the deadline passes; the read fails and the caller reports the deadline."""
 
     def getresponse(self) -> Any:
@@ -412,7 +412,7 @@ def _body(
     checked between reads and the socket timeout cut to what is left of it.
 
     A read can also take longer than the socket timeout: the chunk-size lines of a chunked
-    body are read a line at a time and the timeout restarts with every byte. A timer shuts the
+    body are read a line at a time and the timeout restarts with every byte. The watchdog shuts the
     socket down when the deadline passes, so no read outlives it."""
     sock = getattr(getattr(r, "connection", None), "sock", None)
     with _watchdog(sock, deadline):
