@@ -154,3 +154,19 @@ def without_byte_accounting(facts: dict[str, object]) -> dict[str, object]:
             {k: v for k, v in m.items() if k not in ("inflated", "read")} for m in members
         ]
     return out
+
+
+class PidWorker:
+    """A WheelWorker that scans nothing: each wheel's outcome names the worker process that
+    got it (in ``error``), after a pause long enough for every thread to be handed a wheel."""
+
+    def __init__(self, cfg: object) -> None:
+        pass
+
+    def scan(self, location: str, filename: str) -> object:
+        import time
+
+        from wheelscan.mirror.store import Outcome
+
+        time.sleep(0.2)
+        return Outcome(location, filename, "ok", error=str(os.getpid()))

@@ -586,3 +586,66 @@ def test_fuzz_json_page(doc: object, raw: bytes) -> None:
         except RemoteError:
             continue
         _only_allowed(page)
+
+
+# -- the deadline watchdog --------------------------------------------------------------------
+
+
+def test_the_watchdog_shuts_a_socket_down_when_its_deadline_passes() -> None:
+    """A read blocked on a silent peer returns (end of stream) once the deadline passes,
+    long before the socket's own timeout would."""
+    import socket
+
+    from wheelscan.mirror.httpfile import Watchdog
+
+    wd = Watchdog()
+    a, b = socket.socketpair()
+    with a, b:
+        a.settimeout(30)  # a hang guard only: the watchdog must end the read
+        wd.watch(a, time.monotonic() + 0.05)
+        assert a.recv(1) == b""
+    assert wd.cuts == 1
+    assert wd.watching() == 0
+
+
+def test_a_cancelled_watch_leaves_the_socket_alone() -> None:
+    import socket
+
+    from wheelscan.mirror.httpfile import Watchdog
+
+    wd = Watchdog()
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    with a, b, c, d:
+        wd.cancel(wd.watch(a, time.monotonic() + 0.02))
+        c.settimeout(30)
+        wd.watch(c, time.monotonic() + 0.1)  # later than a's: once c is cut, a's time is past
+        assert c.recv(1) == b""
+        b.sendall(b"x")
+        a.settimeout(5)
+        assert a.recv(1) == b"x"  # a was not shut down
+    assert wd.cuts == 1
+
+
+def test_the_watchdog_is_one_thread_and_forgets_cancelled_watches() -> None:
+    """Many requests, each watched and then done: one thread for all of them, and the
+    entries of finished requests do not pile up until their (far) deadlines."""
+    import socket
+    import threading
+
+    from wheelscan.mirror.httpfile import Watchdog
+
+    wd = Watchdog()
+    before = {t.ident for t in threading.enumerate()}
+    a, b = socket.socketpair()
+    with a, b:
+        far = time.monotonic() + 3600
+        for _ in range(5000):
+            wd.cancel(wd.watch(a, far))
+        kept = wd.watch(a, far)
+        new = [t for t in threading.enumerate() if t.ident not in before]
+        assert [t.name for t in new] == ["wheelscan-watchdog"]
+        assert len(wd._heap) < 200
+        assert wd.watching() == 1
+        wd.cancel(kept)
+    assert wd.cuts == 0

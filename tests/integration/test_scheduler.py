@@ -261,3 +261,73 @@ def test_a_few_big_wheels_go_one_to_each_worker() -> None:
     pids = {o.error for o in outs.values()}
     assert len(pids) == 2, pids
     assert str(os.getpid()) not in pids
+
+
+_MAIN_SCRIPT = """
+import sys
+from pathlib import Path
+
+with open(sys.argv[1], "a") as f:  # runs in every process that runs this script
+    f.write("ran\\n")
+
+from wheelscan.mirror.pool import LocalPool, ScanConfig
+from wheelscan.mirror.refs import WheelRef
+
+
+class Echo:  # a worker defined here: the workers must run this script to find it
+    def __init__(self, cfg):
+        pass
+
+    def scan(self, location, filename):
+        from wheelscan.mirror.store import Outcome
+
+        return Outcome(location, filename, "ok")
+
+
+if __name__ == "__main__":
+    out = []
+    refs = [WheelRef(location=f"/nowhere/w{i}-1.0-py3-none-any.whl",
+                     filename=f"w{i}-1.0-py3-none-any.whl") for i in range(4)]
+    kw = {"worker": Echo} if sys.argv[2] == "own" else {}
+    LocalPool(ScanConfig(judge=False, member_cache=False), jobs=2, **kw).run(
+        refs, lambda r, o: out.append(o.status))
+    print(sorted(out))
+"""
+
+
+@pytest.mark.parametrize(("worker", "runs", "statuses"), [
+    ("default", 1, ["error"] * 4),  # wheelscan's worker: the script is not run again
+    ("own", 3, ["ok"] * 4),  # a worker from the script: each worker process runs it
+])  # fmt: skip
+def test_workers_run_the_main_script_only_when_they_need_it(
+    tmp_path: Path, worker: str, runs: int, statuses: list[str]
+) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "main_script.py"
+    script.write_text(_MAIN_SCRIPT)
+    marker = tmp_path / "runs.txt"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, str(script), str(marker), worker], env=env,
+                          capture_output=True, text=True, timeout=300, check=True)  # fmt: skip
+    assert done.stdout.strip() == repr(statuses), done.stderr
+    assert marker.read_text().count("ran") == runs
+
+
+def test_threaded_workers_share_wheels_of_unknown_size() -> None:
+    """Remote wheels listed without sizes (a PEP 503 page has none) go out a worker's free
+    threads at a time: 8 wheels for 2 workers of 4 threads each are 4 and 4, not all 8 in
+    one batch to the first worker while the second has nothing to do."""
+    from collections import Counter
+
+    from helpers.mirror import PidWorker
+
+    from wheelscan.mirror.refs import WheelRef
+
+    refs = [WheelRef(location=f"/nowhere/w{i}-1.0-py3-none-any.whl",
+                     filename=f"w{i}-1.0-py3-none-any.whl") for i in range(8)]  # fmt: skip
+    got: list[str] = []
+    cfg = ScanConfig(judge=False, member_cache=False, threads=4)
+    LocalPool(cfg, jobs=2, worker=PidWorker).run(refs, lambda r, o: got.append(o.error or ""))
+    assert sorted(Counter(got).values()) == [4, 4]

@@ -21,7 +21,7 @@ rule): send us to anything but an ``http(s)`` URL on an origin the :class:`URLPo
 (redirects are followed here, not by urllib3, at most ``MAX_REDIRECTS`` per file, each target
 checked); hold a file past its :class:`Deadline` (every request and every body read of the file
 shares it, and the socket timeout shrinks to what is left, so a byte-a-second trickle cannot
-restart it, and a timer ends a response whose header lines trickle in); or make us inflate
+restart it, and a watchdog thread ends a response whose header lines trickle in); or make us inflate
 a content-coded body (wheel bytes are asked for and accepted as ``identity`` only; index
 pages may come gzip/deflate-coded, decoded up to the page cap). A URL whose host urllib3
 and :func:`urllib.parse.urlsplit` would read differently has no origin and is refused.
@@ -32,6 +32,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
+import heapq
 import http.client
 import io
 import itertools
@@ -66,6 +67,9 @@ from ..read.members import may_be_binary
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator, Mapping
+
+    #: a range answer: status, headers, body (a bytearray the range cache may keep as is)
+    _Answer = tuple[int, Mapping[str, str], bytes | bytearray]
 
 __all__ = [
     "MAX_REDIRECTS",
@@ -246,25 +250,95 @@ def _cut(sock: Any) -> None:
         sock.shutdown(2)  # SHUT_RDWR: the blocked read returns at once
 
 
+class Watchdog:
+    """One thread that shuts sockets down when their deadlines pass.
+
+    Every request and every body read is watched (see :func:`_watchdog`): a thread of its
+    own for each (``threading.Timer``) cost two thread starts per request, and under a busy
+    GIL each start waits for the new thread to be scheduled. Here a request adds an entry to
+    a heap and the one thread sleeps until the earliest deadline; cancelled entries are
+    dropped when they come up, or all at once when they outnumber the live ones."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int]] = []  # (monotonic end, token)
+        self._live: dict[int, Any] = {}  # token -> socket, while watched
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+        self.cuts = 0  # sockets shut down (for tests and accounting)
+
+    def watch(self, sock: Any, end: float) -> int:
+        """Shut ``sock`` down at monotonic time ``end`` unless :meth:`cancel` comes first."""
+        with self._cond:
+            token = next(self._tokens)
+            self._live[token] = sock
+            heapq.heappush(self._heap, (end, token))
+            if len(self._heap) > 2 * len(self._live) + 64:
+                self._heap = [e for e in self._heap if e[1] in self._live]
+                heapq.heapify(self._heap)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="wheelscan-watchdog",
+                                                daemon=True)  # fmt: skip
+                self._thread.start()
+            elif self._heap[0][1] == token:
+                self._cond.notify()  # the new deadline is the earliest: wake up sooner
+        return token
+
+    def cancel(self, token: int) -> None:
+        with self._cond:
+            self._live.pop(token, None)
+
+    def watching(self) -> int:
+        with self._cond:
+            return len(self._live)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][1] not in self._live:
+                        heapq.heappop(self._heap)
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    end, token = self._heap[0]
+                    wait = end - time.monotonic()
+                    if wait <= 0:
+                        heapq.heappop(self._heap)
+                        sock = self._live.pop(token)
+                        self.cuts += 1
+                        break
+                    self._cond.wait(wait)
+            _cut(sock)
+
+    def _after_fork(self) -> None:
+        # a forked child has no watchdog thread, and none of the parent's requests
+        self._cond = threading.Condition(threading.Lock())
+        self._heap, self._live, self._thread = [], {}, None
+
+
+_WATCHDOG = Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WATCHDOG._after_fork)
+
+
 @contextlib.contextmanager
 def _watchdog(sock: Any, deadline: Deadline | None) -> Iterator[None]:
     """While inside: the socket is shut down when ``deadline`` passes (no-op without one)."""
     if deadline is None or sock is None:
         yield
         return
-    timer = threading.Timer(max(0.0, deadline.remaining()), _cut, (sock,))
-    timer.daemon = True
-    timer.start()
+    token = _WATCHDOG.watch(sock, deadline.end)
     try:
         yield
     finally:
-        timer.cancel()
+        _WATCHDOG.cancel(token)
 
 
 class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
     """Reading a response's status line and headers is bounded by the request's deadline as a
     whole: the socket timeout restarts with every byte, so a server trickling header lines
-    would otherwise hold the request for as long as it likes. A timer shuts the socket down
+    would otherwise hold the request for as long as it likes. The watchdog shuts the socket down
     when the deadline passes; the read fails and the caller reports the deadline."""
 
     def getresponse(self) -> Any:
@@ -338,7 +412,7 @@ def _body(
     checked between reads and the socket timeout cut to what is left of it.
 
     A read can also take longer than the socket timeout: the chunk-size lines of a chunked
-    body are read a line at a time and the timeout restarts with every byte. A timer shuts the
+    body are read a line at a time and the timeout restarts with every byte. The watchdog shuts the
     socket down when the deadline passes, so no read outlives it."""
     sock = getattr(getattr(r, "connection", None), "sock", None)
     with _watchdog(sock, deadline):
@@ -626,7 +700,7 @@ class HTTPFile(io.RawIOBase):
                 f" of {total}, not the end of the file"
             )
         self.size = total
-        self._insert(start, body)
+        self._insert(start, body, own=True)
         self._verify_if_complete()
 
     def _ensure(self, start: int, end: int, *, plan: bool = True) -> int | None:
@@ -867,7 +941,8 @@ class HTTPFile(io.RawIOBase):
             self.stats.windows_broken += 1
             self._end_stream(drain=False)
             return None
-        data = bytes(st.buf[start - st.buf_start : end - st.buf_start])
+        with memoryview(st.buf) as view:  # one copy (a bytearray slice would be a second)
+            data = view[start - st.buf_start : end - st.buf_start].tobytes()
         drop = start - st.buf_start - STREAM_KEEP
         if drop > STREAM_KEEP:  # trim in big steps: a bytearray's front delete is a memmove
             del st.buf[:drop]
@@ -900,9 +975,9 @@ class HTTPFile(io.RawIOBase):
                 st.response.close()  # unread or unknown body: the connection is not reused
             st.body.close()
             st.response.release_conn()
-            kept = bytes(st.buf[: st.got - st.buf_start])
-            if kept and not self.closed:
-                self._insert(st.buf_start, kept)
+            del st.buf[st.got - st.buf_start :]
+            if st.buf and not self.closed:
+                self._insert(st.buf_start, st.buf, own=True)  # the cache takes the buffer
 
     def _fetch(self, start: int, stop: int) -> None:
         if self._offline:
@@ -919,16 +994,16 @@ class HTTPFile(io.RawIOBase):
             raise RemoteError(
                 f"{self.url}: asked for bytes {start}-{stop - 1}, got {got_start}-{got_end - 1}"
             )
-        self._insert(start, body)
+        self._insert(start, body, own=True)
         self._verify_if_complete()
 
-    def _request(self, rng: str, *, allow_whole: bool) -> tuple[int, Mapping[str, str], bytes]:
+    def _request(self, rng: str, *, allow_whole: bool) -> _Answer:
         """GET with ``Range: rng``; retried. 200 streams the whole file into ``_whole``."""
 
         def counted() -> None:
             self.stats.retries += 1
 
-        def attempt() -> tuple[int, Mapping[str, str], bytes]:
+        def attempt() -> _Answer:
             if self.deadline is not None:
                 self.deadline.check(self.url)
             return self._attempt(rng, allow_whole)
@@ -967,7 +1042,7 @@ class HTTPFile(io.RawIOBase):
             raise
         return r
 
-    def _attempt(self, rng: str, allow_whole: bool) -> tuple[int, Mapping[str, str], bytes]:
+    def _attempt(self, rng: str, allow_whole: bool) -> _Answer:
         r = self._send_range(rng)
         try:
             if r.status == 200 and allow_whole:
@@ -985,7 +1060,7 @@ class HTTPFile(io.RawIOBase):
                 self.stats.body_bytes += len(chunk)
                 if len(body) > cap:
                     raise RemoteError(f"{self.url}: range answer longer than {cap} bytes")
-            return r.status, r.headers, bytes(body)
+            return r.status, r.headers, body  # a bytearray: the range cache takes it as is
         except BaseException:
             r.close()  # a body left half read must not go back to the pool
             raise
@@ -1047,11 +1122,12 @@ class HTTPFile(io.RawIOBase):
 
     # -- the range cache ------------------------------------------------------------------------
 
-    def _insert(self, start: int, data: bytes) -> None:
-        """Add ``[start, start+len)`` (a gap) and coalesce with touching neighbours."""
+    def _insert(self, start: int, data: bytes | bytearray, *, own: bool = False) -> None:
+        """Add ``[start, start+len)`` (a gap) and coalesce with touching neighbours. With
+        ``own`` the cache keeps ``data`` itself (a bytearray no one else writes) rather than a
+        copy."""
         if not data:
             return
-        start + len(data)
         i = bisect.bisect_left(self._starts, start)
         if i > 0 and self._starts[i - 1] + len(self._segs[i - 1]) >= start:
             i -= 1
@@ -1061,7 +1137,7 @@ class HTTPFile(io.RawIOBase):
             seg += data
         else:
             self._starts.insert(i, start)
-            self._segs.insert(i, bytearray(data))
+            self._segs.insert(i, data if own and isinstance(data, bytearray) else bytearray(data))
             seg = self._segs[i]
         # absorb following segments that the new data reaches
         seg_start = self._starts[i]

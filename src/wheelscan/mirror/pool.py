@@ -22,8 +22,10 @@ import multiprocessing as mp
 import os
 import selectors
 import signal
+import sys
 import threading
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,13 +34,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..environment import hang_if_asked
 from ..limits import DEFAULT_LIMITS, Limits
-from ..rules.verdict import Judge, make_judge
 from .refs import is_url
 from .store import MIN_CACHED, Outcome, SharedMemberCache
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
+    from ..facts import WheelFacts
+    from ..rules.verdict import Judge
     from .refs import WheelRef
 
 __all__ = [
@@ -102,18 +105,44 @@ class Worker:
 
     def __init__(self, cfg: ScanConfig) -> None:
         self.cfg = cfg
-        self.judge = (make_judge(cfg.policy, cfg.exclude, strict=cfg.strict,
-                                 stable_abi=cfg.stable_abi) if cfg.judge else None)
         self.cache = (
             SharedMemberCache(cfg.db_path, cfg.cache_capacity, cfg.cache_min_size)
             if cfg.member_cache
             else None
         )
         self._local = threading.Lock()
+        self._judge_lock = threading.Lock()
+        self._judge: Judge | None = None
+        self.judge: Judge | None = self._lazy_judge if cfg.judge else None
         if cfg.threads > 1:
             from .httpfile import pool_manager
 
             pool_manager(cfg.threads)  # a kept-alive connection for every thread
+        else:
+            self.warm_up()  # local wheels: everything is ready before the time cap starts
+
+    def _built_judge(self) -> Judge:
+        """The judge, built on first use: a remote worker's first requests go out while the
+        verdict code and the policy are still being loaded (see :meth:`warm_up`)."""
+        with self._judge_lock:
+            if self._judge is None:
+                from ..rules.verdict import make_judge
+
+                cfg = self.cfg
+                self._judge = make_judge(cfg.policy, cfg.exclude, strict=cfg.strict,
+                                         stable_abi=cfg.stable_abi)  # fmt: skip
+            return self._judge
+
+    def _lazy_judge(self, facts: WheelFacts, location: str | None) -> tuple[str, str, str | None]:
+        return self._built_judge()(facts, location)
+
+    def warm_up(self) -> None:
+        """Import the engine and build the judge now; a wheel's thread that needs either
+        first waits for it (imports and the judge's lock), none builds it twice."""
+        from ..read import engine  # noqa: F401
+
+        if self.cfg.judge:
+            self._built_judge()
 
     def scan(self, location: str, filename: str) -> Outcome:
         if is_url(location):  # remote reads never use the member cache (see remote.py)
@@ -130,8 +159,6 @@ def scan_one(
     cache: SharedMemberCache | None = None,
 ) -> Outcome:
     """Scan and judge one wheel; never raises for a bad wheel."""
-    from ..read.engine import scan_wheel
-
     hang_if_asked(filename)
     t0 = time.perf_counter()
     kw: dict[str, Any] = {"member_cache": cache} if cache is not None else {}
@@ -152,6 +179,8 @@ def scan_one(
                 scan_seconds=time.perf_counter() - t0,
             )  # fmt: skip
         else:
+            from ..read.engine import scan_wheel
+
             facts = scan_wheel(location, cfg.engine, filename=filename, limits=cfg.limits,
                                verify_record=cfg.verify_record, **kw)  # fmt: skip
     except Exception as e:  # engines promise not to raise; if one does, record it and go on
@@ -213,6 +242,17 @@ def _die_with_parent() -> None:
 def _worker_main(conn: Connection, cfg: ScanConfig, make_worker: MakeWorker) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides what Ctrl-C means
     _die_with_parent()
+    _serve(conn, cfg, make_worker)
+    # told to stop (or orphaned): every answer went down the pipe, the worker writes nothing
+    # else (the member cache is opened read-only), so the interpreter's teardown -- a tenth
+    # of a second for each worker at the end of every scan -- is skipped
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
+def _serve(conn: Connection, cfg: ScanConfig, make_worker: MakeWorker) -> None:
     worker = make_worker(cfg)
     try:
         conn.send(_READY)  # the time cap starts now, not while the engine is being imported
@@ -257,6 +297,10 @@ def _threaded_loop(conn: Connection, worker: WheelWorker, threads: int) -> None:
             order.put(None)
 
     threading.Thread(target=receive, name="wheelscan-recv", daemon=True).start()
+    # the engine and the judge load while the first wheels' requests are on the wire
+    warm_up = getattr(worker, "warm_up", None)  # optional: a WheelWorker needs only scan()
+    if warm_up is not None:
+        threading.Thread(target=warm_up, name="wheelscan-warm-up", daemon=True).start()
     try:
         while (fut := order.get()) is not None:
             conn.send(fut.result())
@@ -267,6 +311,25 @@ def _threaded_loop(conn: Connection, worker: WheelWorker, threads: int) -> None:
 
 
 _READY = "ready"
+
+
+@contextlib.contextmanager
+def _main_unless_needed(make_worker: MakeWorker) -> Iterator[None]:
+    """While a worker is spawned: hide the main module from multiprocessing when nothing the
+    worker is sent lives in it. A spawned child runs the parent's main script again (as
+    ``__mp_main__``) so that functions pickled by reference from it resolve; a worker needs
+    only wheelscan's modules (and those of ``make_worker``), and running the script again cost
+    each worker its imports -- the CLI's argument parsing, a benchmark's HTTP server --
+    before it could take a wheel."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(make_worker, "__module__", "__main__") == "__main__":
+        yield
+        return
+    sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 @dataclass
@@ -324,7 +387,8 @@ class LocalPool:
         proc = self.ctx.Process(
             target=_worker_main, args=(child, self.cfg, self.make_worker), daemon=True
         )
-        proc.start()
+        with _main_unless_needed(self.make_worker):
+            proc.start()
         child.close()
         s = _Slot(proc, parent)
         if self._sel is not None:
@@ -390,7 +454,11 @@ class LocalPool:
                             and not s.alone
                         ):
                             last = source is None
-                            pending_bytes -= self._dispatch(s, pending, pending_bytes, last)
+                            # threads: a batch fills this worker's free threads at most, so
+                            # no wheel waits in one worker while another has a thread idle
+                            room = depth * self.cfg.threads - len(s.inflight)
+                            most = room if self.cfg.threads > 1 and room > 0 else None
+                            pending_bytes -= self._dispatch(s, pending, pending_bytes, last, most)
                 busy = [s for s in slots if s.inflight]
                 if not busy:
                     if source is None and not pending and not suspects:
@@ -409,12 +477,20 @@ class LocalPool:
         finally:
             self._shutdown(slots)
 
-    def _dispatch(self, s: _Slot, pending: deque[WheelRef], pending_bytes: int, last: bool) -> int:
+    def _dispatch(
+        self,
+        s: _Slot,
+        pending: deque[WheelRef],
+        pending_bytes: int,
+        last: bool,
+        most: int | None = None,
+    ) -> int:
         target = self.batch_bytes
         if last:  # guided self-scheduling: share what is left so all workers finish together
             target = max(1, min(target, pending_bytes // (2 * self.jobs)))
+        wheels = self.batch_wheels if most is None else max(1, min(most, self.batch_wheels))
         batch, nbytes, _ = take_batch(
-            lambda: pending.popleft() if pending else None, self.batch_wheels, target
+            lambda: pending.popleft() if pending else None, wheels, target
         )
         if not s.inflight and s.ready:
             s.since = time.monotonic()

@@ -381,19 +381,23 @@ def scan_remote(
     hash (see the module docstring). Requests stay on ``url``'s origin or ``allow_hosts``;
     all of them together take at most ``wheel_timeout`` seconds.
     """
-    from ..read.engine import default_engine, scan_wheel
-    from ..read.wheelinfo import fill_filename_facts
-
     expected = hash_from_url(url)
     policy = URLPolicy.for_url(url, allow_hosts)
     deadline = Deadline.after(wheel_timeout) if wheel_timeout and wheel_timeout > 0 else None
     try:
         f = HTTPFile(url, expected_hash=expected, policy=policy, deadline=deadline, **http)
     except (RemoteError, OSError) as e:
+        from ..read.engine import default_engine
+        from ..read.wheelinfo import fill_filename_facts
+
         facts = WheelFacts(filename=filename, engine=engine or default_engine(), transferred=0)
         fill_filename_facts(facts)
         facts.error = f"{type(e).__name__}: {e}"
         return facts
+    # imported once the first request is answered: a worker's first wheels wait on the
+    # network, not on the engine's import
+    from ..read.engine import scan_wheel
+
     with f:
         facts = scan_wheel(cast("BinaryIO", f), engine, filename=filename, limits=limits,
                            verify_record=verify_record, ranged=True)  # fmt: skip
