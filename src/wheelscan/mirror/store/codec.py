@@ -28,6 +28,7 @@ __all__ = [
     "KINDS",
     "LEVEL",
     "PACK_BYTES",
+    "SMALL_LEVEL",
     "Codec",
     "SplitFacts",
     "digest",
@@ -45,6 +46,9 @@ KINDS = ("wheel", "elf", "verdict")
 #: zstd level for every blob: on the benchmark corpus's ELF packs 12 gives 8% less than 9 for
 #: twice the (small) time, 15 another 4% for six times more (benchmarks/bench_store.py)
 LEVEL = 12
+#: zstd level of the small blobs (a wheel's own facts, a verdict: a few hundred bytes with
+#: their dictionary): a high level's setup costs more than it saves there
+SMALL_LEVEL = 3
 #: a pack of ELF bodies is closed once it holds this many bytes (a reader decodes a whole
 #: pack to read one body: a few milliseconds)
 PACK_BYTES = 4 << 20
@@ -200,8 +204,8 @@ def train(samples: list[bytes]) -> bytes | None:
         d = zstd.train_dictionary(size, list[bytes | bytearray | memoryview](samples))
     except zstd.ZstdError:
         return None
-    plain = zstd.ZstdCompressor(level=LEVEL)
-    with_dict = zstd.ZstdCompressor(level=LEVEL, dict_data=d)
+    plain = zstd.ZstdCompressor(level=SMALL_LEVEL)
+    with_dict = zstd.ZstdCompressor(level=SMALL_LEVEL, dict_data=d)
     raw = d.as_bytes()
     saved = sum(len(plain.compress(s)) - len(with_dict.compress(s)) for s in samples)
     return raw if saved > len(raw) else None
@@ -214,7 +218,7 @@ class Codec:
     def __init__(self, con: sqlite3.Connection, *, cache: int = 256, packs: int = 4) -> None:
         self.con = con
         self._dicts: dict[int, zstd.ZstdCompressionDict] = {}
-        self._comp: dict[int, zstd.ZstdCompressor] = {}
+        self._comp: dict[tuple[int, int], zstd.ZstdCompressor] = {}
         self._decomp: dict[int, zstd.ZstdDecompressor] = {}
         self._packs: OrderedDict[int, bytes] = OrderedDict()
         self._pack_cache = packs
@@ -237,11 +241,11 @@ class Codec:
             d = self._dicts[dict_id] = zstd.ZstdCompressionDict(bytes(row[0]))
         return d
 
-    def compress(self, data: bytes, dict_id: int) -> bytes:
-        c = self._comp.get(dict_id)
+    def compress(self, data: bytes, dict_id: int, *, level: int = LEVEL) -> bytes:
+        c = self._comp.get((dict_id, level))
         if c is None:
             dd = self._dict(dict_id) if dict_id else None
-            c = self._comp[dict_id] = zstd.ZstdCompressor(level=LEVEL, dict_data=dd)
+            c = self._comp[dict_id, level] = zstd.ZstdCompressor(level=level, dict_data=dd)
         return c.compress(data)
 
     def decompress(self, blob: bytes, dict_id: int) -> bytes:

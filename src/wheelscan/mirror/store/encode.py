@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .codec import (
     KINDS,
     PACK_BYTES,
+    SMALL_LEVEL,
     TRAIN_BYTES,
     Codec,
     digest,
@@ -93,7 +94,7 @@ class Encoder:
         dict_id = self._dict_ids[kind]
         if not dict_id:
             self._untrained[kind] += 1
-        return self.codec.compress(data, dict_id), dict_id
+        return self.codec.compress(data, dict_id, level=SMALL_LEVEL), dict_id
 
     def elf(self, body: bytes, soname: str | None) -> int:
         """The ``elf_facts`` id of ``body``, the row added if new."""
@@ -253,7 +254,7 @@ class Encoder:
             old = bytes(blob)
             if not old:
                 continue
-            new = self.codec.compress(self.codec.decompress(old, 0), dict_id)
+            new = self.codec.compress(self.codec.decompress(old, 0), dict_id, level=SMALL_LEVEL)
             if len(new) < len(old):
                 self.con.execute(update, (new, dict_id, row_id))
         self._untrained[kind] = 0
