@@ -8,6 +8,8 @@
 ``WHEELSCAN_TEST_HANG``    tests only: a worker reaching a wheel whose name holds this hangs...
 ``WHEELSCAN_TEST_PIDFILE`` ...after writing its pid here...
 ``WHEELSCAN_TEST_HANG_S``  ...for this many seconds (default: an hour)
+``WHEELSCAN_TEST_MIGRATE`` tests only: a store migration hangs (as above) once it has
+                           committed this many rows
 ``CI``                     set: no progress line on a terminal
 =========================  ==================================================================
 
@@ -23,7 +25,7 @@ import os
 import time
 from dataclasses import dataclass
 
-__all__ = ["Environment", "environment", "hang_if_asked"]
+__all__ = ["Environment", "environment", "hang_if_asked", "hang_if_migrated"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Environment:
     test_hang: str | None = None
     test_pidfile: str | None = None
     test_hang_seconds: float = 3600.0
+    test_migrate: int | None = None
     ci: bool = False
 
 
@@ -50,6 +53,8 @@ def environment() -> Environment:
         test_hang=env.get("WHEELSCAN_TEST_HANG") or None,
         test_pidfile=env.get("WHEELSCAN_TEST_PIDFILE") or None,
         test_hang_seconds=float(env.get("WHEELSCAN_TEST_HANG_S") or 3600.0),
+        test_migrate=int(env["WHEELSCAN_TEST_MIGRATE"]) if env.get("WHEELSCAN_TEST_MIGRATE")
+        else None,
         ci=bool(env.get("CI")),
     )
 
@@ -59,6 +64,18 @@ def hang_if_asked(filename: str) -> None:
     there (or is slow: ``WHEELSCAN_TEST_HANG_S``), once it has written its pid."""
     env = environment()
     if env.test_hang and env.test_hang in filename:
+        if env.test_pidfile:
+            with open(env.test_pidfile, "w") as f:
+                f.write(str(os.getpid()))
+        time.sleep(env.test_hang_seconds)
+
+
+def hang_if_migrated(rows: int) -> None:
+    """Tests only: a migration that has committed ``rows`` rows, at least
+    ``WHEELSCAN_TEST_MIGRATE``, hangs there as :func:`hang_if_asked` does (so a test can kill
+    it midway)."""
+    env = environment()
+    if env.test_migrate is not None and rows >= env.test_migrate:
         if env.test_pidfile:
             with open(env.test_pidfile, "w") as f:
                 f.write(str(os.getpid()))

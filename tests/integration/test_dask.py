@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from helpers.mirror import (
     wheel,
     without_byte_accounting,
 )
+from helpers.stored import stored_facts, stored_verdicts
 
 from wheelscan.cli.scan import ScanTarget, Scheduling, run_scan
 from wheelscan.mirror.pool import ScanConfig
@@ -35,7 +35,7 @@ ENGINE = engine_for_tests()
 @pytest.fixture(autouse=True)
 def _needs_distributed() -> None:
     require(None if distributed is not None else "dask.distributed is not installed")
-COLUMNS = "filename, location, status, error, facts, verdict, policy_version, facts_schema"
+COLUMNS = "filename, location, status, error, policy_version, facts_schema"
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +51,12 @@ def _rows(db: Path) -> list[tuple[object, ...]]:
         con.close()
     # facts compared without byte counts: which wheel meets a shared library first (and
     # inflates it) depends on scheduling, not on the executor
+    facts, verdicts = stored_facts(db), stored_verdicts(db)
     return [
-        (*r[:4], without_byte_accounting(json.loads(r[4])) if r[4] else None, *r[5:])
+        (*r[:4], without_byte_accounting(f) if (f := facts[str(r[0])]) else None,
+         verdicts[str(r[0])], *r[4:])
         for r in rows
-    ]
+    ]  # fmt: skip
 
 
 def test_dask_local_cluster_matches_local_pool(elfs: Elfs, tmp_path: Path) -> None:

@@ -24,8 +24,11 @@ from helpers.mirror import (
     to_bandersnatch,
     wheel,
 )
+from helpers.stored import stored_facts, stored_verdicts
 
 from wheelscan.facts import FACTS_SCHEMA_VERSION
+from wheelscan.mirror.refs import WheelRef
+from wheelscan.mirror.store import Outcome, Store
 
 ENGINE = engine_for_tests()
 VICTIM = "victim-1.0-py3-py3-manylinux2014_x86_64.whl"
@@ -105,9 +108,11 @@ def test_bandersnatch_scan_resume_and_rescan(
     assert "1 non-wheel files skipped" in r.stderr
     assert r.stderr.strip().count("\n") == 0, r.stderr  # --quiet: the summary line only
     assert dict(_rows(db)) == expected
-    rows = _rows(db, "filename, location, content_hash, upload_time, yanked, size, verdict")
+    rows = _rows(db, "filename, location, content_hash, upload_time, yanked, size")
+    verdicts = stored_verdicts(db)
     yanked = sorted(expected)[0]
-    for fn, loc, chash, upload, is_yanked, size, verdict in rows:
+    for fn, loc, chash, upload, is_yanked, size in rows:
+        verdict = verdicts[str(fn)]
         assert chash == f"blake2b_256:{blake2b_256(Path(str(loc)))}"
         assert upload is not None
         assert str(upload).startswith("2023-")
@@ -213,7 +218,8 @@ def test_rejudge_without_opening_wheels(
     expected = _make_wheels(tree, elfs)
     db = tmp_path / "s.sqlite"
     assert _scan(str(tree), "--db", str(db), "-q").returncode == 1
-    verdicts = dict(_rows(db, "filename, verdict"))
+    verdicts = stored_verdicts(db)
+    assert all(verdicts.values())
     shutil.rmtree(tree)  # rejudge must not need a single wheel
     con = sqlite3.connect(db)
     con.execute("UPDATE wheels SET status = 'unjudged', verdict = NULL, policy_version = NULL")
@@ -226,7 +232,7 @@ def test_rejudge_without_opening_wheels(
     assert r.returncode == 1, r.stderr
     assert f"{len(expected)} wheels" in r.stderr
     assert dict(_rows(db)) == expected
-    assert dict(_rows(db, "filename, verdict")) == verdicts
+    assert stored_verdicts(db) == verdicts
     assert all(v for (v,) in _rows(db, "policy_version"))
 
 
@@ -293,16 +299,26 @@ def test_rejudge_reads_facts_stored_under_schema_1(
     expected = _make_wheels(tree, elfs)
     db = tmp_path / "s.sqlite"
     assert _scan(str(tree), "--db", str(db), "-q").returncode == 1
-    con = sqlite3.connect(db)
-    for row_id, facts in con.execute("SELECT id, facts FROM wheels").fetchall():
-        d = json.loads(facts)
+    old = {}
+    for fn, d in stored_facts(db).items():
+        assert d is not None
         d["schema"] = 1
         del d["record"]  # schema 3's
         for e in d["elfs"]:
             for g in e["imports"]:
                 del g["weak_names"]
-        con.execute("UPDATE wheels SET facts = ?, facts_schema = 1, status = 'unjudged', "
-                    "verdict = NULL WHERE id = ?", (json.dumps(d), row_id))  # fmt: skip
+        old[fn] = json.dumps(d)
+    con = sqlite3.connect(db)
+    sql = "SELECT filename, location, size, mtime FROM wheels"
+    refs = [WheelRef(location=str(loc), filename=str(fn), size=int(size), mtime=float(mt))
+            for fn, loc, size, mt in con.execute(sql)]  # fmt: skip
+    con.close()
+    with Store(str(db)) as store:  # re-recorded as a scan before facts schema 2 would have
+        for ref in refs:
+            store.record(ref, Outcome(ref.location, ref.filename, "unjudged",
+                                      facts_json=old[ref.filename]))  # fmt: skip
+    con = sqlite3.connect(db)
+    con.execute("UPDATE wheels SET facts_schema = 1")
     con.commit()
     con.close()
     r = subprocess.run(

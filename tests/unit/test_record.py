@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers.builders import Import, build_elf, build_stub, have, make_wheel
+from helpers.stored import stored_facts
 
 from wheelscan import judge, scan_wheel
 from wheelscan.cli.scan import ScanTarget, Scheduling, run_scan
@@ -155,8 +155,6 @@ def test_scan_verifies_and_resume_knows_what_was_verified(wheel: Path, tmp_path:
     assert (again.scanned, again.unchanged) == (2, 0)  # stored facts had not verified RECORD
     third = run_scan(target, config=verify, scheduling=one)
     assert (third.scanned, third.unchanged) == (0, 2)
-    con = sqlite3.connect(db)
-    rows = dict(con.execute("SELECT filename, facts FROM wheels"))
-    con.close()
-    assert json.loads(rows[NAME])["record"] == []
-    assert "'rec/__init__.py': sha256 is" in json.loads(rows[bad.name])["record"][0]
+    rows = stored_facts(db)
+    assert rows[NAME]["record"] == []  # type: ignore[index]
+    assert "'rec/__init__.py': sha256 is" in rows[bad.name]["record"][0]  # type: ignore[index]

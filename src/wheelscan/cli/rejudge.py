@@ -40,7 +40,8 @@ def rejudge(
                 except Exception as e:  # one bad row must not stop the rest
                     eprint(f"wheelscan rejudge: {filename}: {e}")
                     continue
-                store.update_verdict(row_id, status, verdict_json, policy_version)
+                store.update_verdict(row_id, status, verdict_json, policy_version,
+                                    filename=filename, location=location)  # fmt: skip
         store.commit()
         return Counter(store.status_counts())
 

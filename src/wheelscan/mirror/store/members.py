@@ -1,5 +1,6 @@
 """The member cache: ELF facts by the digest of a member's compressed bytes, backed by the
-store's ``members`` table; the workers read it, the writer stores what they learned."""
+store's ``members`` table (which points at the facts' ``elf_facts`` row); the workers read it,
+the writer stores what they learned."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import sqlite3
 import threading
 from collections import OrderedDict
 
+import zstandard as zstd
+
 from ...facts import FACTS_SCHEMA_VERSION, ElfFacts
+from .codec import Codec, member_key
 
 __all__ = ["MIN_CACHED", "SharedMemberCache", "cache_key"]
 
@@ -29,7 +33,8 @@ def cache_key(key: object) -> str:
 class SharedMemberCache:
     """ELF facts by the digest of the member's compressed bytes: an LRU backed by the store.
 
-    Reads go to the SQLite ``members`` table on an LRU miss (so facts found by an earlier run
+    The facts of a hit carry an empty member path: the caller names the member it found them
+    for. Reads go to the SQLite ``members`` table on an LRU miss (so facts found by an earlier run
     or another worker are reused); new entries are *not* written here but collected with
     :meth:`drain` and sent to the single writer with the wheel's outcome. Thread-safe (a Dask
     worker runs several threads over one cache).
@@ -47,18 +52,19 @@ class SharedMemberCache:
         self.hits = 0
         self.misses = 0
 
-    def _db(self) -> sqlite3.Connection | None:
+    def _db(self) -> Codec | None:
+        """This thread's reader of the store (its connection and decoders)."""
         if not self.db_path:
             return None
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None and os.path.exists(self.db_path):
+        codec: Codec | None = getattr(self._local, "codec", None)
+        if codec is None and os.path.exists(self.db_path):
             try:
                 con = sqlite3.connect(self.db_path, timeout=5.0, check_same_thread=False)
             except sqlite3.Error:
                 self.db_path = None
                 return None
-            self._local.con = con
-        return con
+            codec = self._local.codec = Codec(con, cache=64)
+        return codec
 
     def _new(self) -> list[tuple[str, str]]:
         new: list[tuple[str, str]] | None = getattr(self._local, "new", None)
@@ -75,23 +81,31 @@ class SharedMemberCache:
             if text is not None:
                 self._lru.move_to_end(k)
         if text is None:
-            con = self._db()
-            if con is not None:
-                try:
-                    row = con.execute(
-                        "SELECT facts FROM members WHERE key = ? AND facts_schema = ?",
-                        (k, FACTS_SCHEMA_VERSION),
-                    ).fetchone()
-                except sqlite3.Error:
-                    row = None
-                if row is not None:
-                    text = str(row[0])
+            codec = self._db()
+            if codec is not None:
+                text = self._stored(codec, k)
+                if text is not None:
                     self._remember(k, text)
         if text is None:
             self.misses += 1
             return None
         self.hits += 1
         return ElfFacts.from_json(text)
+
+    @staticmethod
+    def _stored(codec: Codec, k: str) -> str | None:
+        try:
+            row = codec.con.execute(
+                "SELECT elf_id FROM members WHERE digest = ? AND size = ? AND csize = ?"
+                " AND method = ? AND facts_schema = ?",
+                (*member_key(k), FACTS_SCHEMA_VERSION),
+            ).fetchone()
+            if row is None:
+                return None
+            body = codec.body(int(row[0])).decode()
+        except (sqlite3.Error, ValueError, zstd.ZstdError):
+            return None  # a store still migrating, or one this version cannot decode: no hit
+        return '{"member":"",' + body[1:] if body != "{}" else '{"member":""}'
 
     def put(self, key: object, facts: ElfFacts) -> None:
         k = cache_key(key)

@@ -7,9 +7,11 @@ verdict as the JSON text the store holds, for exports that pass it through); and
 the mirror-wide findings over the binaries the wheels ship (:class:`MirrorFindings`). Callers
 see neither SQL nor a column: a change to the tables changes this package only.
 
-The mirror-wide findings come from walks over the stored facts (``json_each``) that fill
-on-disk temporary tables (``temp_store=FILE``) inside SQLite, which then groups them, so
-memory does not grow with the number of wheels.
+The mirror-wide findings come from the links of wheels to their ELF members (schema 2; in a
+schema-1 store, walks over the stored facts, ``json_each``) that fill on-disk temporary tables
+(``temp_store=FILE``) inside SQLite, which then groups them, so memory does not grow with the
+number of wheels. The reader reads schema 1 as well (read-only, it cannot migrate a store;
+a writer does).
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import zstandard as zstd
+
 from ..refs import WheelRef
 from ..sources import Filters
-from .schema import STORE_SCHEMA_VERSION, StoreError
+from .codec import Codec, link_path, wheel_object
+from .schema import MIGRATING, STORE_SCHEMA_VERSION, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -134,7 +139,9 @@ class MirrorFindings:
     repeated: tuple[int, int, int] = (0, 0, 0)
 
 
-_ROW = "w.location, w.filename, w.project, w.upload_time, w.yanked, w.status, w.error, w.verdict"
+_ROW = "w.location, w.filename, w.project, w.upload_time, w.yanked, w.status, w.error"
+#: the verdict's columns, by store schema
+_VERDICT = {1: "w.verdict, NULL, NULL", 2: "w.verdict, w.verdict_dict, w.verdict_strip"}
 
 
 def _elf_identity(facts_text: str | None, size: object, crc: object) -> str:
@@ -147,6 +154,11 @@ def _elf_identity(facts_text: str | None, size: object, crc: object) -> str:
     if crc is not None or facts_text is None:
         return f"crc:{size}:{crc}"
     return f"facts:{size}:" + hashlib.blake2b(facts_text.encode(), digest_size=12).hexdigest()
+
+
+def _scalar(v: object) -> object:
+    """A JSON value as SQLite holds it (``json_extract`` gave schema 1's walk these)."""
+    return v if v is None or isinstance(v, (int, float, str)) else json.dumps(v)
 
 
 class StoreReader:
@@ -177,10 +189,17 @@ class StoreReader:
             con.close()
             msg = f"{p}: store schema {row and row[0]} is not one this wheelscan reads"
             raise StoreError(msg)
+        if con.execute("SELECT 1 FROM meta WHERE key = ?", (MIGRATING,)).fetchone():
+            con.close()
+            msg = (f"{p}: a migration to store schema {STORE_SCHEMA_VERSION} is under way; "
+                   "`wheelscan scan` or `rejudge` on this --db finishes it")  # fmt: skip
+            raise StoreError(msg)
+        self.schema = int(row[0])
         # the mirror-wide walk's temporary tables can outgrow memory: keep them on disk
         con.execute("PRAGMA temp_store=FILE")
         con.create_function("ws_identity", 3, _elf_identity, deterministic=True)
         self._con = con
+        self._codec = Codec(con)
         self._keep: dict[WheelFilter, str] = {}
 
     def close(self) -> None:
@@ -239,18 +258,51 @@ class StoreReader:
         if project is not None:
             cond += " AND w.project = ?"
             params.append(project)
-        sql = f"SELECT {_ROW}, w.mtime FROM wheels w WHERE {cond} ORDER BY w.id"
-        for loc, fn, proj, up, yk, st, err, vj, mt in self._con.execute(sql, params):
+        sql = (f"SELECT {_ROW}, {_VERDICT[self.schema]}, w.mtime FROM wheels w WHERE {cond}"
+               " ORDER BY w.id")  # fmt: skip
+        for loc, fn, proj, up, yk, st, err, vb, vd, vs, mt in self._con.execute(sql, params):
             yanked = None if yk is None else bool(yk)
             mtime = mt if isinstance(mt, (int, float)) else None
+            vj = self._verdict_text(vb, vd, vs, fn, loc)
             yield WheelRow(loc, fn, proj, up, yanked, st, err, _verdict_object(vj), mtime)
 
     def wheels_json(self, flt: WheelFilter) -> Iterator[WheelJSON]:
         """``flt``'s wheels with their verdicts as stored JSON text, in the same order."""
         cond, params = self._where(flt)
-        sql = f"SELECT {_ROW} FROM wheels w WHERE {cond} ORDER BY w.id"
-        for loc, fn, proj, up, yk, st, err, vj in self._con.execute(sql, params):
+        sql = f"SELECT {_ROW}, {_VERDICT[self.schema]} FROM wheels w WHERE {cond} ORDER BY w.id"
+        for loc, fn, proj, up, yk, st, err, vb, vd, vs in self._con.execute(sql, params):
+            vj = self._verdict_text(vb, vd, vs, fn, loc)
             yield WheelJSON(loc, fn, proj, up, None if yk is None else bool(yk), st, err, vj)
+
+    def facts_json(self, flt: WheelFilter) -> Iterator[tuple[str, str | None]]:
+        """(location, facts JSON: ``WheelFacts.to_dict()`` as recorded, None when the row has
+        none) of ``flt``'s wheels, in the same order."""
+        cond, params = self._where(flt)
+        if self.schema == 1:
+            sql = f"SELECT w.location, w.facts FROM wheels w WHERE {cond} ORDER BY w.id"
+            yield from ((str(loc), f) for loc, f in self._con.execute(sql, params))
+            return
+        last = -1
+        while True:  # in chunks: reading a row's ELF links must not interleave with a cursor
+            rows = self._con.execute(
+                f"SELECT w.id, w.location, w.facts, w.facts_dict FROM wheels w WHERE w.id > ?"
+                f" AND {cond} ORDER BY w.id LIMIT 200",
+                [last, *params],
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            for i, loc, blob, d in rows:
+                yield str(loc), self._codec.facts(int(i), blob, d)
+
+    def _verdict_text(self, blob: object, dict_id: object, bits: object, filename: str,
+                      location: str) -> str | None:  # fmt: skip
+        if self.schema == 1 or blob is None:
+            return None if blob is None else str(blob)
+        try:
+            return self._codec.verdict(blob, dict_id, bits, filename, location)  # type: ignore[arg-type]
+        except (ValueError, zstd.ZstdError):
+            return None  # a damaged blob: as a verdict that is no JSON object
 
     # -- mirror-wide findings ---------------------------------------------------------------
 
@@ -274,6 +326,58 @@ class StoreReader:
         )
 
     def _elf_table(self, flt: WheelFilter) -> str:
+        if self.schema == 1:
+            return self._elf_table_v1(flt)
+        con = self._con
+        cond, params = self._where(flt)
+        con.execute("DROP TABLE IF EXISTS temp.ws_elfs")
+        con.execute(
+            "CREATE TEMP TABLE ws_elfs (id INTEGER, project TEXT, filename TEXT, member TEXT,"
+            " soname TEXT, size INTEGER, ident TEXT)"
+        )
+        # an ELF body's row is its facts without the path: equal rows, equal identity
+        last = -1
+        while True:
+            rows = con.execute(
+                "SELECT w.id, w.project, w.filename, w.facts, w.facts_dict FROM wheels w"
+                f" WHERE w.id > ? AND w.facts IS NOT NULL AND {cond} AND EXISTS"
+                " (SELECT 1 FROM wheel_elfs l WHERE l.wheel_id = w.id) ORDER BY w.id LIMIT 200",
+                [last, *params],
+            ).fetchall()
+            if not rows:
+                break
+            last = rows[-1][0]
+            con.executemany(
+                "INSERT INTO ws_elfs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [e for row in rows for e in self._elf_rows(*row)],
+            )
+        con.execute("CREATE INDEX temp.ws_elfs_soname ON ws_elfs (soname)")
+        con.execute("CREATE INDEX temp.ws_elfs_ident ON ws_elfs (ident)")
+        return "temp.ws_elfs"
+
+    def _elf_rows(
+        self, wheel_id: int, project: str | None, filename: str, blob: bytes, dict_id: int
+    ) -> list[tuple[object, ...]]:
+        """One wheel's rows of the ELF table: each member's path, soname, size and identity
+        (its CRC-32 and size when the facts carry a CRC, else its size and facts body)."""
+        d = wheel_object(self._codec.text(blob, dict_id)) or {}
+        members = d.get("members")
+        out: list[tuple[object, ...]] = []
+        for member, path, elf_id, soname in self._con.execute(
+            "SELECT l.member, l.path, l.elf_id, f.soname FROM wheel_elfs l"
+            " JOIN elf_facts f ON f.id = l.elf_id WHERE l.wheel_id = ? ORDER BY l.ordinal",
+            (wheel_id,),
+        ):
+            size = crc = None
+            if member is not None and isinstance(members, list):
+                m = members[member]
+                size, crc = _scalar(m.get("size")), _scalar(m.get("crc32"))
+            ident = f"crc:{size}:{crc}" if crc is not None else f"facts:{size}:{elf_id}"
+            out.append((wheel_id, project, filename, link_path(d, member, path), soname, size,
+                        ident))  # fmt: skip
+        return out
+
+    def _elf_table_v1(self, flt: WheelFilter) -> str:
         """A temp table (on disk: ``temp_store=FILE``) of every stored ELF member of ``flt``'s
         wheels with its identity, filled inside SQLite from one walk over the facts: first each
         touched member's size and CRC-32, then each ELF joined to them. The grouping queries

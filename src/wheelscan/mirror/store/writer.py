@@ -1,8 +1,9 @@
 """The writer side of the store: one SQLite database (WAL) holding facts and verdicts, resumable.
 
 The schema is documented in ``docs/store-schema.md`` and versioned by :data:`STORE_SCHEMA_VERSION`
-(kept in ``meta``). A wheel's identity is its ``location``; a re-run skips a wheel whose size,
-mtime (and content hash, where known) are unchanged and whose facts schema is current.
+(kept in ``meta``); a schema-1 store is migrated when a writer opens it (``migrate``). A
+wheel's identity is its ``location``; a re-run skips a wheel whose size, mtime (and content
+hash, where known) are unchanged and whose facts schema is current.
 Writes are buffered and committed in batches; the only process that writes is the one that owns
 the :class:`Store` (workers only read the member cache). One :class:`Store` at a time may own a
 database: it holds an exclusive ``flock`` on ``<db>.lock`` (which names its pid) for its whole
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ...facts import FACTS_SCHEMA_VERSION
-from .schema import SCHEMA, STORE_SCHEMA_VERSION, StoreError
+from .encode import Encoder
+from .migrate import migrate_from_1
+from .schema import MIGRATING, SCHEMA, STORE_SCHEMA_VERSION, StoreError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,23 +30,6 @@ if TYPE_CHECKING:
     from ..refs import WheelRef
 
 __all__ = ["Outcome", "Store", "StoreBusy", "connect"]
-
-_UPSERT = """
-INSERT INTO wheels (location, filename, project, size, mtime, content_hash, upload_time, yanked,
-                    status, error, facts_schema, facts, verdict, policy_version, engine,
-                    scanned_at, judged_at, scan_seconds, inflated)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (location) DO UPDATE SET
-    filename = excluded.filename, project = excluded.project, size = excluded.size,
-    mtime = excluded.mtime, content_hash = excluded.content_hash,
-    upload_time = excluded.upload_time, yanked = excluded.yanked, status = excluded.status,
-    error = excluded.error, facts_schema = excluded.facts_schema, facts = excluded.facts,
-    verdict = excluded.verdict, policy_version = excluded.policy_version,
-    engine = excluded.engine, scanned_at = excluded.scanned_at,
-    judged_at = excluded.judged_at, scan_seconds = excluded.scan_seconds,
-    inflated = excluded.inflated
-"""
-
 
 class StoreBusy(StoreError):
     """Another process owns the database for writing (a scan or rejudge still running)."""
@@ -122,13 +108,15 @@ class Store:
         try:
             self.con = connect(path)
             self._check_schema()
+            self._enc = Encoder(self.con)
         except BaseException:
             os.close(self._lock_fd)
             raise
-        self._rows: list[tuple[object, ...]] = []
+        self._rows: list[tuple[tuple[object, ...], str | None, str | None]] = []
         self._members: list[tuple[str, int, str, float]] = []
         self._touch: list[tuple[object, ...]] = []
-        self._verdicts: list[tuple[object, ...]] = []
+        #: (status, verdict JSON, filename, location, policy version, judged at, row id)
+        self._verdicts: list[tuple[str, str | None, str, str, str | None, float, int]] = []
         self._last_commit = time.monotonic()
 
     def _check_schema(self) -> None:
@@ -139,32 +127,40 @@ class Store:
             if "wheels" in tables and "meta" not in tables:
                 msg = f"{self.path}: has a 'wheels' table but is not a wheelscan store"
                 raise StoreError(msg)
-            for stmt in SCHEMA.split(";"):
-                if stmt.strip():
-                    con.execute(stmt)
-            row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None:
-                con.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(STORE_SCHEMA_VERSION),),
-                )
-            elif int(row[0]) > STORE_SCHEMA_VERSION:
+            row = None
+            if "meta" in tables:
+                row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is not None and int(row[0]) > STORE_SCHEMA_VERSION:
                 msg = (
                     f"{self.path}: store schema {row[0]} is newer than this wheelscan "
                     f"understands ({STORE_SCHEMA_VERSION})"
                 )
                 raise StoreError(msg)
+            old = row is not None and int(row[0]) < STORE_SCHEMA_VERSION
+            if not old:
+                for stmt in SCHEMA.split(";"):
+                    if stmt.strip():
+                        con.execute(stmt)
+            if row is None:
+                con.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(STORE_SCHEMA_VERSION),),
+                )
+            migrating = old or con.execute(
+                "SELECT 1 FROM meta WHERE key = ?", (MIGRATING,)
+            ).fetchone() is not None
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        if migrating:
+            migrate_from_1(con, batch_rows=self.batch_rows)
 
     # -- reads ------------------------------------------------------------------------------
 
     _RESUME_COLS = "size, mtime, content_hash, facts_schema, status, upload_time, yanked"
-    #: with ``needs_record``: whether the stored facts verified RECORD (read only then: it
-    #: parses each row's facts)
-    _RECORD_COL = ", json_extract(facts, '$.record') IS NOT NULL"
+    #: with ``needs_record``: whether the stored facts verified RECORD
+    _RECORD_COL = ", record_checked"
     needs_record = False
 
     def _resume_cols(self) -> str:
@@ -224,37 +220,48 @@ class Store:
     def iter_facts(self, chunk: int = 500) -> Iterator[list[tuple[int, str, str, str]]]:
         """(id, filename, location, facts JSON) of rows with facts, in chunks by id."""
         last = -1
+        codec = self._enc.codec
         while True:
             rows = self.con.execute(
-                "SELECT id, filename, location, facts FROM wheels "
+                "SELECT id, filename, location, facts, facts_dict FROM wheels "
                 "WHERE facts IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
                 (last, chunk),
             ).fetchall()
             if not rows:
                 return
             last = rows[-1][0]
-            yield [(int(i), str(f), str(loc), str(j)) for i, f, loc, j in rows]
+            yield [(int(i), str(f), str(loc), str(codec.facts(int(i), b, d)))
+                   for i, f, loc, b, d in rows]  # fmt: skip
 
     # -- writes -----------------------------------------------------------------------------
 
     def record(self, ref: WheelRef, out: Outcome) -> None:
         now = time.time()
-        self._rows.append(
-            (
-                ref.location, ref.filename, ref.project, ref.size, ref.mtime, ref.content_hash,
-                ref.upload_time, None if ref.yanked is None else int(ref.yanked),
-                out.status, out.error, FACTS_SCHEMA_VERSION, out.facts_json, out.verdict_json,
-                out.policy_version, out.engine, now, now if out.verdict_json else None,
-                out.scan_seconds, out.inflated,
-            )
+        values = (
+            ref.location, ref.filename, ref.project, ref.size, ref.mtime, ref.content_hash,
+            ref.upload_time, None if ref.yanked is None else int(ref.yanked),
+            out.status, out.error, FACTS_SCHEMA_VERSION, out.policy_version, out.engine, now,
+            now if out.verdict_json else None, out.scan_seconds, out.inflated,
         )  # fmt: skip
+        self._rows.append((values, out.facts_json, out.verdict_json))
         self._members.extend((k, FACTS_SCHEMA_VERSION, j, now) for k, j in out.new_members)
         self.maybe_commit()
 
     def update_verdict(
-        self, row_id: int, status: str, verdict_json: str | None, policy_version: str | None
+        self,
+        row_id: int,
+        status: str,
+        verdict_json: str | None,
+        policy_version: str | None,
+        *,
+        filename: str,
+        location: str,
     ) -> None:
-        self._verdicts.append((status, verdict_json, policy_version, time.time(), row_id))
+        """A new verdict for row ``row_id``, whose filename and location (as
+        :meth:`iter_facts` gave them) the stored verdict leaves out."""
+        self._verdicts.append(
+            (status, verdict_json, filename, location, policy_version, time.time(), row_id)
+        )
         if len(self._verdicts) >= self.batch_rows:
             self.commit()
 
@@ -265,20 +272,19 @@ class Store:
         ):
             self.commit()
 
-    def commit(self) -> None:
+    def commit(self, *, final: bool = False) -> None:
+        """Write what is buffered in one transaction (``final``: the last one; a dictionary
+        the store still lacks is trained on what it holds)."""
         verdicts = self._verdicts
-        if self._rows or self._members or self._touch or verdicts:
+        if self._rows or self._members or self._touch or verdicts or final:
             con = self.con
+            enc = self._enc
             con.execute("BEGIN IMMEDIATE")
             try:
-                if self._members:
-                    con.executemany(
-                        "INSERT OR IGNORE INTO members (key, facts_schema, facts, created_at) "
-                        "VALUES (?, ?, ?, ?)",
-                        self._members,
-                    )
-                if self._rows:
-                    con.executemany(_UPSERT, self._rows)
+                for member in self._members:
+                    enc.member(*member)
+                for values, facts, verdict in self._rows:
+                    enc.write_wheel(values, facts, verdict)
                 if self._touch:
                     con.executemany(
                         "UPDATE wheels SET upload_time = ?, yanked = ? WHERE location = ?",
@@ -286,13 +292,17 @@ class Store:
                     )
                 if verdicts:
                     con.executemany(
-                        "UPDATE wheels SET status = ?, verdict = ?, policy_version = ?, "
-                        "judged_at = ? WHERE id = ?",
-                        verdicts,
-                    )
+                        "UPDATE wheels SET status = ?, verdict = ?, verdict_dict = ?,"
+                        " verdict_strip = ?, policy_version = ?, judged_at = ? WHERE id = ?",
+                        [(status, *enc.verdict(text, fn, loc), *rest)
+                         for status, text, fn, loc, *rest in verdicts],
+                    )  # fmt: skip
+                enc.flush()
+                enc.maybe_train(final=final)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
+                enc.forget()
                 raise
             self._rows.clear()
             self._members.clear()
@@ -302,7 +312,7 @@ class Store:
 
     def close(self) -> None:
         try:
-            self.commit()
+            self.commit(final=True)
             self.con.close()
         finally:
             if self._lock_fd >= 0:
