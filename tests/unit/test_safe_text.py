@@ -173,3 +173,29 @@ def test_csv_policy_cells_survive_batching(tmp_path: Path) -> None:
     for i, row in enumerate(rows):
         assert json.loads(row["policy"]) == pols[i % 3 == 0], i
     assert rows[3]["wheel"] == "w3\\ud8000\\ud800.whl"  # escaped, not taken for a policy
+
+
+def test_csv_cells_made_once_per_value_keep_their_type(tmp_path: Path) -> None:
+    # cells of the few-valued columns (status, strict, ...) are made once per value: equal
+    # keys of different types (True and 1, 0 and False) must still give their own cells, and
+    # a formula in such a column or in a finding's kind is neutralised on every row
+    from wheelscan.report.records import write_csv
+
+    values = [True, 1, False, 0, None, "=HYPERLINK()", "ok", 1.0]
+    recs = [{"wheel": f"w{i}.whl", "location": f"/m/w{i}.whl", "status": "ok",
+             "strict": values[i % len(values)], "engine": values[(i + 3) % len(values)],
+             "findings": [{"severity": "violation", "kind": values[i % len(values)],
+                           "member": "m", "detail": "d"}]}
+            for i in range(40)]  # fmt: skip
+    out = tmp_path / "r.csv"
+    assert write_csv(recs, out) == (40, 40)
+    # each value's cell, by position (a dict would take True, 1 and 1.0 for one key)
+    cells = ["true", "1", "false", "0", "", "'=HYPERLINK()", "ok", "1.0"]
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with (tmp_path / "r.findings.csv").open(newline="", encoding="utf-8") as f:
+        found = list(csv.DictReader(f))
+    for i, (row, fnd) in enumerate(zip(rows, found, strict=True)):
+        assert row["strict"] == cells[i % len(values)], i
+        assert row["engine"] == cells[(i + 3) % len(values)], i
+        assert fnd["kind"] == cells[i % len(values)], i

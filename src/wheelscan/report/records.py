@@ -190,7 +190,30 @@ def findings_path(out: Path) -> Path:
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-_JSON_COLUMNS = frozenset({"claims", "per_claim", "minimal_tags", "policy", "exclude"})
+
+
+#: how write_csv makes each column's cell (0, the rest: a plain cell)
+_CSV_KIND = {
+    "report_schema": 1, "schema_version": 1, "status": 1, "minimal_tag": 1,
+    "required_glibc": 1, "strict": 1, "engine": 1, "yanked": 1,
+    "claims": 2, "per_claim": 2, "minimal_tags": 2, "exclude": 2,
+    "findings": 3, "violations": 4, "policy": 5,
+}  # fmt: skip
+_SCALAR = frozenset({str, int, bool, float, type(None)})
+
+
+def _few_cell(memo: dict[tuple[str, type, object], object], column: str, value: object) -> object:
+    """``csv_cell(_cell(value))`` of a column that takes a few values over a whole mirror,
+    made once per value (keyed with the type: True and 1 are equal keys, not equal cells)."""
+    if value.__class__ not in _SCALAR:
+        return csv_cell(_cell(value))
+    key = (column, value.__class__, value)
+    cell = memo.get(key, memo)
+    if cell is memo:
+        cell = memo[key] = csv_cell(_cell(value))
+        if len(memo) > 4096:  # not so few: a store someone edited
+            memo.clear()
+    return cell
 
 
 def _cell(value: object) -> object:
@@ -222,8 +245,6 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
     # replaced a batch at a time. No real cell can hold a placeholder: csv_cell escapes
     # every lone surrogate.
     policies: dict[str, tuple[str, str]] = {}  # key -> (placeholder, quoted cell)
-    plain = [c for c in CSV_COLUMNS if c not in _JSON_COLUMNS]
-    at = CSV_COLUMNS.index("policy")
     with (
         open(out, "w", newline="", encoding="utf-8") as f1,
         open(findings_path(out), "w", newline="", encoding="utf-8") as f2,
@@ -243,14 +264,12 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
             buf.seek(0)
             buf.truncate()
 
+        memo: dict[tuple[str, type, object], object] = {}
+        kinds = [(c, _CSV_KIND.get(c, 0)) for c in CSV_COLUMNS]
         for rec in records:
-            findings = rec.get("findings") or []
-            cells = {c: _cell(rec.get(c)) for c in plain}
-            cells["findings"] = len(findings)
-            cells["violations"] = sum(1 for x in findings if x.get("severity") == "violation")
-            for c in ("claims", "per_claim", "minimal_tags", "exclude"):
-                cells[c] = _ENCODE(rec.get(c) or ([] if c != "minimal_tags" else {}))
-            pol = rec.get("policy") or {}
+            get = rec.get
+            findings = get("findings") or []
+            pol = get("policy") or {}
             files = pol.get("files")
             pkey = f"{pol.get('source')}\0{pol.get('file')}\0" + "\0".join(
                 map(str, files.values()) if isinstance(files, dict) else ()
@@ -259,16 +278,27 @@ def write_csv(records: Iterable[dict[str, Any]], out: Path) -> tuple[int, int]:
                 one = io.StringIO()
                 csv.writer(one).writerow([csv_cell(_ENCODE(pol))])
                 policies[pkey] = (f"\ud800{len(policies)}\ud800", one.getvalue()[:-2])
-            cells["policy"] = ""  # the placeholder goes in below
-            row = [_json_cell(cells[c]) if c in _JSON_COLUMNS else csv_cell(cells[c])
-                   for c in CSV_COLUMNS]
-            row[at] = policies[pkey][0]
+            row: list[object] = []
+            for c, kind in kinds:
+                if kind == 0:  # text or a scalar: made safe
+                    row.append(csv_cell(_cell(get(c))))
+                elif kind == 1:  # the same, from a few values
+                    row.append(_few_cell(memo, c, get(c)))
+                elif kind == 2:  # a list or object: its JSON
+                    row.append(_json_cell(_ENCODE(get(c) or ({} if c == "minimal_tags" else []))))
+                elif kind == 3:
+                    row.append(len(findings))
+                elif kind == 4:
+                    row.append(sum(1 for x in findings if x.get("severity") == "violation"))
+                else:  # the policy: its placeholder
+                    row.append(policies[pkey][0])
             w1.writerow(row)
             wheel, loc = rec["wheel"], rec["location"]
             if findings:
                 wheel, loc = csv_cell(wheel), csv_cell(loc)
                 w2.writerows(
-                    [wheel, loc, csv_cell(x.get("severity")), csv_cell(x.get("kind")),
+                    [wheel, loc, _few_cell(memo, "severity", x.get("severity")),
+                     _few_cell(memo, "kind", x.get("kind")),
                      csv_cell(x.get("member") or ""), csv_cell(x.get("detail")),
                      _json_cell(_ENCODE(x.get("evidence") or {}))]
                     for x in findings

@@ -185,12 +185,17 @@ def fill_verdict(text: str, bits: int, filename: str, location: str) -> str:
     """The inverse of :func:`strip_verdict`."""
     if not bits:
         return text
-    d = json.loads(text)
-    if bits & _WHEEL:
-        d["wheel"] = filename
-    if bits & _PATH:
-        d["path"] = location
-    return dumps(d)
+    return dumps(fill_verdict_object(json.loads(text), bits, filename, location))
+
+
+def fill_verdict_object(d: Any, bits: int, filename: str, location: str) -> Any:
+    """:func:`fill_verdict` on the decoded object (``d``, changed in place and returned)."""
+    if bits and isinstance(d, dict):
+        if bits & _WHEEL:
+            d["wheel"] = filename
+        if bits & _PATH:
+            d["path"] = location
+    return d
 
 
 def train(samples: list[bytes]) -> bytes | None:
@@ -327,3 +332,11 @@ class Codec:
         if blob is None:
             return None
         return fill_verdict(self.text(blob, dict_id), int(bits or 0), filename, location)
+
+    def verdict_object(
+        self, blob: bytes, dict_id: int | None, bits: int | None, filename: str,
+        location: str,
+    ) -> Any:  # fmt: skip
+        """:meth:`verdict` decoded, without its text made again only to be decoded."""
+        obj = json.loads(self.text(blob, dict_id))
+        return fill_verdict_object(obj, int(bits or 0), filename, location)

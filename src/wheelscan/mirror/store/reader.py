@@ -263,8 +263,15 @@ class StoreReader:
         for loc, fn, proj, up, yk, st, err, vb, vd, vs, mt in self._con.execute(sql, params):
             yanked = None if yk is None else bool(yk)
             mtime = mt if isinstance(mt, (int, float)) else None
-            vj = self._verdict_text(vb, vd, vs, fn, loc)
-            yield WheelRow(loc, fn, proj, up, yanked, st, err, _verdict_object(vj), mtime)
+            if self.schema == 1 or vb is None:
+                verdict = _verdict_object(None if vb is None else str(vb))
+            else:
+                try:
+                    got = self._codec.verdict_object(vb, vd, vs, fn, loc)
+                except (ValueError, zstd.ZstdError):
+                    got = None  # a damaged blob: as a verdict that is no JSON object
+                verdict = got if isinstance(got, dict) else None
+            yield WheelRow(loc, fn, proj, up, yanked, st, err, verdict, mtime)
 
     def wheels_json(self, flt: WheelFilter) -> Iterator[WheelJSON]:
         """``flt``'s wheels with their verdicts as stored JSON text, in the same order."""
