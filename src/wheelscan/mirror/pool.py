@@ -115,9 +115,10 @@ class Worker:
         self._judge: Judge | None = None
         self.judge: Judge | None = self._lazy_judge if cfg.judge else None
         if cfg.threads > 1:
-            from .httpfile import pool_manager
+            from .httpfile import AHEAD, pool_manager
 
-            pool_manager(cfg.threads)  # a kept-alive connection for every thread
+            # a kept-alive connection for every thread and its read-aheads
+            pool_manager(cfg.threads * (1 + AHEAD))
         else:
             self.warm_up()  # local wheels: everything is ready before the time cap starts
 
