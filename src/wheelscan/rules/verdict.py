@@ -754,17 +754,22 @@ def _python_imports(e: ElfFacts) -> tuple[list[str], set[str], bool]:
     if e.python_imports is not None:
         # facts of schema 4 written before versioned C-API imports were collected lack them:
         # the versioned groups' kept names fill what they can
-        extra = {n for g in e.imports if g.version is not None
-                 for n in g.names if n.startswith(PYTHON_API_PREFIXES)}
-        if extra <= set(e.python_imports):
-            return e.python_imports, set(e.python_weak_imports), True
-        strong = set(e.python_imports) - set(e.python_weak_imports)
-        weakly = set(e.python_weak_imports)
+        kept: set[str] = set()  # the versioned groups' kept C-API names
+        strong: set[str] = set()
+        weakly: set[str] = set()
         for g in e.imports:
             if g.version is not None:
-                strong.update(n for n in g.names if n.startswith(PYTHON_API_PREFIXES)
-                              and n not in g.weak_names)
+                for n in g.names:
+                    if n.startswith(PYTHON_API_PREFIXES):
+                        kept.add(n)
+                        if n not in g.weak_names:
+                            strong.add(n)
                 weakly.update(n for n in g.weak_names if n.startswith(PYTHON_API_PREFIXES))
+        recorded = set(e.python_imports)
+        if kept <= recorded:
+            return e.python_imports, set(e.python_weak_imports), True
+        weakly |= set(e.python_weak_imports)
+        strong |= recorded - set(e.python_weak_imports)
         return sorted(strong | weakly), weakly - strong, True
     names: set[str] = set()
     weak: set[str] = set()
