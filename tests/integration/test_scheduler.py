@@ -376,11 +376,28 @@ def _fd_report(refs_n: int = 6, jobs: int = 3) -> list[list[str]]:
     return [(o.error or "").split() for o in _run(pool, refs).values()]
 
 
-def test_forked_workers_hold_their_own_pipe_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(globals(), "_STARTED_AS", "forked")
-    assert threading.active_count() == 1, "a forked pool needs a single-threaded test process"
-    got = _fd_report()
-    assert {how for how, *_ in got} == {"forked"}
+_FORK_SCRIPT = """
+import sys
+
+import test_scheduler as t
+
+t._STARTED_AS = "forked"  # what a fork of this process sees, a spawned worker does not
+print(" ".join(",".join(r) for r in t._fd_report()))
+"""
+
+
+def test_forked_workers_hold_their_own_pipe_only() -> None:
+    """In a fresh process (pytest's own may run threads left by other tests, and then the
+    workers are spawned): three forked workers, each holding one socket, its own pipe."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
+                                                        *sys.path])}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)  # fmt: skip
+    got = [r.split(",") for r in done.stdout.split()]
+    assert {how for how, *_ in got} == {"forked"}, done.stderr
     assert len({pid for _, pid, *_ in got}) == 3  # three workers, each with a wheel
     assert {(sockets, epolls) for _, _, sockets, epolls in got} == {("1", "0")}
 
