@@ -14,8 +14,9 @@
 =========================  ==================================================================
 
 The build reads its own (``WHEELSCAN_LIBISAL``, ``WHEELSCAN_CYTHON_*``) in ``setup.py``.
-Worker processes are spawned, so each reads the environment it inherited. A test that changes
-a variable calls ``environment.cache_clear()`` for the change to be seen.
+Worker processes are spawned, so each reads the environment it inherited (``check``'s are
+forked, and inherit the main process's reading with it). A test that changes a variable calls
+``environment.cache_clear()`` for the change to be seen.
 """
 
 from __future__ import annotations

@@ -292,3 +292,49 @@ def test_ctrl_c_stops_the_workers_without_a_traceback(many: list[str], tmp_path:
     assert err == "wheelscan check: interrupted\n"
     assert out == ""  # the first wheel given never finished: nothing after it is printed
     assert gone(worker)
+
+
+def test_a_worker_is_a_fork_that_dies_with_the_main_process(many: list[str], tmp_path: Path
+                                                            ) -> None:  # fmt: skip
+    """check's workers are forks of it (no interpreter start-up each), still tied to it by
+    PR_SET_PDEATHSIG: a kill -9 of the main process leaves no worker hung on a wheel."""
+    victim = tmp_path / "victim-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    shutil.copy(many[0], victim)
+    pidfile = tmp_path / "pid"
+    proc = start_process("--engine", ENGINE, "--jobs", "2", str(victim), *many[:6],
+                         env={"WHEELSCAN_TEST_HANG": "victim",
+                              "WHEELSCAN_TEST_PIDFILE": str(pidfile)})  # fmt: skip
+    worker = wait_for_pid(pidfile, proc)
+    stat = Path(f"/proc/{worker}/stat").read_text()
+    assert int(stat.rsplit(")", 1)[1].split()[1]) == proc.pid  # its parent: the main process
+    # a fork runs the main process's command line; a spawned worker, multiprocessing's own
+    cmdline = Path(f"/proc/{worker}/cmdline").read_bytes()
+    assert cmdline == Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    proc.kill()
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while not gone(worker):
+        assert time.monotonic() < deadline, "worker outlived a kill -9 of the main process"
+        time.sleep(0.05)
+
+
+def test_a_worker_crashing_on_a_wheel_names_that_wheel(many: list[str], tmp_path: Path
+                                                       ) -> None:  # fmt: skip
+    """A native crash (SIGSEGV) in a forked worker is that wheel's error line, in its place;
+    every other wheel is printed as one at a time prints it."""
+    victim = tmp_path / "victim-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    shutil.copy(many[0], victim)
+    given = [*many[:4], str(victim), *many[4:9]]
+    pidfile = tmp_path / "pid"
+    proc = start_process("--engine", ENGINE, "--jobs", "2", *given,
+                         env={"WHEELSCAN_TEST_HANG": "victim",
+                              "WHEELSCAN_TEST_PIDFILE": str(pidfile)})  # fmt: skip
+    os.kill(wait_for_pid(pidfile, proc), signal.SIGSEGV)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err
+    lines = out.splitlines()
+    assert lines[4] == (f"ERROR       {victim.name}: no platform tag (worker process died "
+                        "with SIGSEGV while scanning this wheel)")  # fmt: skip
+    others = run_process("--engine", ENGINE, "--jobs", "1", *given[:4], *given[5:])
+    assert lines[:4] + lines[5:] == others.stdout.splitlines()

@@ -333,3 +333,101 @@ def test_threaded_workers_share_wheels_of_unknown_size() -> None:
     cfg = ScanConfig(judge=False, member_cache=False, threads=4)
     LocalPool(cfg, jobs=2, worker=PidWorker).run(refs, lambda r, o: got.append(o.error or ""))
     assert sorted(Counter(got).values()) == [4, 4]
+
+
+#: set in the test process before a pool starts: a forked worker sees the new value, a spawned
+#: one (which imports this module afresh) the one below
+_STARTED_AS = "spawned"
+
+
+class _FdWorker:
+    """Says how it was started and how many sockets it holds (its pipe to the main process
+    is one; a fork also copies the main process's ends of the other workers' pipes)."""
+
+    def __init__(self, cfg: ScanConfig) -> None:
+        pass
+
+    def scan(self, location: str, filename: str) -> Outcome:
+        from wheelscan.mirror.store import Outcome
+
+        links = [_link(fd) for fd in os.listdir("/proc/self/fd")]
+        sockets = sum(link.startswith("socket:") for link in links)
+        epolls = sum("eventpoll" in link for link in links)
+        time.sleep(0.2)  # every worker gets a wheel
+        return Outcome(location, filename, "ok",
+                       error=f"{_STARTED_AS} {os.getpid()} {sockets} {epolls}")  # fmt: skip
+
+
+def _link(fd: str) -> str:
+    """What an fd of this process refers to ("" for the listing's own, closed by now)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
+def _fd_report(refs_n: int = 6, jobs: int = 3) -> list[list[str]]:
+    from wheelscan.mirror.refs import WheelRef
+
+    refs = [WheelRef(location=f"/nowhere/w{i}-1.0-py3-none-any.whl",
+                     filename=f"w{i}-1.0-py3-none-any.whl") for i in range(refs_n)]  # fmt: skip
+    pool = LocalPool(ScanConfig(judge=False, member_cache=False), jobs=jobs, batch_wheels=1,
+                     worker=_FdWorker, start="fork")  # fmt: skip
+    return [(o.error or "").split() for o in _run(pool, refs).values()]
+
+
+_FORK_SCRIPT = """
+import sys
+
+import test_scheduler as t
+
+t._STARTED_AS = "forked"  # what a fork of this process sees, a spawned worker does not
+print(" ".join(",".join(r) for r in t._fd_report()))
+"""
+
+
+def test_forked_workers_hold_their_own_pipe_only() -> None:
+    """In a fresh process (pytest's own may run threads left by other tests, and then the
+    workers are spawned): three forked workers, each holding one socket, its own pipe."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
+                                                        *sys.path])}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)  # fmt: skip
+    got = [r.split(",") for r in done.stdout.split()]
+    assert {how for how, *_ in got} == {"forked"}, done.stderr
+    assert len({pid for _, pid, *_ in got}) == 3  # three workers, each with a wheel
+    assert {(sockets, epolls) for _, _, sockets, epolls in got} == {("1", "0")}
+
+
+def test_a_fork_with_a_thread_running_is_a_spawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork copies only the thread that forks (a lock another holds stays held forever in
+    the child): with a second thread about, workers are spawned instead."""
+    monkeypatch.setitem(globals(), "_STARTED_AS", "forked")
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    try:
+        got = _fd_report(refs_n=4, jobs=2)
+    finally:
+        stop.set()
+        t.join()
+    assert {how for how, *_ in got} == {"spawned"}
+    assert {sockets for _, _, sockets, _ in got} == {"1"}
+
+
+def test_a_worker_whose_main_process_is_already_gone_exits() -> None:
+    """PR_SET_PDEATHSIG covers a parent that dies after the call: a worker whose parent died
+    before it (between fork and prctl) is an orphan already, and leaves at once."""
+    import multiprocessing
+
+    from wheelscan.mirror.pool import _die_with_parent
+
+    ctx = multiprocessing.get_context("fork")
+    for parent, code in ((os.getpid(), 0), (1, 1)):  # 1: not this worker's parent
+        p = ctx.Process(target=_die_with_parent, args=(parent,))
+        p.start()
+        p.join(30)
+        assert p.exitcode == code

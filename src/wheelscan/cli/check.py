@@ -187,7 +187,13 @@ def check_in_workers(
     # largest first (the longest-processing-time rule): a big wheel dispatched last would
     # leave the other workers idle while it alone finishes; the verdicts still come in order
     by_size = sorted(refs, key=lambda r: -(r.size or 0))
-    LocalPool(cfg, jobs, timeout=None, worker=CheckWorker).run(by_size, on_result)
+    # the workers are forks of this process (see LocalPool's start): check holds no store and
+    # runs no thread, and what a worker needs is imported and loaded here once, so each
+    # starts in milliseconds (execute loaded the policies, and their caches come along)
+    from ..read import engine  # noqa: F401
+    from ..rules import verdict  # noqa: F401
+
+    LocalPool(cfg, jobs, timeout=None, worker=CheckWorker, start="fork").run(by_size, on_result)
 
 
 def _size(path: str) -> int | None:

@@ -233,16 +233,32 @@ def scan_batch(tasks: list[tuple[str, str]], cfg: ScanConfig) -> list[Outcome]:
 # -- local process pool ---------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int | None) -> None:
     # If the main process is kill -9'ed, a worker stuck in a wheel must not outlive it.
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    # the signal only covers a parent that dies from now on: one already gone (between the
+    # fork and the prctl) left this worker an orphan, with no one to answer
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
-def _worker_main(conn: Connection, cfg: ScanConfig, make_worker: MakeWorker) -> None:
+def _worker_main(
+    conn: Connection,
+    cfg: ScanConfig,
+    make_worker: MakeWorker,
+    parent: int | None = None,
+    inherited: tuple[int, ...] = (),
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides what Ctrl-C means
-    _die_with_parent()
+    _die_with_parent(parent)
+    # forked: the main process's ends of its pipes to the other workers (and to this one),
+    # their sentinels and its epoll set came along; a copy held here would keep a pipe open
+    # that the main process closes, or an fd registered in its epoll set after it let go
+    for fd in inherited:
+        with contextlib.suppress(OSError):
+            os.close(fd)
     _serve(conn, cfg, make_worker)
     # told to stop (or orphaned): every answer went down the pipe, the worker writes nothing
     # else (the member cache is opened read-only), so the interpreter's teardown -- a tenth
@@ -314,6 +330,18 @@ def _threaded_loop(conn: Connection, worker: WheelWorker, threads: int) -> None:
 _READY = "ready"
 
 
+def _single_threaded() -> bool:
+    """Whether a fork of this process now copies all of it: on Linux only (PR_SET_PDEATHSIG
+    ties a worker to it), with one Python thread and one thread of the OS (a C library's own
+    thread counts too: it is what Python 3.12+ counts before warning that a fork is unsafe)."""
+    if sys.platform != "linux" or threading.active_count() != 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def _main_unless_needed(make_worker: MakeWorker) -> Iterator[None]:
     """While a worker is spawned: hide the main module from multiprocessing when nothing the
@@ -365,7 +393,10 @@ class LocalPool:
         timeout: float | None = 600.0,
         lookahead: int = 4096,
         worker: MakeWorker = Worker,
+        start: str = "spawn",
     ) -> None:
+        if start not in ("spawn", "fork"):
+            raise ValueError(f"start must be 'spawn' or 'fork', not {start!r}")
         self.cfg = cfg
         self.make_worker = worker
         self.jobs = max(1, jobs or os.cpu_count() or 1)
@@ -377,6 +408,16 @@ class LocalPool:
         # not forkserver (its workers are the server's children, so PR_SET_PDEATHSIG would not
         # tie them to the main process and a hung worker could outlive a kill -9 of it).
         self.ctx = mp.get_context("spawn")
+        # fork (``start="fork"``): a worker that is a copy of the main process starts in a few
+        # milliseconds instead of importing Python, wheelscan and its engine again (a fifth of
+        # a second of CPU each, what kept ``check --jobs 2`` from its speed-up). Only for a
+        # main process that holds nothing a copy must not share (``check``: no store, no
+        # threads, nothing buffered), and only while it is single-threaded: a fork copies the
+        # thread that forks and no other, so a lock another thread held stays held in the
+        # child forever (Python 3.12+ warns of exactly that). Each worker is checked at its
+        # start; with a thread about, or off Linux (no PR_SET_PDEATHSIG), it is spawned.
+        self.start = start
+        self._fork = mp.get_context("fork") if start == "fork" else None
         self.deaths = 0
         self.timeouts = 0
         # one epoll set for the whole run: multiprocessing.connection.wait() builds a selector
@@ -385,11 +426,21 @@ class LocalPool:
 
     def _spawn(self) -> _Slot:
         parent, child = self.ctx.Pipe(duplex=True)
-        proc = self.ctx.Process(
-            target=_worker_main, args=(child, self.cfg, self.make_worker), daemon=True
-        )
-        with _main_unless_needed(self.make_worker):
+        args: tuple[Any, ...] = (child, self.cfg, self.make_worker, os.getpid())
+        if self._fork is not None and _single_threaded():
+            inherited = [parent.fileno()]
+            if self._sel is not None:
+                with contextlib.suppress(AttributeError):  # epoll's, on Linux
+                    inherited.append(self._sel.fileno())  # type: ignore[attr-defined]
+                inherited.extend(key.fd for key in self._sel.get_map().values())
+            proc: BaseProcess = self._fork.Process(
+                target=_worker_main, args=(*args, tuple(inherited)), daemon=True
+            )
             proc.start()
+        else:
+            proc = self.ctx.Process(target=_worker_main, args=args, daemon=True)
+            with _main_unless_needed(self.make_worker):
+                proc.start()
         child.close()
         s = _Slot(proc, parent)
         if self._sel is not None:
