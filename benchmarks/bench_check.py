@@ -18,6 +18,7 @@ do), and so must the exit status; the script fails if they are not.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import random
@@ -62,6 +63,8 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    # the modules as an installed package has them, compiled once (see bench_remote.py)
+    compileall.compile_dir(str(HERE.parent / "src"), quiet=1)
     paths = [str(args.cache / w["filename"]) for w in load_corpus(HERE / "corpus.json")
              if is_valid(args.cache / w["filename"], w)]  # fmt: skip
     if not paths:
