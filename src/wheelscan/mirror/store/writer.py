@@ -297,7 +297,7 @@ class Store:
                         [(status, *enc.verdict(text, fn, loc), *rest)
                          for status, text, fn, loc, *rest in verdicts],
                     )  # fmt: skip
-                enc.flush()
+                enc.flush(final=final)
                 enc.maybe_train(final=final)
                 con.execute("COMMIT")
             except BaseException:
