@@ -248,6 +248,11 @@ class Codec:
         self._objects: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._cache = cache
 
+    def forget(self) -> None:
+        """Drop the packs and bodies cached (their rows may have moved: ``gc``)."""
+        self._packs.clear()
+        self._objects.clear()
+
     # -- dictionaries -----------------------------------------------------------------------
 
     def latest(self, kind: str) -> int:
@@ -319,7 +324,23 @@ class Codec:
             msg = f"ELF facts {elf_id} are not in the store"
             raise ValueError(msg)
         pack_id, off, n = (int(v) for v in row)
-        return self.pack(pack_id, off + n)[off : off + n]
+        got = self._packs.get(pack_id)
+        if got is None or len(got) < off + n:
+            # where the body lies and the pack it lies in, read in one statement: a ``gc``
+            # that commits between two would have moved the body to another pack
+            row = self.con.execute(
+                "SELECT f.pack_id, f.offset, f.length, p.dict_id, p.body FROM elf_facts f"
+                " JOIN elf_packs p ON p.id = f.pack_id WHERE f.id = ?", (elf_id,)
+            ).fetchone()
+            if row is None:
+                msg = f"ELF facts {elf_id} are not in the store"
+                raise ValueError(msg)
+            pack_id, off, n = (int(v) for v in row[:3])
+            got = self.decompress(bytes(row[4]), int(row[3]))
+            self.remember_pack(pack_id, got)
+        else:
+            self._packs.move_to_end(pack_id)
+        return got[off : off + n]
 
     def body_object(self, elf_id: int) -> dict[str, Any]:
         """An ELF body decoded (shared: callers copy before they change it)."""
