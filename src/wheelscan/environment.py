@@ -10,6 +10,8 @@
 ``WHEELSCAN_TEST_HANG_S``  ...for this many seconds (default: an hour)
 ``WHEELSCAN_TEST_MIGRATE`` tests only: a store migration hangs (as above) once it has
                            committed this many rows
+``WHEELSCAN_TEST_GC``      tests only: set, a store's garbage collection hangs (as above)
+                           once it has rewritten its packs, before it commits
 ``CI``                     set: no progress line on a terminal
 =========================  ==================================================================
 
@@ -26,7 +28,7 @@ import os
 import time
 from dataclasses import dataclass
 
-__all__ = ["Environment", "environment", "hang_if_asked", "hang_if_migrated"]
+__all__ = ["Environment", "environment", "hang_if_asked", "hang_if_collecting", "hang_if_migrated"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Environment:
     test_pidfile: str | None = None
     test_hang_seconds: float = 3600.0
     test_migrate: int | None = None
+    test_gc: bool = False
     ci: bool = False
 
 
@@ -56,6 +59,7 @@ def environment() -> Environment:
         test_hang_seconds=float(env.get("WHEELSCAN_TEST_HANG_S") or 3600.0),
         test_migrate=int(env["WHEELSCAN_TEST_MIGRATE"]) if env.get("WHEELSCAN_TEST_MIGRATE")
         else None,
+        test_gc=bool(env.get("WHEELSCAN_TEST_GC")),
         ci=bool(env.get("CI")),
     )
 
@@ -77,6 +81,17 @@ def hang_if_migrated(rows: int) -> None:
     it midway)."""
     env = environment()
     if env.test_migrate is not None and rows >= env.test_migrate:
+        if env.test_pidfile:
+            with open(env.test_pidfile, "w") as f:
+                f.write(str(os.getpid()))
+        time.sleep(env.test_hang_seconds)
+
+
+def hang_if_collecting() -> None:
+    """Tests only: with ``WHEELSCAN_TEST_GC`` set, a garbage collection that has rewritten its
+    packs hangs there, before its commit, as :func:`hang_if_asked` does."""
+    env = environment()
+    if env.test_gc:
         if env.test_pidfile:
             with open(env.test_pidfile, "w") as f:
                 f.write(str(os.getpid()))

@@ -11,7 +11,7 @@ from .. import __version__
 __all__ = ["main"]
 
 # Subcommand modules, each with configure_parser(subparsers) and execute(args) -> int.
-SUBCOMMANDS: tuple[str, ...] = ("scan", "rejudge", "check", "demo", "report")
+SUBCOMMANDS: tuple[str, ...] = ("scan", "rejudge", "check", "demo", "report", "gc")
 
 
 class _Version(argparse.Action):

@@ -19,11 +19,12 @@ from .reader import (
     WheelRow,
 )
 from .schema import STORE_SCHEMA_VERSION, StoreError
-from .writer import Outcome, Store, StoreBusy
+from .writer import Collected, Outcome, Store, StoreBusy
 
 __all__ = [
     "MIN_CACHED",
     "STORE_SCHEMA_VERSION",
+    "Collected",
     "DuplicateBinary",
     "MirrorFindings",
     "Outcome",

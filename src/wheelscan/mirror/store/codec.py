@@ -27,7 +27,9 @@ import zstandard as zstd
 __all__ = [
     "KINDS",
     "LEVEL",
+    "OPEN_LEVEL",
     "PACK_BYTES",
+    "PACK_WINDOW_LOG",
     "SMALL_LEVEL",
     "Codec",
     "SplitFacts",
@@ -43,17 +45,31 @@ __all__ = [
 
 #: what a dictionary is trained on: a wheel's own facts, an ELF body, a verdict
 KINDS = ("wheel", "elf", "verdict")
-#: zstd level for every blob: on the benchmark corpus's ELF packs 12 gives 8% less than 9 for
-#: twice the (small) time, 15 another 4% for six times more (benchmarks/bench_store.py)
+#: zstd level of an ELF pack once it is closed (full, or at the end of a writer's session):
+#: on the benchmark corpus's 8.8 MB of bodies in one frame 12 gives 11% less than 9 for twice
+#: the (small) time; 15 another 6% for seven times more, 19 14% for eighteen times more
 LEVEL = 12
-#: zstd level of the small blobs (a wheel's own facts, a verdict: a few hundred bytes with
-#: their dictionary): a high level's setup costs more than it saves there
-SMALL_LEVEL = 3
-#: a pack of ELF bodies is closed once it holds this many bytes (a reader decodes a whole
-#: pack to read one body: a few milliseconds)
-PACK_BYTES = 4 << 20
-#: a trained dictionary's size bound, and the sample bytes read to train it
+#: the window of a closed pack's frame: the whole pack (2**24 = PACK_BYTES), so a body can
+#: refer to any earlier one in its pack (level 12 alone would use 2**23); every decoder takes
+#: windows up to 2**27 by default
+PACK_WINDOW_LOG = 24
+#: zstd level of the open pack re-encoded at each commit of a session (it grows to
+#: PACK_BYTES; level 12 of 16 MiB at every commit would cost 0.2 s); the pack is encoded at
+#: LEVEL once when it closes. Frames are self-describing: a reader does not care which
+OPEN_LEVEL = 3
+#: zstd level of the small blobs (a wheel's own facts, a verdict: a few hundred bytes to a few
+#: KB with their dictionary): on the benchmark corpus 6 gives 10% (facts) to 17% (verdicts)
+#: less than 3 and 1% more than 9 in half 9's time
+SMALL_LEVEL = 6
+#: a pack of ELF bodies is closed once it holds this many bytes. Larger packs find more
+#: repetition (the corpus's 8.8 MB of bodies: 295 KB as 4 MiB packs, 213 KB as one 16 MiB
+#: pack); a reader decodes a whole pack to read one body (16 MiB: about 10 ms)
+PACK_BYTES = 16 << 20
+#: a trained dictionary's size bound, and the sample bytes read to train it; the trainer tries
+#: sizes from DICT_MIN up by doubling and keeps the one that makes samples + dictionary
+#: smallest (a small store's dictionary is a large part of it)
 DICT_MAX = 64 << 10
+DICT_MIN = 2 << 10
 TRAIN_BYTES = 4 << 20
 #: fewer samples than this cannot train a useful dictionary (zstd may refuse outright)
 TRAIN_MIN_SAMPLES = 16
@@ -199,21 +215,28 @@ def fill_verdict_object(d: Any, bits: int, filename: str, location: str) -> Any:
 
 
 def train(samples: list[bytes]) -> bytes | None:
-    """A dictionary for blobs like ``samples``, or None when it would not pay for itself
-    (the samples compressed with it, plus the dictionary, against without it)."""
+    """A dictionary for blobs like ``samples``, or None when none pays for itself. Sizes from
+    DICT_MIN, doubling, up to DICT_MAX and an eighth of the samples' bytes are tried; the one
+    kept makes the samples compressed with it (SMALL_LEVEL), plus itself, smallest, and
+    smaller than the samples compressed without one."""
     if len(samples) < TRAIN_MIN_SAMPLES:
         return None
     total = sum(len(s) for s in samples)
-    size = min(DICT_MAX, max(1024, total // 32))
-    try:
-        d = zstd.train_dictionary(size, list[bytes | bytearray | memoryview](samples))
-    except zstd.ZstdError:
-        return None
     plain = zstd.ZstdCompressor(level=SMALL_LEVEL)
-    with_dict = zstd.ZstdCompressor(level=SMALL_LEVEL, dict_data=d)
-    raw = d.as_bytes()
-    saved = sum(len(plain.compress(s)) - len(with_dict.compress(s)) for s in samples)
-    return raw if saved > len(raw) else None
+    best: tuple[int, bytes] = (sum(len(plain.compress(s)) for s in samples), b"")
+    size = DICT_MIN
+    while size <= min(DICT_MAX, max(DICT_MIN, total // 8)):
+        try:
+            d = zstd.train_dictionary(size, list[bytes | bytearray | memoryview](samples))
+        except zstd.ZstdError:
+            break
+        with_dict = zstd.ZstdCompressor(level=SMALL_LEVEL, dict_data=d)
+        raw = d.as_bytes()
+        cost = len(raw) + sum(len(with_dict.compress(s)) for s in samples)
+        if cost < best[0]:
+            best = (cost, raw)
+        size *= 2
+    return best[1] or None
 
 
 class Codec:
@@ -223,12 +246,17 @@ class Codec:
     def __init__(self, con: sqlite3.Connection, *, cache: int = 256, packs: int = 4) -> None:
         self.con = con
         self._dicts: dict[int, zstd.ZstdCompressionDict] = {}
-        self._comp: dict[tuple[int, int], zstd.ZstdCompressor] = {}
+        self._comp: dict[tuple[int, int, int], zstd.ZstdCompressor] = {}
         self._decomp: dict[int, zstd.ZstdDecompressor] = {}
         self._packs: OrderedDict[int, bytes] = OrderedDict()
         self._pack_cache = packs
         self._objects: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._cache = cache
+
+    def forget(self) -> None:
+        """Drop the packs and bodies cached (their rows may have moved: ``gc``)."""
+        self._packs.clear()
+        self._objects.clear()
 
     # -- dictionaries -----------------------------------------------------------------------
 
@@ -246,11 +274,18 @@ class Codec:
             d = self._dicts[dict_id] = zstd.ZstdCompressionDict(bytes(row[0]))
         return d
 
-    def compress(self, data: bytes, dict_id: int, *, level: int = LEVEL) -> bytes:
-        c = self._comp.get((dict_id, level))
+    def compress(self, data: bytes, dict_id: int, *, level: int = LEVEL,
+                 window_log: int = 0) -> bytes:  # fmt: skip
+        """``data`` as one frame (``window_log``: its window, 0: the level's)."""
+        c = self._comp.get((dict_id, level, window_log))
         if c is None:
             dd = self._dict(dict_id) if dict_id else None
-            c = self._comp[dict_id, level] = zstd.ZstdCompressor(level=level, dict_data=dd)
+            if window_log:
+                params = zstd.ZstdCompressionParameters.from_level(level, window_log=window_log)
+                c = zstd.ZstdCompressor(compression_params=params, dict_data=dd)
+            else:
+                c = zstd.ZstdCompressor(level=level, dict_data=dd)
+            self._comp[dict_id, level, window_log] = c
         return c.compress(data)
 
     def decompress(self, blob: bytes, dict_id: int) -> bytes:
@@ -294,7 +329,23 @@ class Codec:
             msg = f"ELF facts {elf_id} are not in the store"
             raise ValueError(msg)
         pack_id, off, n = (int(v) for v in row)
-        return self.pack(pack_id, off + n)[off : off + n]
+        got = self._packs.get(pack_id)
+        if got is None or len(got) < off + n:
+            # where the body lies and the pack it lies in, read in one statement: a ``gc``
+            # that commits between two would have moved the body to another pack
+            row = self.con.execute(
+                "SELECT f.pack_id, f.offset, f.length, p.dict_id, p.body FROM elf_facts f"
+                " JOIN elf_packs p ON p.id = f.pack_id WHERE f.id = ?", (elf_id,)
+            ).fetchone()
+            if row is None:
+                msg = f"ELF facts {elf_id} are not in the store"
+                raise ValueError(msg)
+            pack_id, off, n = (int(v) for v in row[:3])
+            got = self.decompress(bytes(row[4]), int(row[3]))
+            self.remember_pack(pack_id, got)
+        else:
+            self._packs.move_to_end(pack_id)
+        return got[off : off + n]
 
     def body_object(self, elf_id: int) -> dict[str, Any]:
         """An ELF body decoded (shared: callers copy before they change it)."""

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from .codec import (
     KINDS,
+    LEVEL,
+    OPEN_LEVEL,
     PACK_BYTES,
+    PACK_WINDOW_LOG,
     SMALL_LEVEL,
     TRAIN_BYTES,
     Codec,
@@ -87,6 +90,9 @@ class Encoder:
         #: the open pack: (id, its bodies), once this session has read or started it
         self._pack: tuple[int, bytearray] | None = None
         self._pack_dirty = False
+        #: the open pack was last written at OPEN_LEVEL by this session (the final flush
+        #: writes it at LEVEL)
+        self._pack_open_level = False
 
     # -- blobs ------------------------------------------------------------------------------
 
@@ -121,8 +127,9 @@ class Encoder:
             (dg, soname, pack_id, off, len(body)),
         ).lastrowid or 0)  # fmt: skip
 
-    def _open_pack(self, adding: int) -> tuple[int, bytearray]:
-        """The pack new bodies go to: the last one, unless it is full (then a new one)."""
+    def _open_pack(self, adding: int, *, create: bool = True) -> tuple[int, bytearray]:
+        """The pack new bodies go to: the last one, unless it is full (then a new one;
+        ``create`` False: none, and the last one may be None)."""
         if self._pack is None:
             row = self.con.execute(
                 "SELECT id, dict_id, body FROM elf_packs ORDER BY id DESC LIMIT 1"
@@ -132,26 +139,40 @@ class Encoder:
                 data = self.codec.decompress(blob, int(row[1])) if blob else b""
                 self._pack = (int(row[0]), bytearray(data))
         if self._pack is not None and self._pack[1] and len(self._pack[1]) + adding > PACK_BYTES:
-            self.flush()
+            self.flush(final=True)  # the pack is closed: its last encoding
             self._pack = None
-        if self._pack is None:
+        if self._pack is None and create:
             pack_id = int(self.con.execute(
                 "INSERT INTO elf_packs (dict_id, size, body) VALUES (0, 0, x'')"
             ).lastrowid or 0)  # fmt: skip
             self._pack = (pack_id, bytearray())
-        return self._pack
+        return self._pack  # type: ignore[return-value]
 
-    def flush(self) -> None:
-        """Write the open pack, if bodies were added to it (before the caller commits)."""
-        if self._pack is None or not self._pack_dirty:
+    def flush(self, *, final: bool = False) -> None:
+        """Write the open pack, if bodies were added to it (before the caller commits): at
+        OPEN_LEVEL, or (``final``: the session ends, or the pack is full) at LEVEL, once."""
+        if self._pack is None or not (self._pack_dirty or (final and self._pack_open_level)):
             return
         pack_id, data = self._pack
         raw = bytes(data)
-        blob, dict_id = self.codec.compress(raw, self._dict_ids["elf"]), self._dict_ids["elf"]
+        dict_id = self._dict_ids["elf"]
+        if final:
+            blob = self.codec.compress(raw, dict_id, level=LEVEL, window_log=PACK_WINDOW_LOG)
+        else:
+            blob = self.codec.compress(raw, dict_id, level=OPEN_LEVEL)
         self.con.execute("UPDATE elf_packs SET dict_id = ?, size = ?, body = ? WHERE id = ?",
                          (dict_id, len(raw), blob, pack_id))  # fmt: skip
         self.codec.remember_pack(pack_id, raw)
         self._pack_dirty = False
+        self._pack_open_level = not final
+
+    def seal(self) -> None:
+        """Write the last pack at LEVEL, whoever wrote it last (a session killed before its
+        final flush leaves it at OPEN_LEVEL): the end of a migration, a compaction."""
+        self._open_pack(0, create=False)
+        if self._pack is not None:
+            self._pack_open_level = True
+            self.flush(final=True)
 
     def member(self, key: str, facts_schema: int, elf_json: str, now: float) -> None:
         """A member-cache entry: the member's key to its ELF body."""

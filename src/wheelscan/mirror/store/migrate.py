@@ -89,6 +89,7 @@ def migrate_from_1(con: sqlite3.Connection, *, batch_rows: int = 500) -> None:
                 n = _members(con, enc, int(last) if table == "members" else 0, batch_rows)
                 enc.flush()
                 if n == 0:
+                    enc.seal()
                     con.execute("DROP TABLE wheels_v1")
                     con.execute("DROP TABLE members_v1")
                     con.execute("DELETE FROM meta WHERE key = ?", (MIGRATING,))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ...facts import FACTS_SCHEMA_VERSION
 from .encode import Encoder
+from .gc import Collected, collect_garbage
 from .migrate import migrate_from_1
 from .schema import MIGRATING, SCHEMA, STORE_SCHEMA_VERSION, StoreError
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
     from ..refs import WheelRef
 
-__all__ = ["Outcome", "Store", "StoreBusy", "connect"]
+__all__ = ["Collected", "Outcome", "Store", "StoreBusy", "connect"]
 
 class StoreBusy(StoreError):
     """Another process owns the database for writing (a scan or rejudge still running)."""
@@ -297,7 +298,7 @@ class Store:
                         [(status, *enc.verdict(text, fn, loc), *rest)
                          for status, text, fn, loc, *rest in verdicts],
                     )  # fmt: skip
-                enc.flush()
+                enc.flush(final=final)
                 enc.maybe_train(final=final)
                 con.execute("COMMIT")
             except BaseException:
@@ -309,6 +310,26 @@ class Store:
             self._touch.clear()
             verdicts.clear()
         self._last_commit = time.monotonic()
+
+    def collect_garbage(self, *, vacuum: bool = True) -> Collected:
+        """Delete the ELF facts no wheel links to and the pack bytes only they used, in one
+        transaction (``gc``); then, with ``vacuum``, give the freed pages back to the file
+        system. Rows still buffered are committed first."""
+        self.commit(final=True)
+        con = self.con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            got = collect_garbage(con, self._enc)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            self._enc.forget()
+            self._enc.codec.forget()
+        if vacuum:
+            con.execute("VACUUM")
+        return got
 
     def close(self) -> None:
         try:
