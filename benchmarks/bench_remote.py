@@ -4,7 +4,8 @@
                                       [--baseline TREE] [--connections 32] [--repeats N]
                                       [--json out.json]
 
-WHEEL_DIR defaults to the benchmark cache (``benchmarks/fetch_corpus.py``) when it is there,
+WHEEL_DIR defaults to the pinned corpus (``benchmarks/corpus.json``) in the benchmark cache
+(``benchmarks/fetch_corpus.py``; other files there are ignored) when it is there,
 else to the synthetic byte-efficiency corpus of tests/integration/test_remote_bytes.py, built
 on the fly;
 ``--max-size`` keeps the wheels up to that many bytes (default 15 MB: 33 wheels, 196 MB of the
@@ -44,6 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "integration"))
 
 from helpers.httpserver import IndexServer, ServerConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fetch_corpus import is_valid, load_corpus
 
 CACHE = Path(os.environ.get("WHEELSCAN_BENCH_CACHE", "~/.cache/wheelscan-bench")).expanduser()
 
@@ -143,7 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         if src is None:
             wheels = _synthetic(tmp)
         else:
-            wheels = sorted(p for p in src.glob("*.whl") if p.stat().st_size <= args.max_size)
+            if args.wheels is None:  # the cache: the pinned corpus in it, not whatever else
+                pinned = [src / w["filename"] for w in load_corpus()
+                          if is_valid(src / w["filename"], w)]  # fmt: skip
+            else:
+                pinned = list(src.glob("*.whl"))
+            wheels = sorted(p for p in pinned if p.stat().st_size <= args.max_size)
         full = sum(w.stat().st_size for w in wheels)
         local = {}
         binaries = 0
