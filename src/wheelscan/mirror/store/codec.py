@@ -216,9 +216,11 @@ def fill_verdict_object(d: Any, bits: int, filename: str, location: str) -> Any:
 
 def train(samples: list[bytes]) -> bytes | None:
     """A dictionary for blobs like ``samples``, or None when none pays for itself. Sizes from
-    DICT_MIN, doubling, up to DICT_MAX and an eighth of the samples' bytes are tried; the one
-    kept makes the samples compressed with it (SMALL_LEVEL), plus itself, smallest, and
-    smaller than the samples compressed without one."""
+    DICT_MIN, doubling, up to DICT_MAX and an eighth of the samples' bytes are tried, until
+    one does worse than the one before it (each trial trains anew: at the end of a small
+    scan the trials were most of its last commit); the one kept makes the samples compressed
+    with it (SMALL_LEVEL), plus itself, smallest, and smaller than the samples compressed
+    without one."""
     if len(samples) < TRAIN_MIN_SAMPLES:
         return None
     total = sum(len(s) for s in samples)
@@ -233,6 +235,8 @@ def train(samples: list[bytes]) -> bytes | None:
         with_dict = zstd.ZstdCompressor(level=SMALL_LEVEL, dict_data=d)
         raw = d.as_bytes()
         cost = len(raw) + sum(len(with_dict.compress(s)) for s in samples)
+        if cost >= best[0] and best[1]:
+            break  # past the best size: a bigger dictionary costs more than it saves
         if cost < best[0]:
             best = (cost, raw)
         size *= 2
