@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.killing import kill_at_hang
 from helpers.mirror import HONEST_NEW, LYING_NEW, engine_for_tests, shared_elfs, wheel
 
 from wheelscan.cli.report import write_report
@@ -170,20 +170,8 @@ def test_gc_killed_midway_leaves_the_store_as_it_was(garbage_store: Path,
         if Path(f"{db}{side}").exists():
             shutil.copy(f"{db}{side}", f"{copy}{side}")
     want = _dump(copy)
-    pidfile = tmp_path / "pid"
-    env = {**os.environ, "WHEELSCAN_TEST_GC": "1", "WHEELSCAN_TEST_PIDFILE": str(pidfile),
-           "WHEELSCAN_TEST_HANG_S": "600"}  # fmt: skip
-    p = subprocess.Popen([sys.executable, "-m", "wheelscan", "gc", "--db", str(db)], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not pidfile.exists() or not pidfile.read_text():
-            assert p.poll() is None, "gc ended before its hang"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        os.kill(p.pid, signal.SIGKILL)
-    finally:
-        p.wait(timeout=60)
-    assert p.returncode == -signal.SIGKILL
+    kill_at_hang([sys.executable, "-m", "wheelscan", "gc", "--db", str(db)],
+                 {"WHEELSCAN_TEST_GC": "1"}, tmp_path / "pid", "gc")  # fmt: skip
     assert _dump(db) == want  # nothing of the killed collection is visible
     assert _unreferenced(db)[0] > 0
     r = _run("gc", "--db", str(db))  # and the next one completes

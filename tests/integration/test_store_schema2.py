@@ -7,16 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import zstandard as zstd
+from helpers.killing import kill_at_hang
 from helpers.mirror import HONEST_NEW, LYING_NEW, engine_for_tests, shared_elfs, wheel
 from helpers.store_v1 import write_v1
 
@@ -184,19 +182,8 @@ def test_a_migration_killed_midway_resumes_to_the_same_store(
         "import sys\nfrom wheelscan.mirror.store import Store\n"
         "Store(sys.argv[1], batch_rows=3).close()"
     )
-    env = {**os.environ, "WHEELSCAN_TEST_MIGRATE": "6", "WHEELSCAN_TEST_PIDFILE": str(pidfile),
-           "WHEELSCAN_TEST_HANG_S": "600"}  # fmt: skip
-    p = subprocess.Popen([sys.executable, "-c", code, str(killed)], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not pidfile.exists() or not pidfile.read_text():
-            assert p.poll() is None, "the migration ended before its hang"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        os.kill(p.pid, signal.SIGKILL)
-    finally:
-        p.wait(timeout=60)
-    assert p.returncode == -signal.SIGKILL
+    kill_at_hang([sys.executable, "-c", code, str(killed)], {"WHEELSCAN_TEST_MIGRATE": "6"},
+                 pidfile, "the migration")  # fmt: skip
     con = sqlite3.connect(killed)
     assert con.execute("SELECT value FROM meta WHERE key='migrating_from_1'").fetchone() == (
         "wheels:6",)  # fmt: skip

@@ -737,9 +737,9 @@ class HTTPFile(io.RawIOBase):
         position it starts at: the bytes before it are cached, the rest come from it."""
         pos = start
         while pos < end:
-            i = bisect.bisect_right(self._starts, pos) - 1
-            if i >= 0 and pos < self._starts[i] + len(self._segs[i]):
-                pos = self._starts[i] + len(self._segs[i])
+            i, cached = self._cached_to(pos)
+            if cached > pos:
+                pos = cached
                 continue
             if self._ahead and not self._offline and self._use_ahead(pos):
                 continue
@@ -897,8 +897,8 @@ class HTTPFile(io.RawIOBase):
             j = bisect.bisect_right(bounds, ms)
             if ms in self._windowed or j >= len(bounds) or bounds[j - 1] != ms:
                 continue
-            i = bisect.bisect_right(self._starts, ms) - 1
-            if i >= 0 and ms < self._starts[i] + len(self._segs[i]):
+            i, cached = self._cached_to(ms)
+            if cached > ms:
                 continue  # its first bytes are here already
             stop, taken = self._first_stop(ms, ms, bounds[j], self._kinds.get(ms, ""))
             nxt = self._starts[i + 1] if i + 1 < len(self._starts) else self.size
@@ -1267,15 +1267,23 @@ class HTTPFile(io.RawIOBase):
             if nstart + len(nseg) > seg_end:
                 seg += nseg[seg_end - nstart :]
 
+    def _cached_to(self, pos: int) -> tuple[int, int]:
+        """``(i, end)``: ``i`` the last cached segment starting at or before ``pos`` (-1 for
+        none), ``end`` where the cached bytes from ``pos`` on end (``pos``: not cached)."""
+        i = bisect.bisect_right(self._starts, pos) - 1
+        if i >= 0 and pos < self._starts[i] + len(self._segs[i]):
+            return i, self._starts[i] + len(self._segs[i])
+        return i, pos
+
     def _insert_gaps(self, start: int, data: bytearray) -> None:
         """Cache the parts of ``[start, start+len(data))`` that are not cached: bytes the
         reader may already have been served are never replaced."""
         end = start + len(data)
         pos = start
         while pos < end:
-            i = bisect.bisect_right(self._starts, pos) - 1
-            if i >= 0 and pos < self._starts[i] + len(self._segs[i]):
-                pos = self._starts[i] + len(self._segs[i])
+            i, cached = self._cached_to(pos)
+            if cached > pos:
+                pos = cached
                 continue
             stop = min(self._starts[i + 1] if i + 1 < len(self._starts) else end, end)
             whole = pos == start and stop == end
