@@ -562,3 +562,39 @@ def test_html_never_overflows_the_page_sideways(
     scroll, viewport = _page_width(exe, wide, width, tmp_path)
     assert viewport == width
     assert scroll > width
+
+
+def test_project_counts_match_a_count_over_the_rows(mirror: Mirror, tmp_path: Path) -> None:
+    # the summary's top projects are grouped by SQLite, not counted row by row: they must
+    # equal a count over the rows the summary reads, with a project that is NULL or empty
+    # (a store someone edited) counted once, as the unparseable name
+    import sqlite3
+
+    from wheelscan.mirror.store import StoreReader
+    from wheelscan.report.records import ALL, UNPARSEABLE
+
+    db = tmp_path / "edited.sqlite"
+    src = sqlite3.connect(mirror.db)
+    dst = sqlite3.connect(db)
+    src.backup(dst)
+    src.close()
+    ids = [r[0] for r in dst.execute("SELECT id FROM wheels WHERE status = 'mislabelled'"
+                                     " ORDER BY id")]  # fmt: skip
+    dst.execute("UPDATE wheels SET project = NULL WHERE id = ?", (ids[0],))
+    dst.execute("UPDATE wheels SET project = '' WHERE id = ?", (ids[1],))
+    dst.commit()
+    dst.close()
+    with StoreReader(str(db)) as store:
+        rows = list(store.wheels(ALL))
+        got = store.project_counts(ALL, UNPARSEABLE, 100)
+        top1 = store.project_counts(ALL, UNPARSEABLE, 1)
+    mis: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for r in rows:
+        p = r.project or UNPARSEABLE
+        total[p] += 1
+        mis[p] += r.status == "mislabelled"
+    want = sorted(((p, mis[p], total[p]) for p in total if mis[p]), key=lambda t: (-t[1], t[0]))
+    assert got == want
+    assert (UNPARSEABLE, 2, 2) in got
+    assert top1 == want[:1]

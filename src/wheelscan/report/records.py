@@ -465,6 +465,10 @@ def error_reason(error: str | None, filename: str, location: str) -> str:
     return (text[:117] + "...") if len(text) > 120 else (text or "unknown error")
 
 
+#: projects a summary keeps at least (the most mislabelled; ``--top`` asks for more)
+TOP_PROJECTS = 1000
+
+
 @dataclass
 class Summary:
     """Everything the text and HTML reports show, accumulated row by row."""
@@ -479,7 +483,10 @@ class Summary:
     reason_projects: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     reason_symbols: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     reason_capped: set[str] = field(default_factory=set)
-    projects: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    #: the projects with the most mislabelled wheels, up to TOP_PROJECTS: (project,
+    #: mislabelled, wheels), counted by the store, not row by row (one count per project of
+    #: a mirror is memory that grows with the mirror)
+    projects: list[tuple[str, int, int]] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     years: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     #: the same by the file's modification year, for judged wheels with no upload time
@@ -496,7 +503,6 @@ class Summary:
         st = row.status
         self.status[st] += 1
         proj = row.project or UNPARSEABLE
-        self.projects[proj][st] += 1
         v = row.verdict
         if st == "error":
             err = row.error or (v.get("error") if v else None)
@@ -576,19 +582,17 @@ class Summary:
 
     def top_projects(self, n: int = 20) -> list[tuple[str, int, int]]:
         """(project, mislabelled wheels, wheels), most mislabelled first."""
-        items = [
-            (p, c["mislabelled"], sum(c.values()))
-            for p, c in self.projects.items()
-            if c["mislabelled"]
-        ]
-        items.sort(key=lambda t: (-t[1], t[0]))
-        return items[:n]
+        return self.projects[:n]
 
 
-def summarise(store: StoreReader, filters: WheelFilter = ALL) -> Summary:
+def summarise(
+    store: StoreReader, filters: WheelFilter = ALL, projects: int = TOP_PROJECTS
+) -> Summary:
+    """The summary of ``filters``' wheels, keeping the ``projects`` most mislabelled."""
     s = Summary()
     for row in store.wheels(filters):
         s.add(row)
+    s.projects = store.project_counts(filters, UNPARSEABLE, projects)
     return s
 
 
@@ -605,14 +609,15 @@ def summarise_all(
     runs in a second process (its own reader) while this one summarises."""
     with StoreReader(db) as store:
         if (os.cpu_count() or 1) < 2:
-            return summarise(store, filters), store.mirror_findings(filters, top)
+            return (summarise(store, filters, max(top, TOP_PROJECTS)),
+                    store.mirror_findings(filters, top))
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
             fut = pool.submit(_mirror_findings_of, db, filters, top)
-            summary = summarise(store, filters)
+            summary = summarise(store, filters, max(top, TOP_PROJECTS))
             return summary, fut.result()
 
 

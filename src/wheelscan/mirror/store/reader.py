@@ -273,6 +273,21 @@ class StoreReader:
                 verdict = got if isinstance(got, dict) else None
             yield WheelRow(loc, fn, proj, up, yanked, st, err, verdict, mtime)
 
+    def project_counts(self, flt: WheelFilter, unnamed: str, n: int) -> list[tuple[str, int, int]]:
+        """The ``n`` projects of ``flt``'s wheels with the most mislabelled ones: ``(project,
+        mislabelled, wheels)``, most mislabelled first, then by name; a wheel without a
+        project counts for ``unnamed``. SQLite groups them (on disk past its cache: a report
+        over a mirror of many projects does not hold a count per project)."""
+        cond, params = self._where(flt)
+        sql = (
+            "SELECT p, SUM(st = 'mislabelled') AS mis, COUNT(*) FROM"
+            " (SELECT CASE WHEN w.project IS NULL OR w.project = '' THEN ? ELSE w.project END"
+            f" AS p, w.status AS st FROM wheels w WHERE {cond})"
+            " GROUP BY p HAVING mis > 0 ORDER BY mis DESC, p LIMIT ?"
+        )
+        return [(str(p), int(m), int(t))
+                for p, m, t in self._con.execute(sql, [unnamed, *params, max(0, n)])]  # fmt: skip
+
     def wheels_json(self, flt: WheelFilter) -> Iterator[WheelJSON]:
         """``flt``'s wheels with their verdicts as stored JSON text, in the same order."""
         cond, params = self._where(flt)
