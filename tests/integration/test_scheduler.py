@@ -431,3 +431,31 @@ def test_a_worker_whose_main_process_is_already_gone_exits() -> None:
         p.start()
         p.join(30)
         assert p.exitcode == code
+
+
+def test_worker_connections_have_room_for_results() -> None:
+    # a worker's results wait in its connection while the main process commits to the store:
+    # both ends ask for PIPE_BUFFER, which Linux grants up to its cap and doubles for its
+    # own bookkeeping (socket(7)); a default socketpair end has far less
+    import socket
+
+    from wheelscan.mirror import pool as poolmod
+
+    if not Path("/proc/sys/net/core/wmem_max").exists():
+        pytest.skip("Linux socket buffer caps only")
+    caps = {socket.SO_SNDBUF: int(Path("/proc/sys/net/core/wmem_max").read_text()),
+            socket.SO_RCVBUF: int(Path("/proc/sys/net/core/rmem_max").read_text())}  # fmt: skip
+    p = LocalPool(ScanConfig(engine=ENGINE), jobs=1)
+    slot = p._spawn()
+    try:
+        for conn in (slot.conn,):
+            sock = socket.socket(fileno=conn.fileno())
+            try:
+                for opt, cap in caps.items():
+                    want = 2 * min(poolmod.PIPE_BUFFER, cap)
+                    assert sock.getsockopt(socket.SOL_SOCKET, opt) == want
+            finally:
+                sock.detach()
+    finally:
+        slot.proc.kill()
+        slot.proc.join(10)
