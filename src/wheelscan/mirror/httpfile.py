@@ -663,8 +663,8 @@ class HTTPFile(io.RawIOBase):
 
     def close(self) -> None:
         self._end_stream(drain=False)
-        for a in self._ahead:  # unused: what came still crossed the network
-            if a.done.is_set():
+        for a in self._ahead:  # unused: what came still crossed the network (counted, not
+            if a.done.is_set():  # cached: a hash check has no place in close)
                 self._count_ahead(a)
         self._ahead.clear()
         if self._whole is not None:
@@ -737,13 +737,12 @@ class HTTPFile(io.RawIOBase):
         position it starts at: the bytes before it are cached, the rest come from it."""
         pos = start
         while pos < end:
-            i, cached = self._cached_to(pos)
+            i, cached, nxt = self._cached_to(pos)
             if cached > pos:
                 pos = cached
                 continue
             if self._ahead and not self._offline and self._use_ahead(pos):
                 continue
-            nxt = self._starts[i + 1] if i + 1 < len(self._starts) else self.size
             for a in self._ahead:  # a window stops where a read-ahead's bytes begin
                 if pos < a.start < nxt:
                     nxt = a.start
@@ -897,12 +896,11 @@ class HTTPFile(io.RawIOBase):
             j = bisect.bisect_right(bounds, ms)
             if ms in self._windowed or j >= len(bounds) or bounds[j - 1] != ms:
                 continue
-            i, cached = self._cached_to(ms)
+            _, cached, nxt = self._cached_to(ms)
             if cached > ms:
                 continue  # its first bytes are here already
             stop, taken = self._first_stop(ms, ms, bounds[j], self._kinds.get(ms, ""))
-            nxt = self._starts[i + 1] if i + 1 < len(self._starts) else self.size
-            stop = min(stop, nxt, self.size)
+            stop = min(stop, nxt)
             if stop > ms + AHEAD_MAX:
                 break  # a long window is left to the reader, who streams it; it may take in
                 # the members after this one (see _run), so the look ahead stops here
@@ -1267,13 +1265,16 @@ class HTTPFile(io.RawIOBase):
             if nstart + len(nseg) > seg_end:
                 seg += nseg[seg_end - nstart :]
 
-    def _cached_to(self, pos: int) -> tuple[int, int]:
-        """``(i, end)``: ``i`` the last cached segment starting at or before ``pos`` (-1 for
-        none), ``end`` where the cached bytes from ``pos`` on end (``pos``: not cached)."""
+    def _cached_to(self, pos: int) -> tuple[int, int, int]:
+        """``(i, end, next)``: ``i`` the last cached segment starting at or before ``pos``
+        (-1 for none), ``end`` where the cached bytes from ``pos`` on end (``pos`` itself when
+        it is not cached), ``next`` where the next segment after ``pos`` starts (the file's
+        size when none does)."""
         i = bisect.bisect_right(self._starts, pos) - 1
+        nxt = self._starts[i + 1] if i + 1 < len(self._starts) else self.size
         if i >= 0 and pos < self._starts[i] + len(self._segs[i]):
-            return i, self._starts[i] + len(self._segs[i])
-        return i, pos
+            return i, self._starts[i] + len(self._segs[i]), nxt
+        return i, pos, nxt
 
     def _insert_gaps(self, start: int, data: bytearray) -> None:
         """Cache the parts of ``[start, start+len(data))`` that are not cached: bytes the
@@ -1281,18 +1282,18 @@ class HTTPFile(io.RawIOBase):
         end = start + len(data)
         pos = start
         while pos < end:
-            i, cached = self._cached_to(pos)
+            _, cached, nxt = self._cached_to(pos)
             if cached > pos:
                 pos = cached
                 continue
-            stop = min(self._starts[i + 1] if i + 1 < len(self._starts) else end, end)
+            stop = min(nxt, end)
             whole = pos == start and stop == end
             self._insert(pos, data if whole else data[pos - start : stop - start], own=True)
             pos = stop
 
     def _copy(self, start: int, end: int) -> bytes:
-        i = bisect.bisect_right(self._starts, start) - 1
-        if i < 0 or self._starts[i] + len(self._segs[i]) < end:  # an invariant, checked
+        i, cached, _ = self._cached_to(start)
+        if cached < end:  # an invariant, checked
             raise RemoteError(f"{self.url}: internal error: bytes {start}-{end - 1} were to be "
                               "cached and are not")  # fmt: skip
         s = self._starts[i]
