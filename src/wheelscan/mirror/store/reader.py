@@ -263,14 +263,7 @@ class StoreReader:
         for loc, fn, proj, up, yk, st, err, vb, vd, vs, mt in self._con.execute(sql, params):
             yanked = None if yk is None else bool(yk)
             mtime = mt if isinstance(mt, (int, float)) else None
-            if self.schema == 1 or vb is None:
-                verdict = _verdict_object(None if vb is None else str(vb))
-            else:
-                try:
-                    got = self._codec.verdict_object(vb, vd, vs, fn, loc)
-                except (ValueError, zstd.ZstdError):
-                    got = None  # a damaged blob: as a verdict that is no JSON object
-                verdict = got if isinstance(got, dict) else None
+            verdict = self._verdict_dict(vb, vd, vs, fn, loc)
             yield WheelRow(loc, fn, proj, up, yanked, st, err, verdict, mtime)
 
     def project_counts(self, flt: WheelFilter, unnamed: str, n: int) -> list[tuple[str, int, int]]:
@@ -316,6 +309,18 @@ class StoreReader:
             last = rows[-1][0]
             for i, loc, blob, d in rows:
                 yield str(loc), self._codec.facts(int(i), blob, d)
+
+    def _verdict_dict(self, blob: object, dict_id: object, bits: object, filename: str,
+                      location: str) -> dict[str, Any] | None:  # fmt: skip
+        """:meth:`_verdict_text` decoded (None: no verdict, or none that is a JSON object),
+        without a schema-2 verdict made into text only to be decoded again."""
+        if self.schema == 1 or blob is None:
+            return _verdict_object(None if blob is None else str(blob))
+        try:
+            got = self._codec.verdict_object(blob, dict_id, bits, filename, location)  # type: ignore[arg-type]
+        except (ValueError, zstd.ZstdError):
+            return None  # a damaged blob: as a verdict that is no JSON object
+        return got if isinstance(got, dict) else None
 
     def _verdict_text(self, blob: object, dict_id: object, bits: object, filename: str,
                       location: str) -> str | None:  # fmt: skip
