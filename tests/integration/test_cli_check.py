@@ -60,6 +60,22 @@ def wait_for_pid(pidfile: Path, proc: subprocess.Popen[str]) -> int:
     return int(pidfile.read_text())
 
 
+
+def start_hung(tmp_path: Path, victim_of: str, *args: str
+               ) -> tuple[subprocess.Popen[str], Path, int]:  # fmt: skip
+    """``check --engine ENGINE *args`` with a copy of ``victim_of`` named ``victim-…`` put
+    where ``{victim}`` stands in ``args``, its worker hung on purpose on that wheel: the
+    process, the victim's path and the hung worker's pid."""
+    victim = tmp_path / "victim-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    shutil.copy(victim_of, victim)
+    pidfile = tmp_path / "pid"
+    proc = start_process("--engine", ENGINE, *(str(victim) if a == "{victim}" else a
+                                               for a in args),
+                         env={"WHEELSCAN_TEST_HANG": "victim",
+                              "WHEELSCAN_TEST_PIDFILE": str(pidfile)})  # fmt: skip
+    return proc, victim, wait_for_pid(pidfile, proc)
+
+
 def gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split()[2]
@@ -257,14 +273,10 @@ def test_the_first_wheel_is_printed_first_even_when_it_is_the_slowest(
 
 def test_a_worker_killed_on_a_wheel_costs_that_wheel_only(many: list[str], tmp_path: Path
                                                           ) -> None:  # fmt: skip
-    victim = tmp_path / "victim-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
-    shutil.copy(many[0], victim)
+    proc, victim, worker = start_hung(tmp_path, many[0], "--format", "json", "--jobs", "2",
+                                      *many[:5], "{victim}", *many[5:10])  # fmt: skip
     given = [*many[:5], str(victim), *many[5:10]]
-    pidfile = tmp_path / "pid"
-    proc = start_process("--engine", ENGINE, "--format", "json", "--jobs", "2", *given,
-                         env={"WHEELSCAN_TEST_HANG": "victim",
-                              "WHEELSCAN_TEST_PIDFILE": str(pidfile)})  # fmt: skip
-    os.kill(wait_for_pid(pidfile, proc), signal.SIGKILL)
+    os.kill(worker, signal.SIGKILL)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, err
     assert "Traceback" not in err
@@ -279,13 +291,7 @@ def test_a_worker_killed_on_a_wheel_costs_that_wheel_only(many: list[str], tmp_p
 
 
 def test_ctrl_c_stops_the_workers_without_a_traceback(many: list[str], tmp_path: Path) -> None:
-    victim = tmp_path / "victim-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
-    shutil.copy(many[0], victim)
-    pidfile = tmp_path / "pid"
-    proc = start_process("--engine", ENGINE, "--jobs", "2", str(victim), *many[:6],
-                         env={"WHEELSCAN_TEST_HANG": "victim",
-                              "WHEELSCAN_TEST_PIDFILE": str(pidfile)})  # fmt: skip
-    worker = wait_for_pid(pidfile, proc)
+    proc, _, worker = start_hung(tmp_path, many[0], "--jobs", "2", "{victim}", *many[:6])
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -298,13 +304,7 @@ def test_a_worker_is_a_fork_that_dies_with_the_main_process(many: list[str], tmp
                                                             ) -> None:  # fmt: skip
     """check's workers are forks of it (no interpreter start-up each), still tied to it by
     PR_SET_PDEATHSIG: a kill -9 of the main process leaves no worker hung on a wheel."""
-    victim = tmp_path / "victim-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
-    shutil.copy(many[0], victim)
-    pidfile = tmp_path / "pid"
-    proc = start_process("--engine", ENGINE, "--jobs", "2", str(victim), *many[:6],
-                         env={"WHEELSCAN_TEST_HANG": "victim",
-                              "WHEELSCAN_TEST_PIDFILE": str(pidfile)})  # fmt: skip
-    worker = wait_for_pid(pidfile, proc)
+    proc, _, worker = start_hung(tmp_path, many[0], "--jobs", "2", "{victim}", *many[:6])
     stat = Path(f"/proc/{worker}/stat").read_text()
     assert int(stat.rsplit(")", 1)[1].split()[1]) == proc.pid  # its parent: the main process
     # a fork runs the main process's command line; a spawned worker, multiprocessing's own
@@ -322,14 +322,10 @@ def test_a_worker_crashing_on_a_wheel_names_that_wheel(many: list[str], tmp_path
                                                        ) -> None:  # fmt: skip
     """A native crash (SIGSEGV) in a forked worker is that wheel's error line, in its place;
     every other wheel is printed as one at a time prints it."""
-    victim = tmp_path / "victim-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
-    shutil.copy(many[0], victim)
+    proc, victim, worker = start_hung(tmp_path, many[0], "--jobs", "2",
+                                      *many[:4], "{victim}", *many[4:9])  # fmt: skip
     given = [*many[:4], str(victim), *many[4:9]]
-    pidfile = tmp_path / "pid"
-    proc = start_process("--engine", ENGINE, "--jobs", "2", *given,
-                         env={"WHEELSCAN_TEST_HANG": "victim",
-                              "WHEELSCAN_TEST_PIDFILE": str(pidfile)})  # fmt: skip
-    os.kill(wait_for_pid(pidfile, proc), signal.SIGSEGV)
+    os.kill(worker, signal.SIGSEGV)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, err
     assert "Traceback" not in err
